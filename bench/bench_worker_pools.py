@@ -1,0 +1,249 @@
+"""Benchmark of the worker_pools collector on a busy host, and of /metrics while another source hangs.
+
+Starts 1,000 unrelated processes (``sleep``), four real pools (three Gunicorn masters with 4 workers,
+one ``uvicorn --workers 2``), then prints:
+
+1. the worker_pools refresh time (in-process, p50/p99 over ``--refreshes`` refreshes, plus the first,
+   cold refresh that reads every command line once);
+2. ``/metrics`` latency p50/p99 over ``--scrapes`` scrapes of the real ``python -m exporters run``
+   process, configured with worker_pools (interval 5s, the four pools) and ``bench_hang``, a
+   bench-only collector defined in this file whose source accepts connections and never answers.
+   It is registered in the exporter process by a launcher, so the product has no fake collector.
+   Then the same without worker_pools, as a baseline of the machine at that moment.
+
+Wall times depend on the machine's load (printed); the refresh's CPU time does much less.
+
+Targets: refresh under 100 ms, /metrics p99 under 10 ms. Every process started is killed (process
+groups) on exit. Usage: ``.venv/bin/python bench/bench_worker_pools.py [--sleepers 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from exporters.collector import Collector, Snapshot, gauge  # noqa: E402
+from exporters.config import CollectorSettings, setting  # noqa: E402
+from tests.support.servers import kill_process_groups  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class HangSettings(CollectorSettings):
+    port: int = setting(0, help="A port that accepts connections and never answers.")
+
+
+class HangingCollector(Collector):
+    """Bench only: a source that hangs (connects, sends, waits for an answer that never comes)."""
+
+    name = "bench_hang"
+    Settings = HangSettings
+    metrics = (gauge("bench_hang_value", "Never published: the source never answers."),)
+
+    def refresh(self, snap: Snapshot) -> None:
+        with socket.create_connection(("127.0.0.1", self.settings.port), timeout=3600) as s:
+            s.sendall(b"PING\r\n")
+            s.recv(1)
+        snap.add("bench_hang_value", 1)
+
+
+COLLECTOR = HangingCollector
+
+LAUNCHER = """
+import sys
+sys.path.insert(0, {bench!r})
+import bench_worker_pools
+import exporters.collectors as registry
+sys.modules["exporters.collectors.bench_hang"] = bench_worker_pools
+registry.REGISTRY = (*registry.REGISTRY, "bench_hang")
+from exporters.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+WSGI_APP = "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n"
+ASGI_APP = """
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class Groups:
+    """Processes started in their own process groups, all killed on exit."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], **kw) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self) -> None:
+        kill_process_groups(self.procs)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def ms(values: list[float]) -> str:
+    p50, p99, top = pct(values, 0.5) * 1000, pct(values, 0.99) * 1000, max(values) * 1000
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {top:.1f} ms"
+
+
+@contextlib.contextmanager
+def environment(groups: Groups, sleepers: int, tmp: Path) -> Iterator[list[dict]]:
+    before = len([p for p in os.listdir("/proc") if p.isdigit()])
+    groups.start(["sh", "-c", f"i=0; while [ $i -lt {sleepers} ]; do sleep 3600 & i=$((i+1)); done; wait"])
+    (tmp / "bench_app.py").write_text(WSGI_APP)
+    (tmp / "bench_asgi.py").write_text(ASGI_APP)
+    env = {**os.environ, "PYTHONPATH": str(tmp), "HOME": str(tmp)}
+    env.pop("XDG_RUNTIME_DIR", None)
+    pools: list[dict] = []
+    for i in range(3):
+        port = free_port()
+        home = tmp / f"home{i}"
+        home.mkdir()
+        groups.start([str(BIN / "gunicorn"), "-w", "4", "-b", f"127.0.0.1:{port}", "-n", f"bench-{i}",
+                      "bench_app:app"], cwd=tmp, env={**env, "HOME": str(home)})
+        pools.append({"service": f"bench-{i}", "server": "gunicorn", "match": f"[bench-{i}]", "port": port})
+    port = free_port()
+    groups.start([str(BIN / "uvicorn"), "--workers", "2", "--port", str(port), "--log-level", "warning",
+                  "bench_asgi:app"], cwd=tmp, env=env)
+    pools.append({"service": "bench-uvicorn", "server": "uvicorn", "match": str(port), "port": port})
+    for p in pools:
+        wait_port(p["port"])
+    deadline = time.monotonic() + 60
+    while len([p for p in os.listdir("/proc") if p.isdigit()]) < before + sleepers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # let uvicorn's spawn children and gunicorn's workers settle
+    yield pools
+
+
+def bench_refresh(pools: list[dict], n: int) -> None:
+    from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+
+    c = WorkerPools(WorkerPoolsSettings(pools=[PoolSettings(**p) for p in pools]))
+    times, cpu = [], []
+    for i in range(n + 1):
+        snap = Snapshot(c.metrics)
+        t, ct = time.perf_counter(), time.thread_time()
+        c.refresh(snap)
+        times.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - ct)
+        if i == 0:
+            got = {s.labels["service"]: s.value for f in snap.families() if f.name == "worker_pool_workers"
+                   for s in f.samples}
+            print(f"pools found: {got}")
+        time.sleep(0.02)
+    print(f"worker_pools refresh, cold (first): {times[0] * 1000:.1f} ms")
+    print(f"worker_pools refresh over {n}, wall time: {ms(times[1:])}  (target < 100 ms)")
+    print(f"worker_pools refresh over {n}, CPU time of the refreshing thread: {ms(cpu[1:])}")
+
+
+def bench_scrapes(pools: list[dict], n: int, tmp: Path) -> None:
+    import yaml
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(64)  # never accepted: connections complete, requests are never answered
+    collectors: dict = {"bench_hang": {"interval": "1s", "timeout": "2s", "port": hang.getsockname()[1]}}
+    if pools:
+        collectors["worker_pools"] = {"interval": "5s", "pools": pools}
+    cfg = tmp / "bench.yaml"
+    cfg.write_text(yaml.safe_dump({"collectors": collectors}))
+    port = free_port()
+    log = open(tmp / "exporter.log", "wb")  # noqa: SIM115
+    exporter = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER.format(bench=str(Path(__file__).parent)), "run", "--config", str(cfg),
+         "--listen", f"127.0.0.1:{port}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_port(port, 30)
+        time.sleep(3)  # past the hang timeout: bench_hang is reported down
+        times, durations = [], []
+        body = b""
+        for _ in range(n):
+            t = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/metrics")
+            body = conn.getresponse().read()
+            times.append(time.perf_counter() - t)
+            conn.close()
+            for line in body.decode().splitlines():
+                if line.startswith('exporter_collector_duration_seconds{collector="worker_pools"}'):
+                    durations.append(float(line.split()[-1]))
+            time.sleep(0.01)
+        text = body.decode()
+        up = 'exporter_collector_up{collector="bench_hang"}'
+        hang_up = [line for line in text.splitlines() if line.startswith(up)]
+        what = "with worker_pools (4 pools, 5s)" if pools else "baseline, bench_hang only"
+        print(f"/metrics over {n} scrapes, {what}, while bench_hang hangs ({hang_up[0] if hang_up else '?'}): "
+              f"{ms(times)}  (target p99 < 10 ms)")
+        if durations:
+            print(f"worker_pools refresh inside the exporter (exporter_collector_duration_seconds as scraped): "
+                  f"{ms(durations)}")
+    finally:
+        os.killpg(exporter.pid, signal.SIGKILL)
+        exporter.wait()
+        log.close()
+        hang.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sleepers", type=int, default=1000)
+    ap.add_argument("--refreshes", type=int, default=200)
+    ap.add_argument("--scrapes", type=int, default=500)
+    args = ap.parse_args()
+    groups = Groups()
+    with tempfile.TemporaryDirectory(prefix="bench-wp-") as d:
+        tmp = Path(d)
+        try:
+            with environment(groups, args.sleepers, tmp) as pools:
+                n = len([p for p in os.listdir("/proc") if p.isdigit()])
+                print(f"processes on the host: {n}; pools: {len(pools)}; cpus: {os.cpu_count()}; "
+                      f"load average: {os.getloadavg()[0]:.1f}")
+                bench_refresh(pools, args.refreshes)
+                bench_scrapes(pools, args.scrapes, tmp)
+                # the same scrapes without worker_pools: what this machine gives at this load
+                bench_scrapes([], args.scrapes, tmp)
+                print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        finally:
+            groups.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

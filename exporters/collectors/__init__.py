@@ -1,0 +1,34 @@
+"""Registry of collectors: one module per collector, named after it (``worker_pools.py`` is the
+``worker_pools`` collector), defining ``COLLECTOR = <its Collector subclass>``. Modules whose name
+starts with ``_`` are helpers, not collectors.
+
+Modules are found without importing them and imported only when enabled, so a collector's
+dependencies (psycopg, redis, docker...) load only when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from exporters.collector import Collector
+from exporters.config import CollectorSettings
+
+REGISTRY: tuple[str, ...] = tuple(
+    sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+)
+
+
+def collector_class(name: str) -> type[Collector]:
+    cls = importlib.import_module(f"exporters.collectors.{name}").COLLECTOR
+    assert cls.name == name, f"{name}.COLLECTOR.name is {cls.name}"
+    return cls
+
+
+def settings_class(name: str) -> type[CollectorSettings]:
+    return collector_class(name).Settings
+
+
+def all_classes() -> list[type[Collector]]:
+    return [collector_class(n) for n in REGISTRY]

@@ -1,0 +1,373 @@
+"""Reads kombu's Redis transport layout: queue depth over priority sub-queues, unacked messages, ages.
+
+Reads (one pipelined MULTI per refresh, plus one HMGET round only when new unacked messages appeared):
+a Lua script (``LISTS_LUA``) running ``LLEN``/``LPOS`` and, when the oldest message changed,
+``LINDEX``/cjson over every ``<queue>`` and ``<queue><sep><step>`` list, then ``ZRANGE unacked_index``;
+the exporter's own hashes (last-success times, saved oldest-message dates); every minute a ``SCAN`` for
+``_kombu.binding.*`` sets to discover queues. Nothing reads whole queues, so the cost does not grow
+with queue length.
+Publishes: ``BrokerReading`` (per queue: ready, reserved, oldest ready enqueue time, oldest reserved
+delivery time, unparseable inspected messages).
+
+Layout (kombu 5.x ``kombu/transport/redis.py``): producers LPUSH to ``<queue>`` for priority step 0
+and to ``<queue><sep><step>`` for the others, consumers RPOP the far end. A delivered message stays
+in the ``unacked`` hash (delivery tag -> JSON ``[message, exchange, routing_key]``) and in the
+``unacked_index`` sorted set (score = delivery time) until acked; the queue is not recorded, so it is
+resolved like kombu's restore does: the anonymous exchange routes to the queue named by the routing
+key, others through the ``_kombu.binding.<exchange>`` set (members ``routing_key<sep>pattern<sep>queue``).
+``global_keyprefix`` prefixes every key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from exporters.celery_hooks import MAX_HSET_LUA, STAMP_HEADER
+from exporters.collectors._celery_age import AgeTracker
+
+DEFAULT_SEP = "\x06\x16"
+HEADS_TTL = 3600
+OLDEST_TTL = 7 * 86400
+OLDEST_LUA = """
+local ndel = tonumber(ARGV[2])
+for i = 3, 2 + ndel do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 3 + ndel, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+"""
+NO_PREVIOUS_HEAD = -2
+# Per list key: the position of the newest element of the previous refresh (LPOS from the head, bounded by
+# MAXLEN; -1 when gone, -2 when not recorded), remembered server-side so no payload crosses the wire; LLEN; and
+# the oldest element's stamp header / whether it is valid JSON (cjson, decoded only when the oldest element
+# changed: the result is cached beside it). Then the unacked index with delivery times. Returned as two
+# strings: one bulk reply is far cheaper to parse than hundreds of elements.
+LISTS_LUA = """
+local heads, idx, maxlen, header, ttl = KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 1, #KEYS - 2 do
+  local k = KEYS[i]
+  local len = redis.call('LLEN', k)
+  local pos, res = -2, '0,,0,'
+  if len == 0 then
+    redis.call('HDEL', heads, k, k .. ':t', k .. ':r')
+  else
+    local prev = redis.call('HMGET', heads, k, k .. ':r')
+    if prev[1] then
+      local p = redis.call('LPOS', k, prev[1], 'MAXLEN', maxlen)
+      if p then pos = p else pos = -1 end
+    end
+    if pos ~= 0 then redis.call('HSET', heads, k, redis.call('LINDEX', k, 0)) end
+    local cached = prev[2]
+    local cached_len = cached and tonumber(string.match(cached, '^(%d+),'))
+    if pos == 0 and cached_len == len then
+      res = cached  -- nothing arrived, nothing left: same oldest message
+    else
+      local tail = redis.call('LINDEX', k, -1)
+      local stamp, bad, sha = '', 0, ''
+      if cached and tail == redis.call('HGET', heads, k .. ':t') then
+        stamp, bad, sha = string.match(cached, '^%d+,([^,]*),(%d),(%x*)$')
+      else
+        local ok, msg = pcall(cjson.decode, tail)
+        if ok and type(msg) == 'table' then
+          local h = msg['headers']
+          if type(h) == 'table' and type(h[header]) == 'number' then stamp = string.format('%.6f', h[header]) end
+        else
+          bad = 1
+        end
+        sha = redis.sha1hex(tail)
+        redis.call('HSET', heads, k .. ':t', tail)
+      end
+      res = len .. ',' .. stamp .. ',' .. bad .. ',' .. sha
+      redis.call('HSET', heads, k .. ':r', res)
+    end
+  end
+  out[#out + 1] = pos .. ',' .. res
+end
+redis.call('EXPIRE', heads, ttl)
+return {table.concat(out, ';'), table.concat(redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES'), ' ')}
+"""
+# exchanges celery uses for remote control, replies and events: no task queues behind them
+_SKIP_EXCHANGE_SUFFIXES = ("pidbox", "celeryev")
+
+
+@dataclass
+class QueueReading:
+    ready: int = 0
+    reserved: int = 0
+    oldest_enqueued: float | None = None  # estimated enqueue time of the oldest ready message
+    oldest_delivered: float | None = None  # delivery time of the oldest unacked message
+    unparseable: int = 0
+
+
+@dataclass
+class BrokerReading:
+    queues: dict[str, QueueReading] = field(default_factory=dict)
+    unacked_total: int = 0
+    unacked_unattributed: int = 0
+    unacked_unparseable: int = 0
+    state: dict[str, float] = field(default_factory=dict)
+
+
+def parse_binding_member(member: bytes | str, sep: str) -> tuple[str, str, str] | None:
+    text = member.decode() if isinstance(member, bytes) else member
+    parts = text.split(sep)
+    if len(parts) != 3:
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def unacked_route(raw: bytes) -> tuple[str, str] | None:
+    """(exchange, routing_key) of an ``unacked`` hash value, or None when malformed."""
+    try:
+        _msg, exchange, routing_key = json.loads(raw)
+        return str(exchange or ""), str(routing_key or "")
+    except (ValueError, TypeError):
+        return None
+
+
+class BrokerInspector:
+    """Keeps the Redis client, discovered queues, per-list age trackers and the unacked attribution cache."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queues: list[str],
+        discover: bool,
+        priority_steps: list[int],
+        sep: str,
+        prefix: str,
+        state_key: str,
+        timeout: float,
+        max_queues: int,
+        max_unacked: int,
+        lpos_maxlen: int = 1000,
+        discover_every: float = 60.0,
+    ):
+        self.url, self.timeout = url, timeout
+        self.configured = list(queues)
+        self.discover = discover
+        self.steps = sorted(set(priority_steps))
+        self.sep, self.prefix = sep, prefix
+        self.state_key = prefix + state_key
+        self.max_queues, self.max_unacked = max_queues, max_unacked
+        self.lpos_maxlen = lpos_maxlen
+        self.discover_every = discover_every
+        self._client: redis.Redis | None = None
+        self._discovered: list[str] = []
+        self._bindings: dict[str, list[tuple[str, str, str]]] = {}
+        self._next_discovery = 0.0
+        self._trackers: dict[str, AgeTracker] = {}
+        self._routes: OrderedDict[str, str | None] = OrderedDict()  # delivery tag -> queue (None: unknown)
+        self._sha: str | None = None
+        self._known: set[str] = set()
+        # per list: sha1 of its oldest message and our estimate of its enqueue time, shared by exporter runs
+        self.oldest_key = f"{self.state_key}:oldest"
+        self._oldest_written: dict[str, str] = {}
+        self._oldest_pending: dict[str, str] = {}
+        # where the script keeps each list's newest element between refreshes (one per exporter process)
+        self.heads_key = f"{self.state_key}:heads:{uuid.uuid4().hex[:12]}"
+
+    # --- connection -------------------------------------------------------------------------------
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout, health_check_interval=0
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def key(self, queue: str, step: int) -> str:
+        # kombu's _q_for_pri: step 0 is the bare list name
+        return f"{self.prefix}{queue}{self.sep}{step}" if step else f"{self.prefix}{queue}"
+
+    def queue_names(self) -> list[str]:
+        names = list(dict.fromkeys(self.configured + self._discovered))
+        return names[: self.max_queues] or ["celery"]
+
+    # --- discovery --------------------------------------------------------------------------------
+    def maybe_discover(self, now: float) -> None:
+        if now < self._next_discovery:
+            return
+        self._next_discovery = now + self.discover_every
+        r = self.client()
+        pattern = f"{self.prefix}_kombu.binding.*"
+        keys = [k.decode() for k in r.scan_iter(match=pattern, count=1000)]
+        start = len(self.prefix) + len("_kombu.binding.")
+        exchanges = [k[start:] for k in keys]
+        exchanges = [e for e in exchanges if e and not e.endswith(_SKIP_EXCHANGE_SUFFIXES)]
+        pipe = r.pipeline(transaction=False)
+        for e in exchanges:
+            pipe.smembers(f"{self.prefix}_kombu.binding.{e}")
+        bindings: dict[str, list[tuple[str, str, str]]] = {}
+        found: list[str] = []
+        for e, members in zip(exchanges, pipe.execute(), strict=True):
+            parsed = [b for b in (parse_binding_member(m, self.sep) for m in members) if b]
+            bindings[e] = parsed
+            found.extend(q for _rk, _pat, q in parsed if q)
+        self._bindings = bindings
+        if self.discover:
+            self._discovered = sorted(set(found))
+
+    def route(self, exchange: str, routing_key: str, known: set[str]) -> str | None:
+        if not exchange:
+            return routing_key if routing_key in known else None
+        for rk, _pattern, queue in self._bindings.get(exchange, ()):
+            if rk == routing_key and queue in known:
+                return queue
+        return routing_key if routing_key in known else None
+
+    # --- one refresh ------------------------------------------------------------------------------
+    def _lists_script(self, pipe: Any, keys: list[str]) -> None:
+        if self._sha is None:
+            self._sha = self.client().script_load(LISTS_LUA)
+        pipe.evalsha(self._sha, len(keys) + 2, *keys, self.heads_key, f"{self.prefix}unacked_index",
+                     self.lpos_maxlen, STAMP_HEADER, HEADS_TTL)
+
+    def read(self, persist: dict[str, float]) -> BrokerReading:
+        """One pipelined MULTI (plus one HMGET when new unacked messages need attributing).
+
+        ``persist``: last-success times to raise in the state hash in the same round.
+        """
+        now = time.time()
+        self.maybe_discover(now)
+        r = self.client()
+        queues = self.queue_names()
+        lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
+        keys = [k for _q, k in lists]
+        load_oldest = any(self._trackers.get(k) is None or not self._trackers[k].started for k in keys)
+        for attempt in (1, 2):
+            pipe = r.pipeline(transaction=True)
+            self._write_oldest(pipe)
+            if load_oldest:
+                pipe.hgetall(self.oldest_key)
+            self._lists_script(pipe, keys)
+            if persist:
+                args: list[Any] = []
+                for name, ts in persist.items():
+                    args += [name, repr(float(ts))]
+                pipe.eval(MAX_HSET_LUA, 1, self.state_key, *args)
+            pipe.hgetall(self.state_key)
+            try:
+                results = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:  # Redis restarted or SCRIPT FLUSH
+                self._sha = None
+                if attempt == 2:
+                    raise
+        now = time.time()
+        if self._oldest_pending:
+            results = results[1:]
+            self._oldest_written.update(self._oldest_pending)
+            self._oldest_pending = {}
+        stored: dict[str, tuple[str, float]] = {}
+        if load_oldest:
+            for k, v in results[0].items():
+                sha, _sp, ts = v.decode().partition(" ")
+                with contextlib.suppress(ValueError):
+                    stored[k.decode()] = (sha, float(ts))
+            results = results[1:]
+        lists_text, index_text = (x.decode() for x in results[0])
+        per_list = [row.split(",") for row in lists_text.split(";")] if lists_text else []
+        flat = index_text.split()
+        index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
+        state = results[-1]
+
+        out = BrokerReading()
+        for q in queues:
+            out.queues[q] = QueueReading()
+        for i, (q, key) in enumerate(lists):
+            pos_s, length_s, stamp, bad, sha = per_list[i]
+            length, pos = int(length_s), int(pos_s)
+            tracker = self._trackers.get(key)
+            if tracker is None:
+                tracker = self._trackers[key] = AgeTracker(lpos_maxlen=self.lpos_maxlen)
+            elif tracker.head is not None and pos == NO_PREVIOUS_HEAD:
+                tracker.started = False  # our record of the newest message was lost: start over
+            if not tracker.started and length:
+                prior = stored.get(key)
+                # the oldest message is the one a previous run dated: keep its date across the restart
+                tracker.reset(now, length, b"1", prior[1] if prior and prior[0] == sha else None)
+                prev_pos = 0
+            else:
+                prev_pos = int(pos) if pos >= 0 else None
+            enqueued = tracker.update(now, length, b"1" if length else None, prev_pos)
+            self._remember_oldest(key, sha if length else "", enqueued if not stamp else None)
+            qr = out.queues[q]
+            qr.ready += length
+            qr.unparseable += int(bad)
+            if stamp:
+                enqueued = float(stamp)
+            if enqueued is not None and length:
+                qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
+        self._forget_trackers(set(keys))
+        for k, v in state.items():
+            with contextlib.suppress(ValueError):
+                out.state[k.decode()] = float(v)
+        self._attribute_unacked(r, index, set(queues), out)
+        return out
+
+    def _remember_oldest(self, key: str, sha: str, enqueued: float | None) -> None:
+        value = f"{sha} {enqueued!r}" if sha and enqueued is not None else ""
+        if self._oldest_written.get(key, "") != value:
+            self._oldest_pending[key] = value
+
+    def _write_oldest(self, pipe: Any) -> None:
+        if not self._oldest_pending:
+            return
+        sets = {k: v for k, v in self._oldest_pending.items() if v}
+        dels = [k for k, v in self._oldest_pending.items() if not v]
+        # one MULTI-queued command either way, so the reply offsets stay fixed
+        pipe.eval(OLDEST_LUA, 1, self.oldest_key, OLDEST_TTL, len(dels), *dels,
+                  *[x for kv in sets.items() for x in kv])
+
+    def _forget_trackers(self, live: set[str]) -> None:
+        for key in [k for k in self._trackers if k not in live]:
+            del self._trackers[key]
+
+    def _attribute_unacked(self, r: redis.Redis, index: list[tuple[str, float]], known: set[str],
+                           out: BrokerReading) -> None:
+        out.unacked_total = len(index)
+        if known != self._known:  # routes were resolved against another set of queues
+            self._routes.clear()
+            self._known = known
+        tags = [t for t, _s in index]
+        new = [t for t in tags if t not in self._routes][: self.max_unacked]
+        if new:
+            raws = r.hmget(f"{self.prefix}unacked", new)
+            for tag, raw in zip(new, raws, strict=True):
+                if raw is None:  # acked between the two rounds, or an index entry without its message
+                    self._routes[tag] = None
+                    continue
+                route = unacked_route(raw)
+                if route is None:
+                    self._routes[tag] = "\0bad"
+                else:
+                    self._routes[tag] = self.route(route[0], route[1], known)
+        live = set(tags)
+        for tag in [t for t in self._routes if t not in live]:
+            del self._routes[tag]
+        while len(self._routes) > self.max_unacked:
+            self._routes.popitem(last=False)
+        for tag, score in index:
+            queue = self._routes.get(tag, "")
+            if queue == "\0bad":
+                out.unacked_unparseable += 1
+            elif queue and queue in out.queues:
+                qr = out.queues[queue]
+                qr.reserved += 1
+                qr.oldest_delivered = score if qr.oldest_delivered is None else min(qr.oldest_delivered, score)
+            else:
+                out.unacked_unattributed += 1

@@ -1,0 +1,259 @@
+"""Shared PostgreSQL access for the collectors that read a database (credits, sla, llm_spend...).
+
+Reads: one database per collector, through a single connection that is opened lazily, reused
+across refreshes and reopened after a failure (a database restart, a network cut).
+Publishes: ``PgSettings`` (the keys every PostgreSQL collector accepts), ``PgSource`` (runs a named,
+overridable query in a read-only transaction bounded by ``statement_timeout``) and ``QueryError``,
+whose one-line message names the collector, the query and the database's message; the runtime
+logs it once and sets the collector's ``up`` to 0.
+
+Queries use psycopg named parameters (``%(now)s``); an overriding query may use any subset of the
+parameters its default uses, and must write a literal percent sign as ``%%``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from exporters import secrets
+from exporters.collector import Collector
+from exporters.config import CollectorSettings, Duration, Secret, setting
+
+
+@dataclass(kw_only=True)
+class PgSettings(CollectorSettings):
+    """Keys shared by every collector that reads PostgreSQL."""
+
+    QUERIES: ClassVar[tuple[str, ...]] = ()  # names of the collector's overridable queries
+
+    dsn: Secret = setting(
+        help="libpq connection string or URL of the database (secret: use `${VAR}` or `dsn_file`). "
+        "A read-only role is enough.",
+        example="postgresql://lookout@127.0.0.1:5432/app",
+    )
+    statement_timeout: Duration = setting(
+        Duration(5), help="Server-side limit for each query (`SET LOCAL statement_timeout`)."
+    )
+    connect_timeout: Duration = setting(Duration(3), help="Limit for opening the connection.")
+    application_name: str = setting(
+        "", help="Shown in `pg_stat_activity`. Default: `lookout-<collector>`."
+    )
+    queries: dict[str, str] = setting(
+        {},
+        help="Named query to replacement SQL, for schemas whose columns differ from the reference "
+        "(see docs/queries.md for each query's parameters and result columns).",
+    )
+
+    def validate(self) -> None:
+        if not self.dsn.strip():
+            raise ValueError("dsn: must not be empty")
+        unknown = sorted(set(self.queries) - set(self.QUERIES))
+        if unknown:
+            raise ValueError(f"queries.{unknown[0]}: unknown query (known: {', '.join(self.QUERIES)})")
+        if float(self.statement_timeout) <= 0 or float(self.connect_timeout) <= 0:
+            raise ValueError("statement_timeout and connect_timeout must be positive")
+
+
+class QueryError(Exception):
+    """A named query failed; the message is one line and carries no secret."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(secrets.redact(text).split())[:400]
+
+
+class PgSource:
+    """One connection, used by one collector thread (plus ``close`` from the stopping thread)."""
+
+    def __init__(self, collector: str, settings: PgSettings, defaults: Mapping[str, str]):
+        self.collector = collector
+        self.settings = settings
+        self.sql = {**defaults, **settings.queries}
+        self.application_name = settings.application_name or f"lookout-{collector}"
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        try:
+            conn = psycopg.connect(
+                self.settings.dsn,
+                connect_timeout=max(1, round(float(self.settings.connect_timeout))),
+                application_name=self.application_name,
+                row_factory=dict_row,
+                autocommit=True,  # transactions are explicit: conn.transaction() below
+                # a server that vanishes without a FIN must not hang the refresh forever
+                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
+            )
+        except psycopg.Error as exc:
+            raise QueryError(f"{self.collector}: cannot connect: {_one_line(str(exc))}") from None
+        conn.read_only = True  # every transaction BEGINs READ ONLY
+        return conn
+
+    def run(self, *names: str, params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Run the named queries in one read-only transaction; return each one's rows."""
+        import psycopg
+
+        with self._lock:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._close_locked()
+                self._conn = self._connect()
+            conn = self._conn
+        results: dict[str, list[dict[str, Any]]] = {}
+        current = names[0]
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true)",
+                    (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",),
+                )
+                for name in names:
+                    current = name
+                    cur = conn.execute(self.sql[name], _used(self.sql[name], params))
+                    results[name] = cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            # a broken connection is reopened next time; a cancelled or failed query keeps it
+            lost = isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled)
+            if lost or conn.broken or conn.closed:
+                self.close()
+            diag = getattr(exc, "diag", None)
+            message = (diag.message_primary if diag is not None else None) or str(exc)
+            raise QueryError(f"query {self.collector}.{current} failed: {_one_line(message)}") from None
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection may fail; it is gone anyway
+                conn.close()
+
+    def cancel_and_close(self) -> None:
+        """Called from another thread on shutdown: cancel a running query, then close."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=0.5)
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _used(sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the parameters the SQL names, so an override may ignore some (or all) of them."""
+    return {k: v for k, v in params.items() if f"%({k})s" in sql}
+
+
+class PgCollector(Collector):
+    """Base of the PostgreSQL collectors: owns the ``PgSource`` and a clock tests may replace."""
+
+    DEFAULT_QUERIES: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, settings: PgSettings):
+        super().__init__(settings)
+        self.settings: PgSettings = settings
+        self.source = PgSource(self.name, settings, self.DEFAULT_QUERIES)
+        self.clock = utcnow
+
+    def stop(self) -> None:
+        self.source.cancel_and_close()
+
+
+def seconds(value: Any) -> float:
+    """A number from a query result (NULL is 0; numeric and intervals become float seconds)."""
+    if value is None:
+        return 0.0
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    return float(value)
+
+
+def column(row: Mapping[str, Any], name: str, collector: str, query: str) -> Any:
+    """A result column an (overridden) query must return; its absence is a query error."""
+    if name not in row:
+        raise QueryError(f"query {collector}.{query} failed: result has no column {name!r}")
+    return row[name]
+
+
+def require(rows: list[dict[str, Any]], names: tuple[str, ...], collector: str, query: str) -> None:
+    """Check that every row of an (overridden) query has the columns the collector reads."""
+    for row in rows[:1]:
+        for name in names:
+            column(row, name, collector, query)
+
+
+QUERIES_INTRO = """\
+# Named queries
+
+<!-- Generated by `python -m exporters.docs` from the collectors' modules; do not edit by hand. -->
+
+Every SQL statement the PostgreSQL collectors and `python -m exporters report` run is named and can be
+replaced in the configuration, so an operator whose columns differ from the reference schemas
+(docs/schemas.md) adapts a query instead of forking the exporter:
+
+```yaml
+collectors:
+  credits:
+    dsn_file: /run/secrets/voice_dsn
+    queries:
+      negative_balance: |
+        SELECT count(*) AS customers, COALESCE(sum(-credits_left), 0) AS credits
+        FROM billing.accounts WHERE credits_left < 0
+```
+
+Rules for a replacement:
+
+- It returns the same result columns (by name) as the default; a missing column makes the collector's
+  `exporter_collector_up` 0 with one log line such as
+  `query credits.negative_balance failed: result has no column 'credits'`.
+- Parameters are psycopg named placeholders, `%(now)s`; a replacement may use any subset of the
+  parameters listed for its collector. Write a literal percent sign as `%%`.
+- It runs inside a `READ ONLY` transaction with `SET LOCAL statement_timeout` (the collector's
+  `statement_timeout`); all of a collector's queries share one transaction per refresh, hence one
+  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured).
+- An unknown query name is a configuration error (`python -m exporters check` exits 2).
+- Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
+  tenant data, and never return a tenant id in a metric query's label columns.
+- Keep it bounded: range conditions on an indexed column (`started_at >= %(now)s - %(window)s`),
+  not expressions over it (`now() - started_at < ...`), so the cost does not grow with the table.
+
+## Drill-down
+
+When an alert fires, `python -m exporters report credits|sla|sync --config FILE` runs the collector's
+`report*` queries with the same parameters and boundaries as its metrics and prints the rows behind
+them (ids are fine there: it is not a metric). `--limit N` caps each table (default 100) and
+`--at 2026-03-01T12:00:00Z` evaluates as of another time. Exit code 0 when printed, 1 when a query
+failed (one line on stderr naming it), 2 for a configuration problem.
+
+"""
+
+
+def queries_md() -> str:
+    """docs/queries.md: each PostgreSQL collector's parameters and named queries with their SQL."""
+    from exporters.collectors import all_classes
+
+    out = [QUERIES_INTRO]
+    for cls in all_classes():
+        module = __import__(cls.__module__, fromlist=["QUERY_DOCS"])
+        query_docs: dict[str, str] | None = getattr(module, "QUERY_DOCS", None)
+        if not (isinstance(cls, type) and issubclass(cls, PgCollector)) or query_docs is None:
+            continue
+        out.append(f"\n## `{cls.name}`\n\nParameters:\n\n| parameter | meaning |\n|---|---|\n")
+        out.extend(f"| `{k}` | {v} |\n" for k, v in getattr(module, "PARAMS", {}).items())
+        for name, sql in cls.DEFAULT_QUERIES.items():
+            out.append(f"\n### `{cls.name}.{name}`\n\n{query_docs.get(name, '')}\n\n```sql\n{sql.strip()}\n```\n")
+    return "".join(out)
+

@@ -1,0 +1,227 @@
+"""Marketplace synchronisation health of the chat center (Wildberries/Ozon, synced every 30 s).
+
+Reads (PostgreSQL, reference schema ``exporters/schemas/chatcenter.sql``): ``sync_state`` (one row
+per seller, marketplace and kind, written by the ``sync_all_sellers`` task) joined to its active
+seller and active marketplace account on the seller id (the tenant), and the token expiries of
+``seller_marketplace_accounts`` (``seller_accounts_expiry_idx``).
+Publishes, per marketplace and kind: the worst lag across active sellers, the sellers stale
+beyond each configured threshold, the sellers with repeated sync errors; per marketplace: the
+earliest token expiry and the tokens expired or expiring within a horizon. Zeros are published
+for every configured marketplace and kind so every series exists. No seller id is a label.
+
+Lag of a seller = ``now - last_success_at``, or ``now - sellers.created_at`` when it never
+succeeded; stale beyond T when that lag is ``> T``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from exporters.collector import Snapshot, gauge
+from exporters.collectors._pg import PgCollector, PgSettings, require, seconds
+from exporters.config import Duration, setting
+
+_ACTIVE = """
+FROM sync_state s
+JOIN sellers sl ON sl.id = s.seller_id AND sl.is_active
+JOIN seller_marketplace_accounts a
+  ON a.seller_id = s.seller_id AND a.marketplace = s.marketplace AND a.is_active"""
+
+_SINCE = "COALESCE(s.last_success_at, sl.created_at)"
+
+PARAMS: dict[str, str] = {
+    "now": "timestamptz: the refresh time",
+    "stale_thresholds_seconds": "float8[]: `stale_thresholds` in seconds",
+    "stale_cutoffs": "timestamptz[]: `now` minus each of `stale_thresholds`, in the same order",
+    "stale_after": "interval: the smallest of `stale_thresholds` (report)",
+    "stale_after_cutoff": "timestamptz: `now` minus the smallest of `stale_thresholds`",
+    "error_threshold": "integer: `error_threshold`",
+    "token_horizon": "interval: `token_horizon`",
+    "limit": "integer: `report --limit` (report queries only)",
+}
+QUERY_DOCS: dict[str, str] = {
+    "sync_lag": "One row per marketplace and kind: `marketplace`, `kind`, `sellers`, `max_lag_seconds`, "
+    "`erroring_sellers`, `max_consecutive_errors`. `sync_state` has one row per seller, marketplace and kind, "
+    "so the cost follows the number of sellers, not any history.",
+    "stale_sellers": "One row per marketplace, kind and threshold: `marketplace`, `kind`, `threshold_seconds` "
+    "(as given), `sellers` (lag `>` threshold, i.e. last success `<` cutoff); a missing row counts 0.",
+    "token_expiry": "One row per marketplace: `marketplace`, `earliest_expiry` (timestamptz), `expired` "
+    "(`<= now`), `expiring` (`now < expiry <= now + token_horizon`).",
+    "report": "`report sync`: sellers stale beyond the smallest threshold, erroring, or whose token expires "
+    "within the horizon (or has expired).",
+}
+
+QUERIES: dict[str, str] = {
+    "sync_lag": f"""
+SELECT s.marketplace, s.kind, count(*) AS sellers,
+       GREATEST(0, extract(epoch FROM %(now)s - min({_SINCE}))) AS max_lag_seconds,
+       count(*) FILTER (WHERE s.consecutive_errors >= %(error_threshold)s) AS erroring_sellers,
+       COALESCE(max(s.consecutive_errors), 0) AS max_consecutive_errors
+{_ACTIVE}
+GROUP BY s.marketplace, s.kind""",
+    # One row per marketplace, kind and threshold with stale sellers (absent means 0). Only the rows
+    # stale beyond the smallest threshold reach the join and the per-threshold comparison.
+    "stale_sellers": f"""
+SELECT s.marketplace, s.kind, t.threshold_seconds, count(*) AS sellers
+{_ACTIVE}
+JOIN unnest(%(stale_cutoffs)s::timestamptz[], %(stale_thresholds_seconds)s::float8[]) AS t(cutoff, threshold_seconds)
+  ON {_SINCE} < t.cutoff
+WHERE s.last_success_at < %(stale_after_cutoff)s OR s.last_success_at IS NULL
+GROUP BY s.marketplace, s.kind, t.threshold_seconds""",
+    "token_expiry": """
+SELECT a.marketplace,
+       min(a.token_expires_at) AS earliest_expiry,
+       count(*) FILTER (WHERE a.token_expires_at <= %(now)s) AS expired,
+       count(*) FILTER (WHERE a.token_expires_at > %(now)s
+                          AND a.token_expires_at <= %(now)s + %(token_horizon)s) AS expiring
+FROM seller_marketplace_accounts a
+JOIN sellers sl ON sl.id = a.seller_id AND sl.is_active
+WHERE a.is_active AND a.token_expires_at IS NOT NULL
+GROUP BY a.marketplace""",
+    "report": f"""
+SELECT s.seller_id, sl.name AS seller, s.marketplace, s.kind, s.last_success_at,
+       round(GREATEST(0, extract(epoch FROM %(now)s - {_SINCE}))) AS lag_seconds,
+       s.consecutive_errors, left(s.last_error, 80) AS last_error, a.token_expires_at
+{_ACTIVE}
+WHERE {_SINCE} < %(now)s - %(stale_after)s
+   OR s.consecutive_errors >= %(error_threshold)s
+   OR a.token_expires_at <= %(now)s + %(token_horizon)s
+ORDER BY lag_seconds DESC, s.seller_id, s.marketplace, s.kind
+LIMIT %(limit)s""",
+}
+
+_COLUMNS = {
+    "sync_lag": ("marketplace", "kind", "sellers", "max_lag_seconds", "erroring_sellers", "max_consecutive_errors"),
+    "stale_sellers": ("marketplace", "kind", "threshold_seconds", "sellers"),
+    "token_expiry": ("marketplace", "earliest_expiry", "expired", "expiring"),
+}
+
+
+@dataclass(kw_only=True)
+class MarketplaceSyncSettings(PgSettings):
+    QUERIES: ClassVar[tuple[str, ...]] = tuple(QUERIES)
+
+    stale_thresholds: list[Duration] = setting(
+        [Duration(120), Duration(900), Duration(3600)],
+        help="A seller is stale beyond T when its last successful sync is more than T ago; one "
+        "`marketplace_sync_stale_sellers` series per threshold. The sync runs every 30 s.",
+    )
+    error_threshold: int = setting(3, help="Sellers with at least this many consecutive sync errors count as erroring.")
+    token_horizon: Duration = setting(
+        Duration(14 * 86400), help="Tokens expiring within this horizon count in `marketplace_tokens_expiring`."
+    )
+    marketplaces: list[str] = setting(["wb", "ozon"], help="Marketplaces published even with no row (zeros).")
+    kinds: list[str] = setting(
+        ["chats", "feedbacks", "questions"], help="Kinds of synced data published even with no row (zeros)."
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if any(float(t) <= 0 for t in self.stale_thresholds):
+            raise ValueError("stale_thresholds: every threshold must be positive")
+
+
+def _threshold_label(value: float) -> str:
+    return f"{value:g}"
+
+
+class MarketplaceSyncCollector(PgCollector):
+    name = "marketplace_sync"
+    Settings = MarketplaceSyncSettings
+    DEFAULT_QUERIES = QUERIES
+    metrics = (
+        gauge(
+            "marketplace_sync_lag_seconds",
+            "Worst time since the last successful sync across active sellers (since the seller's "
+            "creation when it never succeeded).",
+            "marketplace", "kind",
+        ),
+        gauge("marketplace_sync_sellers", "Active sellers with an active account synced for this kind.",
+              "marketplace", "kind"),
+        gauge(
+            "marketplace_sync_stale_sellers",
+            "Active sellers whose last successful sync is older than the threshold (seconds).",
+            "marketplace", "kind", "threshold",
+        ),
+        gauge("marketplace_sync_erroring_sellers",
+              "Active sellers with at least error_threshold consecutive sync errors.", "marketplace", "kind"),
+        gauge("marketplace_sync_consecutive_errors_max", "Highest consecutive sync error count of any active seller.",
+              "marketplace", "kind"),
+        gauge(
+            "marketplace_token_earliest_expiry_timestamp_seconds",
+            "Unix time at which the first active seller token of the marketplace expires (absent when no "
+            "active token has an expiry).",
+            "marketplace",
+        ),
+        gauge("marketplace_tokens_expired", "Active seller tokens already expired.", "marketplace"),
+        gauge("marketplace_tokens_expiring", "Active seller tokens expiring within token_horizon.", "marketplace"),
+    )
+    summary = (
+        "Wildberries/Ozon synchronisation health from `sync_state` and `seller_marketplace_accounts`: worst "
+        "lag per marketplace and kind, stale and erroring sellers, earliest token expiry (WB tokens are JWTs "
+        "valid 180 days). `python -m exporters report sync` lists the sellers behind the numbers."
+    )
+    example = """
+marketplace_sync:
+  dsn_file: /run/secrets/chatcenter_dsn
+  interval: 30s
+  stale_thresholds: [2m, 15m, 1h]
+  error_threshold: 3
+  token_horizon: 14d
+"""
+    REPORTS: ClassVar[tuple[tuple[str, str], ...]] = (("Stale or erroring sellers, expiring tokens", "report"),)
+
+    def params(self) -> dict[str, Any]:
+        s: MarketplaceSyncSettings = self.settings  # type: ignore[assignment]
+        thresholds = [float(t) for t in s.stale_thresholds]
+        now = self.clock()
+        return {
+            "now": now,
+            "stale_thresholds_seconds": thresholds,
+            "stale_cutoffs": [now - timedelta(seconds=t) for t in thresholds],
+            "stale_after": timedelta(seconds=min(thresholds, default=120.0)),
+            "stale_after_cutoff": now - timedelta(seconds=min(thresholds, default=120.0)),
+            "error_threshold": s.error_threshold,
+            "token_horizon": timedelta(seconds=float(s.token_horizon)),
+        }
+
+    def refresh(self, snap: Snapshot) -> None:
+        s: MarketplaceSyncSettings = self.settings  # type: ignore[assignment]
+        rows = self.source.run("sync_lag", "stale_sellers", "token_expiry", params=self.params())
+        for name, cols in _COLUMNS.items():
+            require(rows[name], cols, self.name, name)
+        pairs = {(m, k) for m in s.marketplaces for k in s.kinds}
+        lag: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in rows["sync_lag"]:
+            key = (str(r["marketplace"]), str(r["kind"]))
+            lag[key] = r
+            pairs.add(key)
+        stale: dict[tuple[str, str, str], float] = {}
+        for r in rows["stale_sellers"]:
+            th = _threshold_label(seconds(r["threshold_seconds"]))
+            stale[(str(r["marketplace"]), str(r["kind"]), th)] = seconds(r["sellers"])
+        for m, k in sorted(pairs):
+            r = lag.get((m, k), {})
+            snap.add("marketplace_sync_lag_seconds", seconds(r.get("max_lag_seconds")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_sellers", seconds(r.get("sellers")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_erroring_sellers", seconds(r.get("erroring_sellers")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_consecutive_errors_max", seconds(r.get("max_consecutive_errors")),
+                     marketplace=m, kind=k)
+            for t in s.stale_thresholds:
+                th = _threshold_label(float(t))
+                snap.add("marketplace_sync_stale_sellers", stale.get((m, k, th), 0.0), marketplace=m, kind=k,
+                         threshold=th)
+        tokens = {str(r["marketplace"]): r for r in rows["token_expiry"]}
+        snap.declare("marketplace_token_earliest_expiry_timestamp_seconds")
+        for m in sorted(set(s.marketplaces) | set(tokens)):
+            r = tokens.get(m, {})
+            earliest = r.get("earliest_expiry")
+            if earliest is not None:
+                snap.add("marketplace_token_earliest_expiry_timestamp_seconds", earliest.timestamp(), marketplace=m)
+            snap.add("marketplace_tokens_expired", seconds(r.get("expired")), marketplace=m)
+            snap.add("marketplace_tokens_expiring", seconds(r.get("expiring")), marketplace=m)
+
+
+COLLECTOR = MarketplaceSyncCollector

@@ -1,0 +1,524 @@
+"""Worker pools of Gunicorn, Uvicorn and Celery: is the master alive, how many workers run, are they busy.
+
+Reads (procfs, see ``_procfs``): ``stat`` of every process once per refresh, for all pools at once;
+``cmdline`` of new and young processes (cached by pid and start time), ``environ`` and ``cwd`` of
+masters, ``fd`` links of workers of pools with a ``port``, ``net/tcp{,6}`` of a master's network
+namespace; the LISTEN sockets' backlog limit through NETLINK_SOCK_DIAG (``_sockdiag``); Gunicorn's
+control socket (``show stats``) for the configured worker count and the dirty arbiter's PID.
+Publishes, labels ``server`` and ``service``: ``worker_pool_master_up``, ``worker_pool_masters``,
+``worker_pool_workers``, ``worker_pool_workers_expected``, ``worker_pool_workers_busy``,
+``worker_pool_worker_restarts_total``, ``worker_pool_listen_queue_length`` / ``_limit``, worker
+memory (sum and max RSS), ``worker_pool_workers_cpu_seconds_total`` and the master's RSS and start time.
+No PID is ever a label.
+
+How processes are told apart (``_servers`` has the per-server rules): a master is a process whose
+command line or title is the server's and whose parent is not a copy of it; its workers are its
+children that the server's rule accepts. Without setproctitle, forked workers share the master's
+command line: a process once seen as a worker is never taken for a master, so workers orphaned by
+a SIGKILLed master do not turn into masters. They still count as workers while they live.
+
+Restarts: a worker that exits while its master lives, followed by a new worker under that master,
+is one restart (so a shutdown, or scaling down, counts none; max_requests recycling counts).
+
+Busy workers, and the method's limits:
+
+- pools with a ``port``: a worker is busy when it holds an ESTABLISHED connection on that port
+  (its fds against the socket table). Exact for sync workers at the refresh instant; for gthread,
+  gevent and async workers an idle keep-alive connection also counts; connections still waiting in
+  the accept queue belong to no worker and show up in the listen queue instead. Needs the
+  worker's ``/proc/<pid>/fd`` (same user, or CAP_SYS_PTRACE); when unreadable, the CPU method is used.
+- otherwise (Celery, no port): a worker is busy when it used at least ``busy_cpu_share`` of a CPU
+  since the previous refresh. A worker waiting on I/O (an HTTP call to an LLM) looks idle; the
+  ``celery`` collector's task metrics are the better signal for Celery. 0 on the first refresh.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from exporters.collector import Collector, Snapshot, counter, gauge
+from exporters.collectors import _servers, _sockdiag
+from exporters.collectors._procfs import CLK_TCK, TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat
+from exporters.config import CollectorSettings, Duration, setting
+
+log = logging.getLogger("exporters.worker_pools")
+
+Key = tuple[int, int]  # (pid, start ticks): a process, robust to PID reuse
+# a command line is read when a process is first seen and again once it is older than each of
+# these ages: titles (setproctitle) and exec'ing wrappers change it shortly after start
+REREAD_AGES = (1.0, 10.0)
+CTL_RETRY_SECONDS = 30.0
+CTL_REFRESH_SECONDS = 30.0  # workers_target and the dirty arbiter's pid change rarely: ask this often
+L = ("server", "service")
+
+
+@dataclass
+class PoolSettings:
+    service: str = setting(help="Value of the `service` label.", example="voice-api")
+    server: Literal["gunicorn", "uvicorn", "celery"] = setting(help="What runs the pool.")
+    match: str | None = setting(
+        None,
+        help="Text that must appear in the master's command line (or its title with setproctitle, e.g. "
+        "`gunicorn: master [app:app]`). Needed when several masters of the same server run on the host.",
+    )
+    expected_workers: int | None = setting(
+        None,
+        help="Workers the pool should run. Default: Gunicorn's control socket, then `-w`/`--workers`, "
+        "`GUNICORN_CMD_ARGS`, `WEB_CONCURRENCY`; Uvicorn's `--workers`; Celery's `--concurrency`/`-c`. "
+        "When none is known `worker_pool_workers_expected` is not published.",
+    )
+    port: int | None = setting(
+        None, help="Listening TCP port: enables the listen-queue metrics and connection-based busy workers."
+    )
+
+    def validate(self) -> None:
+        if not self.service.strip():
+            raise ValueError("service: must not be empty")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        if self.expected_workers is not None and self.expected_workers < 0:
+            raise ValueError(f"expected_workers: must be >= 0, got {self.expected_workers}")
+
+
+@dataclass
+class WorkerPoolsSettings(CollectorSettings):
+    interval: Duration = setting(Duration(5), help="How often the process table is scanned.")
+    pools: list[PoolSettings] = setting([], help="The pools to watch, one entry per master.")
+    busy_cpu_share: float = setting(
+        0.05, help="Without a port, a worker using at least this share of one CPU since the last refresh is busy."
+    )
+    proc_root: str = setting(
+        "/proc", help="Where the host's procfs is: `/proc` with `pid: host`, or a bind mount such as `/host/proc`."
+    )
+
+    def validate(self) -> None:
+        if not self.pools:
+            raise ValueError("pools: at least one pool is required")
+        seen: set[tuple[str, str]] = set()
+        for i, p in enumerate(self.pools):
+            if (p.server, p.service) in seen:
+                raise ValueError(f"pools[{i}]: server {p.server} and service {p.service} already used")
+            seen.add((p.server, p.service))
+        if not 0 < self.busy_cpu_share <= 1:
+            raise ValueError(f"busy_cpu_share: expected a number in (0, 1], got {self.busy_cpu_share}")
+
+
+@dataclass
+class _Worker:
+    master: Key
+    cpu_ticks: int
+    seen_at: float
+
+
+@dataclass
+class _Pool:
+    cfg: PoolSettings
+    workers: dict[Key, _Worker] = field(default_factory=dict)
+    pending_deaths: dict[Key, int] = field(default_factory=dict)
+    restarts: int = 0
+    dead_cpu_ticks: int = 0
+
+
+@dataclass
+class _Ctl:
+    path: str | None
+    stats: dict | None = None
+    retry_at: float = 0.0  # next query; sooner after a failure than after a success
+
+
+@dataclass
+class _Sockets:
+    """TCP sockets on the pools' ports in one network namespace."""
+
+    listen: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # port -> (queue, limit)
+    established: dict[int, set[int]] = field(default_factory=dict)  # port -> inodes held by a process
+
+
+class _Scan:
+    """One refresh's view of the process table; socket tables read at most once per namespace."""
+
+    def __init__(self, owner: WorkerPools):
+        self.owner = owner
+        self.now = time.monotonic()
+        self.procs: dict[int, ProcStat] = owner.proc.scan()
+        self.uptime = owner.uptime()
+        self.children: dict[int, list[ProcStat]] = {}  # filled by the refresh's single pass
+        self._sockets: dict[str, _Sockets] = {}
+
+    def alive(self, key: Key) -> bool:
+        st = self.procs.get(key[0])
+        return st is not None and st.key == key and st.alive
+
+    def sockets(self, pid: int) -> _Sockets:
+        """Our own namespace through sock_diag (fast, has the backlog limit), another one through
+        ``/proc/<pid>/net/tcp{,6}`` (the limit is not there, and netlink cannot reach it)."""
+        owner = self.owner
+        try:
+            ns = owner.proc.netns(pid)
+        except OSError:
+            ns = f"pid:{pid}"
+        if ns not in self._sockets:
+            view = None
+            if ns == owner.own_netns:
+                try:
+                    view = _diag_view(owner.ports)
+                except OSError as exc:
+                    owner.note("sock_diag", f"sock_diag unavailable ({exc}): reading /proc/<pid>/net/tcp, "
+                               "no listen queue limit")
+            self._sockets[ns] = view or _procfs_view(owner.proc, pid, owner.ports)
+        return self._sockets[ns]
+
+
+def _diag_view(ports: set[int]) -> _Sockets:
+    view = _Sockets()
+    for s in _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)):
+        if s.port not in ports:
+            continue
+        if s.state == _sockdiag.TCP_LISTEN:
+            view.listen.setdefault(s.port, []).append((s.queue, s.limit))
+        elif s.inode:
+            view.established.setdefault(s.port, set()).add(s.inode)
+    return view
+
+
+def _procfs_view(proc: ProcReader, pid: int, ports: set[int]) -> _Sockets:
+    view = _Sockets()
+    for r in proc.net_tcp(pid, ports):
+        if r.state == TCP_LISTEN:
+            view.listen.setdefault(r.local_port, []).append((r.rx_queue, None))
+        elif r.state == TCP_ESTABLISHED and r.inode:
+            view.established.setdefault(r.local_port, set()).add(r.inode)
+    return view
+
+
+class WorkerPools(Collector):
+    name = "worker_pools"
+    Settings = WorkerPoolsSettings
+    summary = (
+        "Gunicorn, Uvicorn and Celery worker pools from the process table: master alive, live, expected "
+        "and busy workers, worker restarts, the listening socket's accept queue, worker memory and CPU. "
+        "One scan of `/proc` per refresh for all pools (every 5 s by default); works with and without "
+        "setproctitle and from a container with `pid: host` (see docs/worker_pools.md)."
+    )
+    example = """
+worker_pools:
+  interval: 5s
+  pools:
+    - service: voice-api
+      server: gunicorn
+      match: "app:app"
+      port: 5002
+    - service: chat-api
+      server: uvicorn
+      expected_workers: 2
+      port: 8001
+    - service: celery-worker
+      server: celery
+      match: "worker"
+"""
+    metrics = (
+        gauge("worker_pool_master_up", "1 if a master (arbiter) process of the pool is alive.", *L),
+        gauge("worker_pool_masters", "Master processes matched (more than 1 during a Gunicorn USR2 upgrade, "
+              "or when `match` is too broad).", *L),
+        gauge("worker_pool_workers", "Live worker processes (zombies, dirty arbiters and the multiprocessing "
+              "resource tracker excluded; orphans of a dead master included while they live).", *L),
+        gauge("worker_pool_workers_expected", "Workers the pool is configured to run.", *L),
+        gauge("worker_pool_workers_busy", "Workers serving a request now: holding an established connection "
+              "on the pool's port, else using CPU (see docs/worker_pools.md).", *L),
+        counter("worker_pool_worker_restarts_total", "Workers that died and were replaced under a live master.", *L),
+        gauge("worker_pool_listen_queue_length", "Connections waiting in the listening socket's accept queue.", *L),
+        gauge("worker_pool_listen_queue_limit", "Accept queue limit (listen backlog) of the listening socket.", *L),
+        gauge("worker_pool_workers_resident_memory_bytes", "Resident memory of all workers (RSS, shared pages "
+              "counted once per worker).", *L),
+        gauge("worker_pool_worker_resident_memory_max_bytes", "Resident memory of the largest worker.", *L),
+        counter("worker_pool_workers_cpu_seconds_total", "CPU time (user + system) used by the pool's workers, "
+                "including workers that have exited.", *L),
+        gauge("worker_pool_master_resident_memory_bytes", "Resident memory of the master process(es).", *L),
+        gauge("worker_pool_master_start_time_seconds", "Unix time the (oldest) master process started.", *L),
+    )
+
+    def __init__(self, settings: WorkerPoolsSettings):
+        super().__init__(settings)
+        self.settings: WorkerPoolsSettings = settings
+        self.proc = ProcReader(settings.proc_root)
+        self.pools = [_Pool(p) for p in settings.pools]
+        self.kinds = sorted({p.server for p in settings.pools})
+        self.ports = {p.port for p in settings.pools if p.port is not None}
+        try:
+            self.own_netns = os.readlink("/proc/self/ns/net")
+        except OSError:
+            self.own_netns = ""
+        self._args: dict[Key, tuple[list[str], tuple[str, ...], float]] = {}
+        self._env: dict[Key, dict[str, str] | None] = {}
+        self._ctl: dict[Key, _Ctl] = {}
+        self._dirty_files: dict[Key, tuple[float, set[int]]] = {}
+        self._seen_workers: set[Key] = set()
+        self._notes: dict[str, str] = {}
+        self._boot_time: float | None = None
+
+    # --- small readers with caches ---------------------------------------------------------------
+
+    def _read_boot_time(self) -> float:
+        with open(f"{self.proc.root}/stat") as f:
+            for line in f:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+        raise OSError("no btime in /proc/stat")
+
+    def uptime(self) -> float:
+        with open(f"{self.proc.root}/uptime") as f:
+            return float(f.read().split()[0])
+
+    def note(self, topic: str, message: str) -> None:
+        """Log a degraded mode once per change, not once per refresh."""
+        if self._notes.get(topic) != message:
+            self._notes[topic] = message
+            log.info("%s", message)
+
+    def args(self, st: ProcStat, scan: _Scan) -> list[str]:
+        return self._cmd(st, scan)[0]
+
+    def _cmd(self, st: ProcStat, scan: _Scan) -> tuple[list[str], tuple[str, ...], float]:
+        """Command line, the server kinds it is a master of (mostly none), process age when read."""
+        cached = self._args.get(st.key)
+        if cached is not None and cached[2] >= REREAD_AGES[-1]:
+            return cached
+        age = scan.uptime - st.start_ticks / CLK_TCK
+        if cached is None or any(cached[2] < t <= age for t in REREAD_AGES):
+            try:
+                args = self.proc.cmdline(st.pid)
+            except OSError:
+                args = []
+            kinds = tuple(k for k in self.kinds if args and _servers.SERVERS[k].is_master(args))
+            cached = (args, kinds, age)
+            self._args[st.key] = cached
+        return cached
+
+    def environ(self, st: ProcStat) -> dict[str, str] | None:
+        if st.key not in self._env:
+            try:
+                env: dict[str, str] | None = self.proc.environ(st.pid)
+            except OSError:
+                env = None
+                self.note(f"environ:{st.pid}", f"cannot read the environment of pid {st.pid} (needs the same "
+                          "user or CAP_SYS_PTRACE): expected workers may be unknown")
+            # setproctitle reuses the environment's memory for long titles: all NULs then
+            self._env[st.key] = env or None
+        return self._env[st.key]
+
+    def _config_file_exists(self, st: ProcStat) -> bool | None:
+        try:
+            os.stat(self.proc.path_in(st.pid, "gunicorn.conf.py"))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
+
+    # --- Gunicorn control socket ------------------------------------------------------------------
+
+    def gunicorn_stats(self, master: ProcStat, args: list[str], now: float) -> dict | None:
+        ctl = self._ctl.get(master.key)
+        if ctl is None:
+            ctl = self._ctl[master.key] = _Ctl(_servers.gunicorn_control_socket(args, self.environ(master)))
+        if now < ctl.retry_at:
+            return ctl.stats
+        error = "not found"
+        for path in self._ctl_candidates(master, ctl.path):
+            for where in (self.proc.path_in(master.pid, path), path):
+                try:
+                    stats = _servers.query_gunicorn_stats(where)
+                except (OSError, ValueError) as exc:
+                    error = f"{path}: {exc}"
+                    continue
+                if stats.get("pid") == master.pid:
+                    ctl.path, ctl.stats, ctl.retry_at = path, stats, now + CTL_REFRESH_SECONDS
+                    return stats
+                error = f"{path} belongs to pid {stats.get('pid')}"
+        # a master that answered before keeps its last answer (a stopped or busy master times out)
+        ctl.retry_at = now + CTL_RETRY_SECONDS
+        self.note(f"ctl:{master.pid}", f"gunicorn pid {master.pid}: control socket not usable ({error})")
+        return ctl.stats
+
+    def _ctl_candidates(self, master: ProcStat, known: str | None) -> list[str]:
+        """The control socket path from the command line or environment, else the listening Unix
+        sockets the master holds (with setproctitle both are gone from /proc): ``*.ctl`` first."""
+        try:
+            inodes = self.proc.socket_inodes(master.pid)
+            held = [u.path for u in self.proc.net_unix(master.pid) if u.listening and u.inode in inodes]
+        except OSError:
+            held = []
+        held.sort(key=lambda p: not p.endswith(".ctl"))
+        return list(dict.fromkeys([known, *held] if known else held))
+
+    def dirty_pids(self, master: ProcStat, now: float) -> set[int]:
+        """Dirty arbiter PIDs from Gunicorn's PID files (``$TMPDIR/gunicorn-dirty-NAME.pid``)."""
+        cached = self._dirty_files.get(master.key)
+        if cached and now - cached[0] < CTL_RETRY_SECONDS:
+            return cached[1]
+        tmp = (self.environ(master) or {}).get("TMPDIR") or "/tmp"
+        pids: set[int] = set()
+        for path in glob.glob(self.proc.path_in(master.pid, os.path.join(tmp, "gunicorn-dirty-*.pid"))):
+            try:
+                with open(path) as f:
+                    pids.add(int(f.read().strip()))
+            except (OSError, ValueError):
+                continue
+        self._dirty_files[master.key] = (now, pids)
+        return pids
+
+    # --- the refresh ------------------------------------------------------------------------------
+
+    def refresh(self, snap: Snapshot) -> None:
+        if self._boot_time is None:
+            self._boot_time = self._read_boot_time()
+        scan = _Scan(self)
+        candidates: dict[str, list[ProcStat]] = {k: [] for k in self.kinds}
+        alive_keys = set()
+        children = scan.children
+        for st in scan.procs.values():
+            if not st.alive:
+                continue
+            key = (st.pid, st.start_ticks)
+            alive_keys.add(key)
+            children.setdefault(st.ppid, []).append(st)
+            args, kinds, _age = self._cmd(st, scan)
+            if not kinds or key in self._seen_workers:
+                continue
+            parent = scan.procs.get(st.ppid)
+            # a fork with the same command line is a worker that has no title (yet)
+            if parent is None or self.args(parent, scan) != args:
+                for kind in kinds:
+                    candidates[kind].append(st)
+        for pool in self.pools:
+            self._refresh_pool(pool, candidates[pool.cfg.server], scan, snap)
+        self._seen_workers &= alive_keys
+        for cache in (self._args, self._env, self._ctl, self._dirty_files):
+            for key in [k for k in cache if k not in alive_keys]:
+                del cache[key]
+
+    def _refresh_pool(self, pool: _Pool, candidates: list[ProcStat], scan: _Scan, snap: Snapshot) -> None:
+        cfg = pool.cfg
+        labels = {"server": cfg.server, "service": cfg.service}
+        rule = _servers.SERVERS[cfg.server]
+        masters = [m for m in candidates if cfg.match is None or cfg.match in " ".join(self.args(m, scan))]
+        masters.sort(key=lambda m: m.start_ticks)
+        found: dict[Key, ProcStat] = {}
+        expected: int | None = 0
+        for m in masters:
+            margs = self.args(m, scan)
+            stats = self.gunicorn_stats(m, margs, scan.now) if cfg.server == "gunicorn" else None
+            skip: set[int] = set()
+            if cfg.server == "gunicorn":
+                skip = {int(stats["dirty_arbiter_pid"])} if stats and stats.get("dirty_arbiter_pid") else set()
+                if stats is None:
+                    skip = self.dirty_pids(m, scan.now)
+            kids = [c for c in scan.children.get(m.pid, []) if c.pid not in skip]
+            workers = [c for c in kids if rule.is_worker(self.args(c, scan), margs)]
+            for w in workers:
+                found[w.key] = w
+                self._seen_workers.add(w.key)
+            exp = self._expected(cfg.server, m, margs, stats)
+            if cfg.server == "uvicorn" and not workers and _servers.uvicorn_single_process(margs, self.environ(m)):
+                found[m.key] = m  # a single-process uvicorn serves requests itself
+            expected = None if expected is None or exp is None else expected + exp
+        if cfg.expected_workers is not None:
+            expected = cfg.expected_workers
+
+        # orphans of a dead master stay workers while they live
+        for key in pool.workers:
+            if key not in found and scan.alive(key):
+                found[key] = scan.procs[key[0]]
+        self._track(pool, found, masters, scan)
+
+        snap.add("worker_pool_master_up", 1 if masters else 0, **labels)
+        snap.add("worker_pool_masters", len(masters), **labels)
+        snap.add("worker_pool_workers", len(found), **labels)
+        if expected is not None:
+            snap.add("worker_pool_workers_expected", expected, **labels)
+        snap.add("worker_pool_worker_restarts_total", pool.restarts, **labels)
+        cpu = pool.dead_cpu_ticks + sum(w.cpu_ticks for w in found.values())
+        snap.add("worker_pool_workers_cpu_seconds_total", cpu / CLK_TCK, **labels)
+        snap.add("worker_pool_workers_resident_memory_bytes", sum(w.rss_bytes for w in found.values()), **labels)
+        if found:
+            snap.add("worker_pool_worker_resident_memory_max_bytes", max(w.rss_bytes for w in found.values()),
+                     **labels)
+        if masters:
+            snap.add("worker_pool_master_resident_memory_bytes", sum(m.rss_bytes for m in masters), **labels)
+            snap.add("worker_pool_master_start_time_seconds",
+                     (self._boot_time or 0) + masters[0].start_ticks / CLK_TCK, **labels)
+
+        net_pid = masters[0].pid if masters else next(iter(found.values())).pid if found else None
+        socks = scan.sockets(net_pid) if cfg.port is not None and net_pid is not None else None
+        busy = self._busy(pool, found, socks, scan)
+        if masters or found:
+            snap.add("worker_pool_workers_busy", busy, **labels)
+        listening = socks.listen.get(cfg.port or 0) if socks is not None else None
+        if listening:
+            snap.add("worker_pool_listen_queue_length", sum(q for q, _ in listening), **labels)
+            if all(limit is not None for _, limit in listening):
+                snap.add("worker_pool_listen_queue_limit", sum(limit or 0 for _, limit in listening), **labels)
+            else:
+                self.note(f"limit:{cfg.service}", f"pool {cfg.service}: the listening socket is in another network "
+                          "namespace, listen queue limit not published")
+        for w in found.values():
+            prev = pool.workers.get(w.key)
+            if prev is not None:
+                prev.cpu_ticks, prev.seen_at = w.cpu_ticks, scan.now
+
+    def _expected(self, server: str, m: ProcStat, args: list[str], stats: dict | None) -> int | None:
+        if server == "gunicorn":
+            if stats and isinstance(stats.get("workers_target"), int):
+                return stats["workers_target"]
+            return _servers.gunicorn_expected(args, self.environ(m), self._config_file_exists(m)).workers
+        if server == "uvicorn":
+            return _servers.uvicorn_expected(args, self.environ(m)).workers
+        return _servers.celery_expected(args, None).workers
+
+    def _track(self, pool: _Pool, found: dict[Key, ProcStat], masters: list[ProcStat], scan: _Scan) -> None:
+        """Deaths under a live master wait for a replacement; each replacement is one restart."""
+        for key in [k for k in pool.workers if k not in found]:
+            gone = pool.workers.pop(key)
+            pool.dead_cpu_ticks += gone.cpu_ticks
+            if scan.alive(gone.master):
+                pool.pending_deaths[gone.master] = pool.pending_deaths.get(gone.master, 0) + 1
+        for key, st in found.items():
+            if key in pool.workers:
+                continue
+            master = (st.ppid, scan.procs[st.ppid].start_ticks) if st.ppid in scan.procs else (0, 0)
+            if key in {m.key for m in masters}:
+                master = key
+            # seen_at -1: no CPU delta yet for a new worker
+            pool.workers[key] = _Worker(master, st.cpu_ticks, -1.0)
+            if pool.pending_deaths.get(master, 0) > 0:
+                pool.pending_deaths[master] -= 1
+                pool.restarts += 1
+        for mkey in [k for k in pool.pending_deaths if not scan.alive(k)]:
+            del pool.pending_deaths[mkey]
+
+    def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: _Sockets | None, scan: _Scan) -> int:
+        established = socks.established.get(pool.cfg.port or 0, set()) if socks is not None else None
+        busy = 0
+        for key, st in found.items():
+            if established is not None:
+                try:
+                    busy += bool(self.proc.socket_inodes(st.pid) & established)
+                    continue
+                except OSError:
+                    self.note(f"fd:{pool.cfg.service}", f"pool {pool.cfg.service}: cannot read workers' fds "
+                              "(needs the same user or CAP_SYS_PTRACE), busy workers from CPU time")
+            prev = pool.workers.get(key)
+            if prev is None or prev.seen_at < 0:
+                continue
+            elapsed = scan.now - prev.seen_at
+            if elapsed > 0 and (st.cpu_ticks - prev.cpu_ticks) / CLK_TCK / elapsed >= self.settings.busy_cpu_share:
+                busy += 1
+        return busy
+
+
+COLLECTOR = WorkerPools

@@ -1,0 +1,31 @@
+"""CLI: ``python -m monitoring generate`` writes every generated file; ``--check`` exits 1 on drift."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from monitoring import generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate", help="write dashboards, rules, tests, Alertmanager config and runbooks")
+    g.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
+    args = p.parse_args(argv)
+    files = generate.render()
+    if args.check:
+        bad = generate.stale(files)
+        if bad:
+            print("stale generated files (run `python -m monitoring generate`):\n  " + "\n  ".join(bad),
+                  file=sys.stderr)
+            return 1
+        return 0
+    generate.write(files)
+    print(f"wrote {len(files)} files", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

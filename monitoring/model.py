@@ -1,0 +1,104 @@
+"""The vocabulary of the catalog: thresholds, alerts, recording rules, SLOs and their test cases.
+
+Reads nothing. Publishes the dataclasses ``Threshold``, ``Case``, ``Alert``, ``Recording``, ``Slo`` and
+``FaultExpectation`` that ``monitoring.catalog`` fills in and the generators read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A number written once: rendered into alert expressions and drawn as a line on panels."""
+
+    key: str
+    value: float
+    unit: str  # Grafana unit of the panels that draw it
+    help: str
+    color: str = "red"
+
+    def __str__(self) -> str:  # the PromQL literal
+        v = float(self.value)
+        return str(int(v)) if v.is_integer() else repr(v)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One ``promtool test rules`` scenario: input series, when to evaluate, what to expect.
+
+    For an alert, ``labels`` are the expected alert labels besides ``alertname`` and ``severity``
+    (``None``: the labels of the only input series, minus ``__name__``) and ``value`` is the ``$value``
+    used to render the expected description. An empty ``samples`` list on a recording case is invalid.
+    """
+
+    series: dict[str, str]
+    at: str = "10m"
+    labels: dict[str, str] | None = None
+    value: float = 0.0
+    interval: str = "1m"
+    samples: tuple[tuple[str, float], ...] = ()  # recording rules: (series, value) expected at ``at``
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: str
+    expr: str
+    severity: str
+    summary: str  # one static sentence
+    description: str  # Go template: {{ $labels.x }}, {{ $value | humanize* }}
+    panel: tuple[str, str]  # (dashboard uid, panel title) the dashboard_url opens
+    fire: Case
+    quiet: Case | None  # silent at the boundary; None only for Watchdog
+    meaning: str
+    confirm: str
+    fix: str
+    for_: str = "0m"
+    thresholds: tuple[Threshold, ...] = ()
+    keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    group: str
+    expr: str
+    test: Case
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A Sloth-style SLO: error ratio over every window the multi-window burn-rate alerts need."""
+
+    service: str
+    name: str
+    objective: float  # e.g. 0.995
+    error_expr: str  # PromQL with {window}: ratio of bad events over the window
+    description: str
+    thresholds: tuple[Threshold, ...] = ()  # thresholds inside error_expr (its alerts use them)
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}-{self.name}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"sloth_id": self.id, "sloth_service": self.service, "sloth_slo": self.name}
+
+    @property
+    def budget(self) -> float:
+        return round(1 - self.objective, 10)
+
+
+@dataclass(frozen=True)
+class FaultExpectation:
+    """What a demo fault must lead to: ``alert`` fires and reaches ``receiver``; ``also`` may fire too."""
+
+    alert: str
+    receiver: str
+    also: tuple[str, ...] = ()

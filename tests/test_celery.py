@@ -1,0 +1,268 @@
+"""The celery collector against real Redis, real ``celery worker`` and ``celery beat`` processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.exporter import ROOT, exporter, promtool_check_metrics, run_cli, samples, write_config
+from tests.support.servers import redis_server
+
+
+def value(s, metric: str, /, **labels: str) -> float | None:
+    """Like tests.support.exporter.value, but a label may be called ``name``."""
+    return s.get((metric, tuple(sorted(labels.items()))))
+
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+APP = """
+from celery import Celery
+from exporters.celery_hooks import install
+
+app = Celery("tapp", broker={url!r})
+app.conf.worker_prefetch_multiplier = 2
+app.conf.broker_transport_options = {{"priority_steps": [0, 3, 6, 9], "global_keyprefix": {prefix!r}}}
+app.conf.beat_schedule = {{"tick-every-2s": {{"task": "tapp.tick", "schedule": 2.0}}}}
+app.conf.worker_hijack_root_logger = False
+install(app, record_success={hook_success})
+
+
+@app.task(name="tapp.tick")
+def tick():
+    return 1
+
+
+@app.task(name="tapp.nap")
+def nap(seconds):
+    import time
+    time.sleep(seconds)
+"""
+
+
+def _write_app(tmp_path: Path, url: str, hook_success: bool = False, prefix: str = "") -> Path:
+    (tmp_path / "tapp.py").write_text(textwrap.dedent(APP.format(url=url, hook_success=hook_success, prefix=prefix)))
+    return tmp_path
+
+
+class Procs:
+    """Celery processes started by a test, each in its own process group, always killed."""
+
+    def __init__(self, cwd: Path):
+        self.cwd, self.procs = cwd, {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONPATH": f"{self.cwd}{os.pathsep}{ROOT}"}
+        log = open(self.cwd / f"{name}.log", "a")  # noqa: SIM115
+        p = subprocess.Popen([CELERY, "-A", "tapp", *args], cwd=self.cwd, env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = p
+        return p
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs.pop(name, None)
+        if p is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(10)
+
+    def kill_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
+
+
+def _publish(cwd: Path, code: str) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{cwd}{os.pathsep}{ROOT}"}
+    subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, check=True, timeout=60)
+
+
+def _cfg(tmp_path: Path, url: str, **extra) -> Path:
+    celery = {"broker_url": url, "interval": "0.5s", **extra}
+    return write_config(tmp_path / "exporter.yaml", {"celery": celery})
+
+
+@pytest.mark.parametrize("prefix", ["", "pfx:"])
+def test_priority_subqueues_malformed_json_and_stamped_age(tmp_path, redis_srv, prefix):
+    url = redis_srv.url.rsplit("/", 1)[0] + "/3"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    cwd = _write_app(tmp_path, url, prefix=prefix)
+    # 3 messages at each priority step, none consumed; the hook stamps their enqueue time
+    _publish(cwd, "import tapp\nfor p in (0, 3, 6, 9):\n for _ in range(3): tapp.nap.apply_async((1,), priority=p)")
+    assert {k.decode() for k in r.keys(prefix + "celery*")} == {
+        prefix + k for k in ("celery", "celery\x06\x163", "celery\x06\x166", "celery\x06\x169")}
+    r.lpush(prefix + "junk", b"{not json")
+    time.sleep(1.1)
+    cfg = _cfg(tmp_path, url, queues=["celery", "junk"], events=False, global_keyprefix=prefix or None)
+    res = run_cli("once", "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
+    s = samples(res.stdout)
+    assert value(s, "celery_queue_length", queue_name="celery") == 12
+    assert value(s, "celery_queue_reserved", queue_name="celery") == 0
+    assert value(s, "celery_queue_oldest_message_age_seconds", queue_name="celery") >= 1.0
+    assert value(s, "celery_queue_unparseable_messages", queue_name="celery") == 0
+    assert value(s, "celery_queue_length", queue_name="junk") == 1
+    assert value(s, "celery_queue_unparseable_messages", queue_name="junk") == 1
+    assert value(s, "exporter_collector_up", collector="celery") == 1
+    assert promtool_check_metrics(res.stdout) == ""
+
+
+def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv):
+    url = redis_srv.url.rsplit("/", 1)[0] + "/4"
+    redis.Redis.from_url(url).flushdb()
+    cwd = _write_app(tmp_path, url)
+    procs = Procs(cwd)
+    cfg = _cfg(tmp_path, url, periodic_tasks={"tick": "2s"})
+    try:
+        procs.start("worker", "worker", "-E", "--pool", "prefork", "--concurrency", "1", "--without-mingle",
+                    "--without-gossip", "--heartbeat-interval", "1", "-n", "w1@test", "--loglevel", "warning")
+        procs.start("beat", "beat", "-s", str(tmp_path / "beat-schedule"), "--loglevel", "warning")
+        with exporter(cfg) as exp:
+            s = exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 1, timeout=60)
+            assert value(s, "celery_periodic_task_interval_seconds", name="tick") == 2
+            first = exp.wait_for(lambda s: value(s, "celery_task_succeeded_total", name="tick"), timeout=60)
+            t1 = value(first, "celery_task_last_success_timestamp_seconds", name="tick")
+            exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tick") > t1,
+                         timeout=30)
+            assert value(exp.wait_for(lambda s: value(s, "celery_task_runtime_seconds_count", name="tick")),
+                         "celery_task_runtime_seconds_count", name="tick") >= 1
+
+            # beat stopped: the timestamp stops advancing
+            procs.kill("beat")
+            time.sleep(2.5)  # let an already published tick finish
+            stopped = value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tick")
+            time.sleep(3)
+            assert value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tick") == stopped
+
+            # one task running, prefetched ones and an ETA task held unacked by the worker
+            _publish(cwd, "import tapp\ntapp.nap.delay(60)\nfor _ in range(3): tapp.nap.delay(0)\n"
+                          "tapp.nap.apply_async((0,), countdown=300)")
+            s = exp.wait_for(lambda s: (value(s, "celery_queue_reserved", queue_name="celery") or 0) >= 2
+                             and value(s, "celery_worker_tasks_active", hostname="w1@test") == 1, timeout=30)
+            assert value(s, "celery_queue_length", queue_name="celery") + value(
+                s, "celery_queue_reserved", queue_name="celery") == 4  # all but the running one
+            assert value(s, "celery_queue_oldest_reserved_age_seconds", queue_name="celery") >= 0
+            assert promtool_check_metrics(exp.metrics()) == ""
+
+        # restart: the persisted timestamp survives, neither reset nor moved forward
+        with exporter(cfg) as exp:
+            s = exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tick")
+                             is not None)
+            assert value(s, "celery_task_last_success_timestamp_seconds", name="tick") == pytest.approx(stopped)
+            exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 1, timeout=30)
+
+            killed = time.monotonic()
+            procs.kill("worker", signal.SIGKILL)
+            exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 0, timeout=30, interval=0.1)
+            took = time.monotonic() - killed
+            print(f"worker_up went to 0 {took:.2f}s after SIGKILL")
+            # heartbeat interval 1s: down within 3 intervals (plus the 0.5s refresh and polling slack)
+            assert took < 3 + 3, took  # slack for a loaded CI machine; typically ~2.5 s
+            time.sleep(1)
+            s = samples(exp.metrics())
+            assert value(s, "celery_worker_up", hostname="w1@test") == 0  # kept for alerts
+            assert value(s, "celery_workers") == 0
+    finally:
+        procs.kill_all()
+
+
+def test_hook_records_success_without_events_and_redis_outage(tmp_path):
+    with redis_server() as srv:
+        cwd = _write_app(tmp_path, srv.url, hook_success=True)
+        procs = Procs(cwd)
+        cfg = _cfg(tmp_path, srv.url, periodic_tasks={"tapp.tick": "2s"})
+        try:
+            # no -E: heartbeats still arrive, success times come from the hook
+            procs.start("worker", "worker", "--pool", "prefork", "--concurrency", "1", "--without-mingle",
+                        "--without-gossip", "--heartbeat-interval", "1", "-n", "w2@test", "--loglevel", "warning")
+            with exporter(cfg) as exp:
+                exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w2@test") == 1, timeout=60)
+                start = value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tapp.tick")
+                _publish(cwd, "import tapp\ntapp.tick.delay()")
+                exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tapp.tick")
+                             > start, timeout=30)
+
+                srv.stop()
+                s = exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="celery") == 0, timeout=20)
+                assert value(s, "celery_queue_length", queue_name="celery") is None
+                srv.start()
+                exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="celery") == 1
+                             and value(s, "celery_event_stream_up") == 1, timeout=40)
+                exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w2@test") == 1, timeout=40)
+                assert "Traceback" not in exp.log()
+        finally:
+            procs.kill_all()
+
+
+def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
+    from exporters.collectors._celery_broker import BrokerInspector
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/5"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    r.sadd("_kombu.binding.tasks", "rk1\x06\x16\x06\x16qa")
+    r.sadd("_kombu.binding.celery.pidbox", "\x06\x16\x06\x16w1.celery.pidbox")
+    entries = {"t1": '[{"headers": {}}, "tasks", "rk1"]', "t2": '[{"headers": {}}, "", "qb"]',
+               "t3": "not json", "t4": '[{"headers": {}}, "", "elsewhere"]'}
+    for i, (tag, raw) in enumerate(entries.items()):
+        r.hset("unacked", tag, raw)
+        r.zadd("unacked_index", {tag: time.time() - 10 * (i + 1)})
+    insp = BrokerInspector(url, queues=["qb"], discover=True, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
+                           prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                           max_unacked=100)
+    out = insp.read({})
+    assert sorted(out.queues) == ["qa", "qb"]  # pidbox bindings are not task queues
+    assert (out.queues["qa"].reserved, out.queues["qb"].reserved) == (1, 1)
+    assert (out.unacked_total, out.unacked_unparseable, out.unacked_unattributed) == (4, 1, 1)
+    assert time.time() - out.queues["qb"].oldest_delivered >= 19
+
+    # arrivals between refreshes are dated to within one refresh
+    r.lpush("qa", '{"headers": {}}')
+    insp.read({})
+    time.sleep(0.3)
+    r.lpush("qa", '{"headers": {}}', '{"headers": {}}')
+    r.rpop("qa")
+    t_before = time.time()
+    out = insp.read({})
+    assert out.queues["qa"].ready == 2
+    assert out.queues["qa"].oldest_enqueued >= t_before - 0.05  # the first message is gone; the rest are new
+    assert insp.read({"tick": 123.0}).state == {"tick": 123.0}
+    assert insp.read({"tick": 100.0}).state == {"tick": 123.0}  # never moves backwards
+
+
+def test_oldest_message_date_survives_exporter_restart(redis_srv):
+    from exporters.collectors._celery_broker import BrokerInspector
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/6"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+
+    def inspector():
+        return BrokerInspector(url, queues=["stuck"], discover=False, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
+                               prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                               max_unacked=100)
+
+    first = inspector()
+    first.read({})
+    r.lpush("stuck", '{"headers": {}}')
+    dated = first.read({}).queues["stuck"].oldest_enqueued  # seen arriving: dated by this refresh
+    r.lpush("stuck", '{"headers": {"x": 1}}', '{"headers": {"x": 2}}')
+    first.read({})
+    first.read({})  # the estimate is written with the next round
+    time.sleep(0.2)
+    second = inspector()  # a restarted exporter: the oldest message keeps its date, the others are new to it
+    out = second.read({})
+    assert out.queues["stuck"].oldest_enqueued == pytest.approx(dated)
+    r.rpop("stuck")
+    assert second.read({}).queues["stuck"].oldest_enqueued > dated  # lower bound for the rest

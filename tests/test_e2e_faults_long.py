@@ -1,0 +1,21 @@
+"""End to end, the long batch (marketplace slow/429/5xx against the 300 s lag threshold, LLM spend spike against
+the daily budget's pace, capacity growth), on a stack of its own.
+
+Same machinery and bounds as ``test_e2e.py`` (which runs batch A after the healthy check); a separate
+module and xdist group so that its stack runs beside the others instead of after them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_e2e import check_fault, fault_results, faults_of, stack  # noqa: F401 (module-scoped fixtures)
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e-long")]
+
+MODULE_BATCHES = ['long']
+
+
+@pytest.mark.parametrize("fault", faults_of(MODULE_BATCHES))
+def test_fault_alert_fires_reaches_receiver_and_resolves(stack, fault_results: dict, fault: str) -> None:  # noqa: F811
+    check_fault(fault_results, fault)

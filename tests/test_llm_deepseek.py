@@ -1,0 +1,105 @@
+"""The deepseek collector against the fake DeepSeek: balances per currency, 401/402/429/5xx, slow, malformed."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import generate_latest
+
+from demo.providers import FakeDeepSeek
+from exporters.collectors.deepseek import BalanceError, DeepSeekCollector, Settings, parse_balance
+from exporters.config import Duration, Secret
+from exporters.runtime import Runtime
+from exporters.server import make_registry
+from tests.support.exporter import promtool_check_metrics, samples, value
+
+KEY = "sk-deepseek-test-key"
+
+
+@pytest.fixture
+def fake():
+    with FakeDeepSeek(api_key=KEY) as f:
+        yield f
+
+
+def make(fake, **kw):
+    s = Settings(api_key=Secret(KEY), base_url=fake.url, read_timeout=Duration(0.5), retries=1,
+                 retry_after_cap=Duration(1), **kw)
+    c = DeepSeekCollector(s)
+    c.client.backoff = 0.05
+    return c, Runtime([c])
+
+
+def scrape(rt):
+    text = generate_latest(make_registry(rt)).decode()
+    return text, samples(text)
+
+
+def test_balances_in_several_currencies(fake):
+    fake.set_balance("CNY", total="72.50", granted="0")
+    fake.set_balance("USD", total="3.25", granted="1.00")
+    _c, rt = make(fake)
+    assert rt.refresh_all_once() == {"deepseek": True}
+    text, s = scrape(rt)
+    assert value(s, "llm_provider_balance", provider="deepseek", currency="CNY") == 72.5
+    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") == 3.25
+    assert value(s, "llm_provider_balance_available", provider="deepseek") == 1
+    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
+    assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == 200
+    assert value(s, "llm_provider_api_responses_total", provider="deepseek", code="200") == 1
+    assert promtool_check_metrics(text) == ""
+    assert KEY not in text
+
+
+def test_empty_balance_is_not_available(fake):
+    fake.set_balance("USD", total="0.00")
+    _c, rt = make(fake)
+    rt.refresh_all_once()
+    _, s = scrape(rt)
+    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") == 0
+    assert value(s, "llm_provider_balance_available", provider="deepseek") == 0
+
+
+@pytest.mark.parametrize("code", [401, 402, 429, 500, 503])
+def test_http_errors_are_visible_while_the_collector_is_up(fake, code):
+    fake.set_mode(str(code), retry_after=0)
+    _c, rt = make(fake)
+    assert rt.refresh_all_once() == {"deepseek": True}
+    text, s = scrape(rt)
+    assert value(s, "exporter_collector_up", collector="deepseek") == 1
+    assert value(s, "llm_provider_api_up", provider="deepseek") == 0
+    assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == code
+    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") is None  # unknown, not stale
+    assert promtool_check_metrics(text) == ""
+    fake.set_mode("ok")
+    rt.refresh_all_once()
+    _, s = scrape(rt)
+    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
+    assert value(s, "llm_provider_api_responses_total", provider="deepseek", code=str(code)) == 1
+
+
+def test_429_then_success_within_one_refresh(fake):
+    fake.set_mode("429", retry_after=0, count=1)
+    _c, rt = make(fake)
+    rt.refresh_all_once()
+    _, s = scrape(rt)
+    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
+    assert fake.request_count("/user/balance") == 2
+
+
+@pytest.mark.parametrize("mode", ["slow", "malformed"])
+def test_slow_or_malformed_answer_fails_the_refresh(fake, mode):
+    fake.set_mode(mode, delay=3)
+    _c, rt = make(fake)
+    assert rt.refresh_all_once() == {"deepseek": False}
+    _, s = scrape(rt)
+    assert value(s, "exporter_collector_up", collector="deepseek") == 0
+    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") is None
+    assert KEY not in rt.health()["deepseek"]["last_error"]
+
+
+def test_parse_balance_rejects_wrong_shapes():
+    assert parse_balance({"is_available": True, "balance_infos": []}) == (True, {})
+    for bad in ([], {"balance_infos": []}, {"is_available": True, "balance_infos": [{"currency": "USD"}]},
+                {"is_available": True, "balance_infos": [{"currency": "US D", "total_balance": "1"}]}):
+        with pytest.raises(BalanceError):
+            parse_balance(bad)

@@ -1,0 +1,140 @@
+"""The catalog and its generators: committed output, stability, thresholds written once, metric sources."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitoring import catalog as c
+from monitoring import generate
+from monitoring.promql import metric_names
+from monitoring.standard_metrics import names as standard_names
+from monitoring.templating import humanize, humanize_duration, humanize_percentage, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, str]:
+    return generate.render()
+
+
+def test_generated_files_are_committed_and_fresh(files):
+    assert generate.stale(files) == [], "run: python -m monitoring generate"
+
+
+def test_output_is_stable_across_runs(files):
+    assert generate.render() == files
+
+
+def test_check_fails_on_drift(files, tmp_path, monkeypatch):
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    monkeypatch.setattr(generate, "ROOT", tmp_path)
+    assert generate.stale(files) == []
+    rule = tmp_path / "prometheus/rules/host.yml"
+    rule.write_text(rule.read_text().replace("severity: critical", "severity: warning", 1))
+    (tmp_path / "dashboards/json/old-board.json").write_text("{}")
+    assert generate.stale(files) == ["prometheus/rules/host.yml", "dashboards/json/old-board.json"]
+    generate.write(files)
+    assert generate.stale(files) == []
+
+
+def test_cli_check_exit_code():
+    r = subprocess.run([sys.executable, "-m", "monitoring", "generate", "--check"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_seed_numbers_are_in_the_catalog():
+    assert {p.service: p.expected_workers for p in c.POOLS} == {"voice-api": 4, "chat-api": 2, "celery-worker": 2}
+    assert c.PERIODIC_TASKS == {"sync_all_sellers": 30, "analyze_pending_chats": 120, "check_sla_escalation": 300,
+                                "auto_close_inactive_chats": 86400}
+    assert c.CAPACITY == {"active_sellers": 100, "chats_per_day": 10_000, "concurrent_users": 1_000}
+    assert (c.VPS.vcpus, c.VPS.memory_bytes, c.VPS.disk_bytes) == (2, 4 * 1024**3, 20 * 10**9)
+    assert c.CREDIT_SECONDS == 1
+
+
+def test_every_threshold_is_in_an_alert_and_on_a_panel():
+    from dashboards import boards
+
+    on_panels = {t.key for _, panels in boards() for p in panels for t in p.thresholds}
+    in_alerts = {t.key for a in c.ALERTS for t in a.thresholds} | {t.key for s in c.SLOS for t in s.thresholds}
+    for key in c.THRESHOLDS:
+        assert key in on_panels, f"threshold {key} is drawn on no panel"
+        assert key in in_alerts, f"threshold {key} is used by no alert"
+    records: dict[str, str] = {}
+    for r in c.RECORDINGS:
+        records[r.record] = records.get(r.record, "") + " " + r.expr
+    for a in c.ALERTS:
+        reads = a.expr + " ".join(e for name, e in records.items() if name in a.expr)
+        for t in a.thresholds:
+            assert str(t) in reads, f"{a.name}: threshold {t.key} declared but not in the expression"
+
+
+def test_alert_thresholds_are_drawn_on_the_alerts_panel():
+    from dashboards import boards
+
+    drawn = {}
+    for dash, panels in boards():
+        for p in panels:
+            drawn[(dash.uid, p.obj.title)] = {t.key for t in p.thresholds}
+    for a in c.ALERTS:
+        assert a.panel in drawn, f"{a.name}: no panel {a.panel}"
+        missing = {t.key for t in a.thresholds} - drawn[a.panel]
+        assert not missing, f"{a.name}: panel {a.panel[1]!r} does not draw {missing}"
+
+
+def _used_metrics() -> set[str]:
+    import json
+
+    used: set[str] = set()
+    for a in c.ALERTS:
+        used |= metric_names(a.expr)
+    for r in c.RECORDINGS:
+        used |= metric_names(r.expr)
+    for f in sorted((ROOT / "dashboards/json").glob("*.json")):
+        for p in json.loads(f.read_text())["panels"]:
+            for t in p["targets"]:
+                used |= metric_names(t["expr"])
+    return used
+
+
+def test_every_metric_used_is_published_by_a_known_exporter():
+    from exporters.docs import all_metric_names
+
+    used = _used_metrics()
+    assert len(used) > 40
+    recorded = {r.record for r in c.RECORDINGS}
+    unknown = used - all_metric_names() - standard_names() - recorded
+    assert not unknown, f"metrics used by panels or rules that no exporter publishes: {sorted(unknown)}"
+
+
+def test_fault_alerts_cover_every_demo_fault():
+    faults = pytest.importorskip("demo.faults").FAULTS
+    assert set(c.FAULT_ALERTS) == set(faults)
+    by_name = {a.name: a for a in c.ALERTS}
+    for fault, exp in c.FAULT_ALERTS.items():
+        assert exp.alert in by_name, fault
+        assert c.RECEIVER_OF_SEVERITY[by_name[exp.alert].severity] == exp.receiver, fault
+        assert all(a in by_name for a in exp.also), fault
+
+
+def test_go_template_ports():
+    assert humanize(0.1) == "100m" and humanize(1234567) == "1.235M" and humanize(15) == "15"
+    assert humanize_duration(900) == "15m 0s" and humanize_duration(90061) == "1d 1h 1m 1s"
+    assert humanize_duration(5.5) == "5.5s" and humanize_percentage(0.0725) == "7.25%"
+    assert render("{{ $labels.a }} at {{ $value | humanizePercentage }}", {"a": "x"}, 0.5) == "x at 50%"
+    with pytest.raises(ValueError):
+        render("{{ $value | printf }}", {}, 1)
+
+
+def test_promql_metric_names():
+    e = 'sum by (job) (rate(http_requests_total{status=~"5.."}[5m])) / on (job) group_left up > bool 3'
+    assert metric_names(e) == {"http_requests_total", "up"}
+    assert metric_names('absent(up{job="x"}) or vector(1)') == {"up"}

@@ -1,0 +1,210 @@
+"""The PostgreSQL collectors on scenario data at exact boundaries (real PostgreSQL, fixed clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporters.collectors._pg import QueryError
+from tests.support.exporter import run_cli, write_config
+from tests.support.pg_scenarios import NOW, load_chatcenter, load_voice, make, refresh, schema
+
+
+@pytest.fixture(scope="module")
+def voice_dsn(pg):
+    dsn = pg.create_database("pg_voice", schema("voice"))
+    load_voice(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def chat_dsn(pg):
+    dsn = pg.create_database("pg_chat", schema("chatcenter"))
+    load_chatcenter(dsn)
+    return dsn
+
+
+def v(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def test_credits_reasons_at_exact_boundaries(voice_dsn):
+    c = make("credits", voice_dsn, window="24h", max_call_length="30m", charge_grace="5m", charge_tolerance="1s")
+    s = refresh(c)
+    c.stop()
+    assert v(s, "credits_conversations_unreconciled", reason="no_end_event") == 3  # c01, c04, c14
+    assert v(s, "credits_unreconciled_seconds", reason="no_end_event") == 1800 + 1800 + 200
+    assert v(s, "credits_conversations_unreconciled", reason="not_charged") == 2  # c06, c08
+    assert v(s, "credits_unreconciled_seconds", reason="not_charged") == 120 + 61
+    assert v(s, "credits_conversations_unreconciled", reason="charge_mismatch") == 2  # c09, c11
+    assert v(s, "credits_unreconciled_seconds", reason="charge_mismatch") == 2 + 60
+    assert v(s, "credits_customers_negative_balance") == 2
+    assert v(s, "credits_negative_balance_credits") == 60
+    assert v(s, "credits_window_seconds") == 86400
+    # no tenant id anywhere in the labels
+    assert {k for _, labels in s for k, _ in labels} == {"reason"}
+
+
+def test_credits_boundaries_move_with_settings(voice_dsn):
+    # A tolerance of 2 s accepts c09 (diff 2); a 31-minute max call length accepts c01 (31 min).
+    c = make("credits", voice_dsn, max_call_length="31m", charge_tolerance="2s", charge_grace=301)
+    s = refresh(c)
+    c.stop()
+    assert v(s, "credits_conversations_unreconciled", reason="no_end_event") == 2  # c04, c14
+    assert v(s, "credits_conversations_unreconciled", reason="charge_mismatch") == 1  # c11
+    assert v(s, "credits_conversations_unreconciled", reason="not_charged") == 1  # c06 (c08 ended 5m1s ago)
+
+
+def test_marketplace_sync(chat_dsn):
+    c = make("marketplace_sync", chat_dsn, stale_thresholds=["2m", "15m", "1h"], error_threshold=3,
+             token_horizon="14d")
+    s = refresh(c)
+    c.stop()
+
+    def mk(name, m, k, **extra):
+        return v(s, name, marketplace=m, kind=k, **extra)
+
+    assert mk("marketplace_sync_sellers", "wb", "chats") == 4  # sellers 1, 2, 3, 5
+    assert mk("marketplace_sync_lag_seconds", "wb", "chats") == 16 * 60
+    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="120") == 2  # sellers 2, 5
+    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="900") == 1
+    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="3600") == 0
+    assert mk("marketplace_sync_erroring_sellers", "wb", "chats") == 1
+    assert mk("marketplace_sync_consecutive_errors_max", "wb", "chats") == 3
+    assert mk("marketplace_sync_lag_seconds", "wb", "feedbacks") == 120
+    assert mk("marketplace_sync_stale_sellers", "wb", "feedbacks", threshold="120") == 0
+    assert mk("marketplace_sync_stale_sellers", "wb", "questions", threshold="120") == 1
+    assert mk("marketplace_sync_lag_seconds", "ozon", "chats") == 7200
+    for th in ("120", "900", "3600"):
+        assert mk("marketplace_sync_stale_sellers", "ozon", "chats", threshold=th) == 1
+    assert mk("marketplace_sync_erroring_sellers", "ozon", "chats") == 1
+    assert mk("marketplace_sync_consecutive_errors_max", "ozon", "chats") == 5
+    # zeros for kinds nobody syncs, so every series exists
+    assert mk("marketplace_sync_lag_seconds", "ozon", "feedbacks") == 0
+    assert mk("marketplace_sync_sellers", "ozon", "questions") == 0
+    assert v(s, "marketplace_token_earliest_expiry_timestamp_seconds", marketplace="wb") == (NOW.timestamp() - 86400)
+    assert v(s, "marketplace_tokens_expired", marketplace="wb") == 1
+    assert v(s, "marketplace_tokens_expiring", marketplace="wb") == 2  # +10 d and exactly +14 d
+    assert v(s, "marketplace_token_earliest_expiry_timestamp_seconds", marketplace="ozon") is None
+    assert v(s, "marketplace_tokens_expired", marketplace="ozon") == 0
+    assert {k for _, labels in s for k, _ in labels} <= {"marketplace", "kind", "threshold"}
+
+
+def test_sla(chat_dsn):
+    c = make("sla", chat_dsn, horizon="30m", max_age="30d", escalation_grace="15m")
+    s = refresh(c)
+    c.stop()
+    assert v(s, "sla_interactions_breached", channel="chat") == 2
+    assert v(s, "sla_interactions_at_risk", channel="chat") == 2  # due now and due exactly now + 30 m
+    assert v(s, "sla_oldest_breach_age_seconds", channel="chat") == 3600
+    assert v(s, "sla_interactions_unescalated", channel="chat") == 1
+    assert v(s, "sla_interactions_breached", channel="feedback") == 2  # 2 d and exactly 30 d
+    assert v(s, "sla_interactions_at_risk", channel="feedback") == 0
+    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 30 * 86400
+    assert v(s, "sla_interactions_unescalated", channel="feedback") == 1
+    for name in ("sla_interactions_breached", "sla_interactions_at_risk", "sla_oldest_breach_age_seconds"):
+        assert v(s, name, channel="question") == 0
+    assert v(s, "sla_horizon_seconds") == 1800
+
+
+def test_capacity(chat_dsn):
+    c = make("capacity", chat_dsn)
+    s = refresh(c)
+    c.stop()
+    assert v(s, "capacity_usage", resource="active_sellers") == 2  # sellers 1 and 2 (exactly 7 d)
+    assert v(s, "capacity_usage", resource="chats_per_day") == 2  # exactly 24 h ago and 1 h ago
+    assert v(s, "capacity_usage", resource="concurrent_users") == 2  # exactly 5 min ago and 1 s ago
+    assert v(s, "capacity_threshold", resource="active_sellers") == 100
+    assert v(s, "capacity_threshold", resource="chats_per_day") == 10000
+    assert v(s, "capacity_threshold", resource="concurrent_users") == 1000
+
+
+def test_override_query_and_read_only(chat_dsn):
+    c = make("capacity", chat_dsn, queries={"concurrent_users": "SELECT 7 AS value"})
+    s = refresh(c)
+    assert v(s, "capacity_usage", resource="concurrent_users") == 7
+    c.stop()
+    c = make("capacity", chat_dsn, queries={"active_sellers": "DELETE FROM sellers RETURNING 1 AS value"})
+    with pytest.raises(QueryError, match=r"query capacity.active_sellers failed: .*read-only transaction"):
+        refresh(c)
+    c.stop()
+    c = make("capacity", chat_dsn, queries={"chats_per_day": "SELECT 1 AS wrong"})
+    with pytest.raises(QueryError, match=r"capacity.chats_per_day failed: result has no column 'value'"):
+        refresh(c)
+    c.stop()
+
+
+def test_unknown_query_name_is_a_config_error(tmp_path, chat_dsn):
+    cfg = write_config(tmp_path / "c.yaml", {"sla": {"dsn": chat_dsn, "queries": {"sla_stats": "SELECT 1"}}})
+    r = run_cli("check", "--config", str(cfg))
+    assert r.returncode == 2
+    assert "collectors.sla: queries.sla_stats: unknown query (known: sla_status, report)" in r.stderr
+
+
+def _config(tmp_path, name, dsn, **settings):
+    return write_config(tmp_path / f"{name}.yaml", {name: {"dsn": dsn, **settings}})
+
+
+def _report(kind, cfg):
+    r = run_cli("report", kind, "--config", str(cfg), "--at", NOW.isoformat())
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _first_column(out, column):
+    """Values of ``column`` in the first table of a report."""
+    lines = out.split("\n\n")[1].splitlines()
+    idx = lines[0].split().index(column)
+    return [line.split()[idx] for line in lines[1:]]
+
+
+def test_report_credits_lists_the_counted_rows(tmp_path, voice_dsn):
+    out = _report("credits", _config(tmp_path, "credits", voice_dsn))
+    assert "Unreconciled conversations (7 rows, query credits.report)" in out
+    # exactly the conversations counted by the metrics, ordered by reason then start
+    assert _first_column(out, "conversation_id") == [
+        "c11-under", "c09-over", "c04-noend-edge", "c14-noend-known", "c01-noend", "c06-uncharged", "c08-uncharged"
+    ]
+    line = next(x for x in out.splitlines() if "c09-over" in x)
+    assert line.split()[:2] == ["charge_mismatch", "c09-over"]
+    assert line.rstrip().endswith(" 102")  # ledger joined on conversation and customer: not 102 + 999
+    assert "Customers with a negative balance (2 rows" in out
+
+
+def test_report_sla_and_sync(tmp_path, chat_dsn):
+    out = _report("sla", _config(tmp_path, "sla", chat_dsn))
+    assert _first_column(out, "external_id") == ["ext-8", "ext-6", "ext-0", "ext-1", "ext-2", "ext-3"]
+    assert _first_column(out, "state") == ["breached"] * 4 + ["at_risk"] * 2
+    out = _report("sync", _config(tmp_path, "marketplace_sync", chat_dsn))
+    # stale beyond the smallest threshold, erroring, or token expiring within the horizon
+    rows = list(zip(_first_column(out, "seller"), _first_column(out, "marketplace"), _first_column(out, "kind"),
+                    _first_column(out, "lag_seconds"), strict=True))
+    assert rows == [
+        ("shop-1", "ozon", "chats", "7200"),  # stale, erroring
+        ("shop-2", "wb", "chats", "960"),  # stale, erroring, token expired
+        ("shop-5", "wb", "chats", "600"),  # never synced
+        ("shop-1", "wb", "questions", "121"),  # stale beyond 120 s, token expiring
+        ("shop-1", "wb", "feedbacks", "120"),  # token expiring
+        ("shop-1", "wb", "chats", "30"),  # token expiring
+        ("shop-3", "wb", "chats", "10"),  # token expiring exactly at the horizon
+    ]
+
+
+def test_report_errors(tmp_path, chat_dsn):
+    cfg = _config(tmp_path, "sla", chat_dsn)
+    r = run_cli("report", "credits", "--config", str(cfg))
+    assert r.returncode == 2 and "collectors.credits: not configured" in r.stderr
+    cfg = _config(tmp_path, "sla", chat_dsn, queries={"report": "SELECT nope FROM interactions"})
+    r = run_cli("report", "sla", "--config", str(cfg))
+    assert r.returncode == 1
+    assert 'query sla.report failed: column "nope" does not exist' in r.stderr
+
+
+def test_connection_errors_name_the_collector_and_hide_the_password():
+    from tests.support.servers import free_port
+
+    c = make("capacity", f"postgresql://lookout:hunter2secret@127.0.0.1:{free_port()}/x", connect_timeout="1s")
+    with pytest.raises(QueryError) as err:
+        refresh(c)
+    c.stop()
+    assert str(err.value).startswith("capacity: cannot connect: ")
+    assert "hunter2secret" not in str(err.value) and "\n" not in str(err.value)

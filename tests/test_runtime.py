@@ -1,0 +1,111 @@
+"""The runtime in-process: snapshots, up/duration/errors, hung sources, failure semantics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from prometheus_client import generate_latest
+
+from exporters.collector import Collector, Snapshot, counter, gauge
+from exporters.config import CollectorSettings, Duration
+from exporters.runtime import Runtime
+from exporters.server import MetricsServer, make_registry
+from tests.support.exporter import promtool_check_metrics, samples, value
+
+
+@dataclass
+class FakeSettings(CollectorSettings):
+    pass
+
+
+class Fake(Collector):
+    name = "fake"
+    Settings = FakeSettings
+    metrics = (gauge("fake_value", "A value.", "kind"), counter("fake_events_total", "Events."))
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.fail = False
+        self.hang = threading.Event()
+        self.events = 0
+
+    def refresh(self, snap: Snapshot) -> None:
+        if self.hang.is_set():
+            time.sleep(30)
+        if self.fail:
+            raise ConnectionError("source down: postgresql://u:hunter2@db/x")
+        self.events += 1
+        snap.add("fake_value", 42, kind="a")
+        snap.add("fake_events_total", self.events)
+
+
+def _runtime(interval=0.05, timeout=None):
+    c = Fake(FakeSettings(interval=Duration(interval), timeout=timeout))
+    return c, Runtime([c])
+
+
+def test_snapshot_served_and_runtime_metrics():
+    _c, rt = _runtime()
+    assert rt.refresh_all_once() == {"fake": True}
+    text = generate_latest(make_registry(rt)).decode()
+    s = samples(text)
+    assert value(s, "fake_value", kind="a") == 42
+    assert value(s, "exporter_collector_up", collector="fake") == 1
+    assert value(s, "exporter_collector_errors_total", collector="fake") == 0
+    assert value(s, "exporter_collector_last_success_timestamp_seconds", collector="fake") > time.time() - 5
+    assert promtool_check_metrics(text) == ""
+
+
+def test_failure_drops_gauges_keeps_counters_and_redacts(caplog):
+    c, rt = _runtime()
+    rt.refresh_all_once()
+    c.fail = True
+    assert rt.refresh_all_once() == {"fake": False}
+    s = samples(generate_latest(make_registry(rt)).decode())
+    assert value(s, "exporter_collector_up", collector="fake") == 0
+    assert value(s, "exporter_collector_errors_total", collector="fake") == 1
+    assert value(s, "fake_value", kind="a") is None
+    assert value(s, "fake_events_total") == 1
+    c.fail = False
+    rt.refresh_all_once()
+    assert value(generate_latest(make_registry(rt)).decode(), "fake_events_total") == 2
+
+
+def test_failure_logged_once_per_state_change(caplog):
+    from exporters import secrets
+
+    caplog.set_level("INFO")
+    caplog.handler.addFilter(secrets.RedactingFilter())
+    c, rt = _runtime()
+    c.fail = True
+    for _ in range(3):
+        rt.refresh_all_once()
+    c.fail = False
+    rt.refresh_all_once()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert sum("failed" in m for m in msgs) == 1
+    assert sum("recovered" in m for m in msgs) == 1
+    assert not any("hunter2" in m for m in msgs)
+
+
+def test_hung_source_does_not_block_metrics():
+    c, rt = _runtime(interval=0.05, timeout=Duration(0.2))
+    server = MetricsServer(rt, "127.0.0.1", 0)
+    rt.start()
+    server.start()
+    try:
+        time.sleep(0.2)
+        c.hang.set()
+        time.sleep(0.6)
+        t0 = time.monotonic()
+        r = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=2)
+        assert time.monotonic() - t0 < 1.0
+        assert value(r.text, "exporter_collector_up", collector="fake") == 0
+        h = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=2).json()
+        assert h["status"] == "ok" and h["collectors"]["fake"]["up"] is False
+    finally:
+        server.stop()
+        rt.stop()
