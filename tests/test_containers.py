@@ -25,8 +25,6 @@ from exporters.server import make_registry
 from tests.support.dockerd import DockerEngine, docker_engine, get_only_proxy
 from tests.support.exporter import exporter, promtool_check_metrics, samples, write_config
 
-pytestmark = pytest.mark.xdist_group("docker")
-
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
 MiB = 1024 * 1024

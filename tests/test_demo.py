@@ -24,8 +24,7 @@ from demo.voice.signature import sign
 from tests.support.exporter import promtool_check_metrics, samples
 from tests.support.servers import redis_server
 
-# every test of the module shares one running demo: keep them on one xdist worker (and off the others)
-pytestmark = pytest.mark.xdist_group("demo")
+# every test of the module shares one running demo (scripts/test schedules a module whole on one worker)
 
 SECRET = "test-secret"
 SPEED = 60
@@ -310,8 +309,9 @@ def test_llm_spend_spike_and_402(demo):
     t0 = one(demo, "SELECT now()")
     demo.fault("llm-spend-spike", "on", 100)
     _inject(demo, seller=2, marketplace="ozon", kind="new_chat", count=2)
-    wait_for(lambda: len(tokens_since(t0)) >= 2, what="analyses under the spike")
-    assert min(tokens_since(t0)) > 20 * baseline
+    # an analysis already in flight when the fault switched on may land after t0 unscaled: count only the
+    # scaled ones, and the two injected chats must produce them
+    wait_for(lambda: sum(t > 20 * baseline for t in tokens_since(t0)) >= 2, what="analyses under the spike")
     demo.fault("llm-spend-spike", "off")
 
     balance = demo.url("deepseek") + "/user/balance"

@@ -10,14 +10,10 @@ import sys
 import time
 
 import psycopg
-import pytest
 import requests
 
 from demo.testing import ROOT, DemoProcess
 from tests.support.servers import redis_server
-
-# two demos at once would crowd a 2-core machine: run beside test_demo.py's, not with it
-pytestmark = pytest.mark.xdist_group("demo")
 
 
 def wait_for(pred, timeout: float = 60, what: str = "condition"):

@@ -1,9 +1,9 @@
 """End to end: the whole stack run natively (``stack.native``) against the live demo.
 
-One stack for the module (one xdist group): Debian's Prometheus and two clustered Alertmanagers with the
-repository's configuration (addresses rewritten, intervals shortened by configuration only), Debian's
-standard exporters, our exporter, the demo at ``--speed 20``, and the stand-in pager recording what each
-receiver gets. In order:
+One stack for the module (modules are scheduled whole on one xdist worker): Debian's Prometheus and two
+clustered Alertmanagers with the repository's configuration (addresses rewritten, intervals shortened by
+configuration only), Debian's standard exporters, our exporter, the demo at ``--speed 20``, and the stand-in
+pager recording what each receiver gets. In order:
 
 1. every target is up (Grafana has no Debian package: its target is the one expected down);
 2. no alert other than Watchdog (and that Grafana ``TargetDown``) fires on the healthy demo for 3 minutes;
@@ -13,7 +13,7 @@ receiver gets. In order:
 4. every dashboard panel's query returned data at some point of the run (report: which did not, and why).
 
 Batch A runs here; batches B and C run on a second stack (``test_e2e_faults_bc.py``) and ``long`` on a
-third (``test_e2e_faults_long.py``), each in its own xdist group so the three stacks run side by side.
+third (``test_e2e_faults_long.py``), each a module of its own so the three stacks run side by side.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from stack.native import Options, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.slow
 
 SPEED = 20  # demo time compression: beat intervals, SLA deadlines, call lengths
 SCRAPE = 2  # seconds: scrape and evaluation interval

@@ -2,7 +2,7 @@
 slow API, unanswered SLAs), on a stack of its own.
 
 Same machinery and bounds as ``test_e2e.py`` (which runs batch A after the healthy check); a separate
-module and xdist group so that its stack runs beside the others instead of after them.
+module (scheduled whole on one xdist worker) so that its stack runs beside the others instead of after them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from tests.test_e2e import check_fault, fault_results, faults_of, stack  # noqa: F401 (module-scoped fixtures)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e-bc")]
+pytestmark = pytest.mark.slow
 
 MODULE_BATCHES = ['B', 'C']
 
