@@ -7,7 +7,7 @@ of repeated ``refresh``), a naive full-table formulation of the same question, t
 the EXPLAIN (ANALYZE, BUFFERS) plan of each of its queries. The server and its data directory are
 removed at the end.
 
-    .venv/bin/python bench/bench_pg.py [--conversations 10000000] [--interactions 1000000]
+    .venv/bin/python bench/bench_pg.py [--conversations 10000000] [--interactions 1000000] [--sellers 1000]
 
 Needs about 4 GB free under /tmp (check ``df -h /tmp``) and a few minutes on two cores.
 """
@@ -55,22 +55,22 @@ FROM (SELECT g, g % 500 + 1 AS c, 30 + (g::bigint * 7919) % 600 AS d,
 CHAT_DATA = """
 INSERT INTO sellers (id, name, is_active, created_at, last_active_at)
 SELECT g, 'shop-' || g, g % 20 <> 0, now() - interval '400 days', now() - (g % 30) * interval '1 day'
-FROM generate_series(1, 1000) g;
+FROM generate_series(1, %(s)s) g;
 INSERT INTO seller_marketplace_accounts (seller_id, marketplace, token_expires_at)
 SELECT g, mp, now() + ((g * 37) % 180) * interval '1 day'
-FROM generate_series(1, 1000) g, unnest(ARRAY['wb', 'ozon']) mp;
+FROM generate_series(1, %(s)s) g, unnest(ARRAY['wb', 'ozon']) mp;
 -- synced every 30 s: most sellers within the last 45 s, one in 50 ten minutes behind, one in 200 two hours
 INSERT INTO sync_state (seller_id, marketplace, kind, last_success_at, last_attempt_at, consecutive_errors)
 SELECT g, mp, k,
        now() - CASE WHEN g % 200 = 0 THEN interval '2 hours' WHEN g % 50 = 0 THEN interval '10 minutes'
                     ELSE ((g * 13) % 45) * interval '1 second' END,
        now(), CASE WHEN g % 97 = 0 THEN 5 ELSE 0 END
-FROM generate_series(1, 1000) g, unnest(ARRAY['wb', 'ozon']) mp, unnest(ARRAY['chats', 'feedbacks', 'questions']) k;
+FROM generate_series(1, %(s)s) g, unnest(ARRAY['wb', 'ozon']) mp, unnest(ARRAY['chats', 'feedbacks', 'questions']) k;
 INSERT INTO seller_users (seller_id, email, last_seen_at)
-SELECT g % 1000 + 1, 'u' || g || '@example.test', now() - (g % 3600) * interval '1 second'
+SELECT g % %(s)s + 1, 'u' || g || '@example.test', now() - (g % 3600) * interval '1 second'
 FROM generate_series(1, 20000) g;
 INSERT INTO chats (seller_id, marketplace, external_id, created_at, status)
-SELECT g % 1000 + 1, CASE WHEN g % 2 = 0 THEN 'wb' ELSE 'ozon' END, 'chat-' || g,
+SELECT g % %(s)s + 1, CASE WHEN g % 2 = 0 THEN 'wb' ELSE 'ozon' END, 'chat-' || g,
        now() - interval '365 days' + make_interval(secs => g * (365 * 86400.0 / %(m)s)),
        CASE WHEN g > %(m)s - 20000 THEN 'open' ELSE 'closed' END
 FROM generate_series(1, %(m)s) g;
@@ -78,7 +78,7 @@ FROM generate_series(1, %(m)s) g;
 -- breached), plus one in 5,000 left open over the year
 INSERT INTO interactions (seller_id, channel, marketplace, external_id, status, created_at, sla_due_at,
                           first_response_at)
-SELECT g % 1000 + 1, (ARRAY['chat', 'feedback', 'question'])[g % 3 + 1],
+SELECT g % %(s)s + 1, (ARRAY['chat', 'feedback', 'question'])[g % 3 + 1],
        CASE WHEN g % 2 = 0 THEN 'wb' ELSE 'ozon' END, 'i-' || g,
        CASE WHEN ct > now() - interval '2 hours' OR g % 5000 = 0 THEN 'open' ELSE 'closed' END,
        ct, ct + interval '1 hour',
@@ -184,6 +184,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--conversations", type=int, default=10_000_000)
     p.add_argument("--interactions", type=int, default=1_000_000, help="also the number of chats")
+    p.add_argument("--sellers", type=int, default=1000, help="10x the seed's 100-seller scaling threshold")
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--only", nargs="+", choices=ALL, default=list(ALL), help="collectors to benchmark")
     args = p.parse_args()
@@ -200,8 +201,9 @@ def main() -> int:
             t = load(voice, (schemas / "voice.sql").read_text(), VOICE_DATA, {"n": args.conversations})
             print(f"loaded {args.conversations:,} conversations in {t:.0f} s")
         if set(args.only) - {"credits"}:
-            t = load(chat, (schemas / "chatcenter.sql").read_text(), CHAT_DATA, {"m": args.interactions})
-            print(f"loaded {args.interactions:,} interactions and chats in {t:.0f} s")
+            t = load(chat, (schemas / "chatcenter.sql").read_text(), CHAT_DATA,
+                     {"m": args.interactions, "s": args.sellers})
+            print(f"loaded {args.interactions:,} interactions and chats, {args.sellers:,} sellers in {t:.0f} s")
         results = {}
         for name in args.only:
             results[name] = bench(name, voice if name == "credits" else chat, args.repeat)

@@ -73,7 +73,9 @@ MODULE_BATCHES = ["A"]  # the batches of this module; the other e2e modules set 
 WARMUP = {
     "kill-uvicorn-worker": 60,  # restarts: 3 kills at 15 s intervals before increase10m > 2
     "kill-gunicorn-worker": 60,
-    "drop-end-webhooks": 100,  # calls end, then ELEVENLABS_GRACE before the cross-check counts them
+    # calls end, then ELEVENLABS_GRACE before the cross-check counts them; it reached its receiver after 208 s
+    # and 254 s in two runs (bound 299 s then): the margin absorbs a loaded CI machine
+    "drop-end-webhooks": 160,
     "wrong-charges": 60,
     "sla-unanswered": 150,  # new interactions arrive and their compressed deadlines (30-90 s) pass
     "api-errors": 90,  # the 5m error ratio of a few requests per second
