@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return _up(args)
     if args.command == "faults" and not args.json:
         for name, f in FAULTS.items():
-            val = f" [--value: {f.value_help}; default {f.default}]" if f.value_help else ""
+            default = "" if f.default is None else f"; default {f.default:g}"  # None: the help says what applies
+            val = f" [--value: {f.value_help}{default}]" if f.value_help else ""
             print(f"{name} ({f.part}){val}\n    {f.effect}")
         return 0
     url = _control_url(args)
