@@ -15,7 +15,7 @@ DASHBOARD = board(
                    [(f"celery_queue_oldest_message_age_seconds{{{SEL}}}", "{{queue_name}}")], "s", [c.T_CELERY_WAIT]),
         timeseries("Live workers", "Workers sending heartbeats (celery_workers) and per worker up.",
                    [(f"celery_workers{{{SEL}}}", "live workers"), (f"celery_worker_up{{{SEL}}}", "{{hostname}}")],
-                   "short", w=8),
+                   "short", [c.T_CELERY_MIN_WORKERS], w=8),
         timeseries("Periodic tasks: intervals since last success",
                    f"Time since each periodic task last succeeded, in its own intervals ({tasks}); stale above 3.",
                    [(f"task:celery_periodic_staleness:intervals{{{SEL}}}", "{{name}}")], "short", [c.T_STALE_INTERVALS],

@@ -39,8 +39,8 @@ DASHBOARD = board(
         _slo_panel(c.SLOS[0]),
         _slo_panel(c.SLOS[1]),
         timeseries("Error budget remaining (30 d)", "Share of the 30-day error budget left, per SLO.",
-                   [("slo:period_error_budget_remaining:ratio", "{{sloth_slo}}")], "percentunit", min0=False,
-                   w=24),
+                   [("slo:period_error_budget_remaining:ratio", "{{sloth_slo}}")], "percentunit",
+                   [c.T_ERROR_BUDGET_LEFT], min0=False, w=24),
     ],
     ("instance", "Instance", 'label_values(up{job="chatcenter_api"}, instance)'),
 )

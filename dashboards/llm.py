@@ -33,7 +33,7 @@ DASHBOARD = board(
         timeseries("Unpriced calls (unknown models)", "Calls the price table cannot price, by model, per rate "
                    "interval: their spend is missing from the USD panels.",
                    [(f"sum by (provider, model) (increase(llm_unpriced_calls_total{{{SEL}}}[$__rate_interval]))",
-                     "{{provider}} {{model}}")], "short", w=8),
+                     "{{provider}} {{model}}")], "short", [c.T_UNPRICED_CALLS], w=8),
     ],
     ("instance", "Exporter", "label_values(llm_spend_usd_total, instance)"),
 )

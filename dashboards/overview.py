@@ -9,10 +9,13 @@ DASHBOARD = board(
     "Both platforms at a glance: health probes, request errors, money leaks, firing alerts.",
     [
         stat("Health probes", "1 when the blackbox exporter gets a 2xx from the service's /health "
-             "(voice API 5002, MCP tool server 5556, chat API 8001).",
-             [(f'probe_success{{job="blackbox_http",{P}}}', "{{service}}")], "bool", w=8),
-        stat("Scrape targets up", "1 per scrape target Prometheus reaches; a missing job fires TargetAbsent.",
-             [(f"sum by (job) (up{{{P}}})", "{{job}}")], "short", w=8),
+             "(voice API 5002, MCP tool server 5556, chat API 8001), and when the TLS probe's handshake and "
+             "certificate check pass.",
+             [(f'probe_success{{job="blackbox_http",{P}}}', "{{service}}"),
+              (f'probe_success{{job="blackbox_tls",{P}}}', "{{service}} TLS")], "bool", w=8),
+        stat("Scrape targets up", "1 when every target of the job answers Prometheus (0 fires TargetDown); a "
+             "missing job fires TargetAbsent.",
+             [(f"min by (job) (up{{{P}}})", "{{job}}")], "bool", w=8),
         stat("Collectors up", "lookout exporter collectors whose last refresh succeeded (exporter_collector_up).",
              [("exporter_collector_up", "{{collector}}")], "bool", w=8),
         timeseries("Voice: 502 responses", "502 Bad Gateway per second from nginx: Gunicorn down or unreachable "
@@ -34,7 +37,7 @@ DASHBOARD = board(
         stat("Money leaking: LLM spend over 24 h", "USD spent on LLM tokens over the last day, per provider.",
              [("provider:llm_spend_usd:increase1d", "{{provider}}")], "currencyUSD", [c.T_LLM_DAILY_BUDGET], w=8),
         stat("TLS certificate expiry (days)", "Days until the earliest certificate of each TLS probe expires.",
-             [('(probe_ssl_earliest_cert_expiry{job="blackbox_tls"} - time()) / 86400', "{{instance}}")], "d",
+             [(f'(probe_ssl_earliest_cert_expiry{{job="blackbox_tls",{P}}} - time()) / 86400', "{{instance}}")], "d",
              [c.T_TLS_DAYS], w=8),
         timeseries("Serving: requests per second", "Is it serving: voice requests through nginx and chat API "
                    "requests (health and metrics excluded), per second.",

@@ -146,6 +146,34 @@ def _read_secret_file(path_value: Any, path: str) -> Secret:
     return Secret(value)
 
 
+# Secret keys holding a connection string rather than a bare key: without a password such a string is
+# legitimately literal (peer or trust authentication), so only a literal password is refused.
+_CONNECTION_KEYS = ("dsn", "url")
+_URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:(?P<pw>[^@\s]*)@")
+_PARAM_PASSWORD = re.compile(r"(?i)(?:^|[\s?&])password\s*=\s*(?P<pw>'[^']*'|[^\s&]*)")
+_FROM_ENV = "\0"  # stands for a ${VAR} without default while looking for literal text
+
+
+def reject_literal_secret(raw: str, path: str) -> None:
+    """Refuse a secret written into the file itself: keys come from ``${VAR}`` or ``<key>_file`` only.
+
+    ``raw`` is the value before expansion. A bare secret (API key, token) must reference a variable; a
+    connection string (key ``dsn`` or ``*_url``) may be literal but its password must come from a variable.
+    A ``${VAR:-default}`` default is text of the file, so a password there counts as literal.
+    """
+    key = re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])
+    hint = f"use ${{VAR}} or {key}_file"
+    if not key.endswith(_CONNECTION_KEYS):
+        if not _ENV_RE.search(raw):
+            raise ConfigError(f"{path}: secret given as a literal in the file; {hint}")
+        return
+    text = _ENV_RE.sub(lambda m: _FROM_ENV if m.group(2) is None else m.group(2), raw)
+    for pattern in (_URL_PASSWORD, _PARAM_PASSWORD):
+        for m in pattern.finditer(text):
+            if m["pw"].strip("'").replace(_FROM_ENV, ""):
+                raise ConfigError(f"{path}: password given as a literal in the file; {hint}")
+
+
 def convert(value: Any, tp: Any, path: str) -> Any:
     """Convert parsed YAML ``value`` to the annotated type ``tp``, or raise ConfigError."""
     optional, inner = _is_optional(tp)
@@ -163,6 +191,7 @@ def convert(value: Any, tp: Any, path: str) -> Any:
         if tp is Secret:
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
+            reject_literal_secret(value, path)
             value = expand_env(value, path)
             secrets.register(value)
             return Secret(value)

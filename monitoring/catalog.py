@@ -120,6 +120,11 @@ T_FORECAST_DAYS = _t("capacity_forecast_days", 14, "d", "forecast horizon for th
 T_CONTAINER_RESTARTS = _t("container_restarts_10m", 2, "short", "container exits within 10 minutes", "orange")
 T_SLO_LATENCY = _t("slo_latency_seconds", 0.5, "s", "a chat API request slower than this is a bad event", "orange")
 T_TLS_DAYS = _t("tls_expiry_days", 14, "d", "days before a TLS certificate expires", "orange")
+T_CELERY_MIN_WORKERS = _t("celery_live_workers", 1, "short", "live Celery workers: fewer means no task runs")
+T_ERROR_BUDGET_LEFT = _t("error_budget_remaining", 0, "percentunit", "share of the 30-day error budget left")
+T_UNPRICED_CALLS = _t("llm_unpriced_calls", 0, "short", "LLM calls the price table cannot price", "orange")
+T_CONTAINER_TROUBLE = _t("containers_unhealthy_or_oom", 0, "short", "unhealthy containers, OOM kills",
+                         "orange")
 
 DAY = 86400
 
@@ -669,11 +674,12 @@ ALERTS: list[Alert] = [
         fix="As for CeleryQueueBacklog; a dead worker shows in CeleryNoLiveWorker.",
     ),
     Alert(
-        "CeleryNoLiveWorker", "celery", "celery_workers < 1", "critical",
+        "CeleryNoLiveWorker", "celery", f"celery_workers < {T_CELERY_MIN_WORKERS}", "critical",
         "No Celery worker is alive.",
         "{{ $labels.instance }} sees no Celery worker heartbeat: background tasks do not run.",
         (CE, "Live workers"),
         Case({f"celery_workers{{{X}}}": "0x10"}), Case({f"celery_workers{{{X}}}": "1x10"}), for_="1m",
+        thresholds=(T_CELERY_MIN_WORKERS,),
         meaning="No worker sends heartbeats: marketplace sync, chat analysis and SLA escalation have stopped; "
         "beat keeps queueing tasks that nobody runs.",
         confirm="`sudo systemctl status <app>-celery`; `sudo journalctl -u <unit> -n 100`; "
@@ -867,7 +873,8 @@ ALERTS: list[Alert] = [
         fix="Upgrade the plan or enable usage-based billing before the quota runs out.",
     ),
     Alert(
-        "LlmUnpricedUsage", "llm", "sum by (host, provider, model) (increase(llm_unpriced_calls_total[1h])) > 0",
+        "LlmUnpricedUsage", "llm",
+        f"sum by (host, provider, model) (increase(llm_unpriced_calls_total[1h])) > {T_UNPRICED_CALLS}",
         "info",
         "LLM calls use a model the price table cannot price.",
         "{{ $value | humanize }} calls to {{ $labels.provider }} model {{ $labels.model }} in the last hour were "
@@ -876,7 +883,7 @@ ALERTS: list[Alert] = [
         Case({f"llm_unpriced_calls_total{_x(provider='deepseek', model='deepseek-v9')}": "0+1x70"}, at="65m",
              labels={"provider": "deepseek", "model": "deepseek-v9"}, value=60),
         Case({f"llm_unpriced_calls_total{_x(provider='deepseek', model='deepseek-v9')}": "3x70"}, at="65m"),
-        for_="5m",
+        for_="5m", thresholds=(T_UNPRICED_CALLS,),
         meaning="The application calls a model missing from the versioned price table (a new or renamed model, "
         "such as the retired `deepseek-chat` alias): its spend is counted as tokens but not in USD. "
         "Informational: shown on the LLM board, not sent.",
@@ -1040,18 +1047,40 @@ ALERTS: list[Alert] = [
     ),
     Alert(
         "TlsCertificateExpiringSoon", "host",
-        f"(probe_ssl_earliest_cert_expiry - time()) / 86400 < {T_TLS_DAYS}", "warning",
+        # last_over_time: an expired certificate fails the verifying probe and its expiry series vanishes;
+        # the last value keeps this alert firing (TlsProbeFailed says why) instead of resolving at expiry
+        f"(last_over_time(probe_ssl_earliest_cert_expiry[1d]) - time()) / 86400 < {T_TLS_DAYS}", "warning",
         "A TLS certificate expires within 14 days.",
         "The certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days.",
         (OV, "TLS certificate expiry (days)"),
-        Case({'probe_ssl_earliest_cert_expiry{job="blackbox_tls",instance="demo-chat:8001"}': f"{5 * DAY + 600}x20"},
-             at="10m", value=5),
+        Case({'probe_ssl_earliest_cert_expiry{job="blackbox_tls",instance="demo-chat:8001"}':
+              f"{5 * DAY + 600}x3 _x17"}, at="10m", value=5),  # still firing 7 minutes after the series stopped
         Case({'probe_ssl_earliest_cert_expiry{job="blackbox_tls",instance="demo-chat:8001"}': f"{14 * DAY + 600}x20"},
              at="10m"),
         for_="5m", thresholds=(T_TLS_DAYS,),
         meaning="Let's Encrypt renews at 30 days left: 14 days left means certbot's renewal is failing.",
         confirm="`sudo certbot certificates`; `sudo systemctl list-timers | grep certbot`; certbot's log.",
         fix="`sudo certbot renew --dry-run` shows the error (DNS, port 80 blocked by the firewall, nginx config).",
+    ),
+    Alert(
+        "TlsProbeFailed", "host", 'probe_success{job="blackbox_tls"} == 0', "warning",
+        "A TLS endpoint fails its handshake or certificate check.",
+        "The TLS probe of {{ $labels.instance }} has failed for 15 minutes: expired, untrusted or missing "
+        "certificate, or no TLS on the port.",
+        (OV, "Health probes"),
+        Case({'probe_success{job="blackbox_tls",instance="demo-chat:8001",platform="chatcenter",'
+              'service="chat-api"}': "0x20"}, at="20m"),
+        Case({'probe_success{job="blackbox_tls",instance="demo-chat:8001",platform="chatcenter",'
+              'service="chat-api"}': "1x20"}, at="20m"),
+        for_="15m",  # longer than a certificate swap or a reload; the healthy e2e check (3 min) cannot trip it
+        meaning="The blackbox exporter verifies the certificate (`insecure_skip_verify: false`): the probe fails "
+        "when the certificate expired, does not match the name, is not trusted, or the port speaks no TLS. "
+        "Browsers and API clients fail the same way. An expired certificate also removes the expiry series, "
+        "so this alert covers what TlsCertificateExpiringSoon can no longer measure.",
+        confirm="`openssl s_client -connect HOST:443 -servername HOST </dev/null | openssl x509 -noout -dates "
+        "-subject`; the blackbox exporter's `/probe?module=tls_connect&target=HOST:443&debug=true`.",
+        fix="Renew (`sudo certbot renew`) and reload nginx; fix the certificate chain or name; check that nginx "
+        "listens with TLS on the probed port.",
     ),
     # ---- containers (issue 9)
     Alert(
@@ -1068,26 +1097,28 @@ ALERTS: list[Alert] = [
         fix="Fix the crash (config, missing secret, dependency not ready).",
     ),
     Alert(
-        "ContainerUnhealthy", "containers", 'docker_container_health_status{status="unhealthy"} == 1', "warning",
+        "ContainerUnhealthy", "containers",
+        f'docker_container_health_status{{status="unhealthy"}} > {T_CONTAINER_TROUBLE}', "warning",
         "A container fails its health check.",
         "Container {{ $labels.name }} has been unhealthy for 3 minutes.",
         (HO, "Containers unhealthy or OOM-killed"),
         Case({f"docker_container_health_status{CTR_UNHEALTHY}": "1x10"}),
         Case({f"docker_container_health_status{CTR_UNHEALTHY}": "0x10"}),
-        for_="3m",
+        for_="3m", thresholds=(T_CONTAINER_TROUBLE,),
         meaning="The container runs but its health check fails: dependents with `condition: service_healthy` "
         "will not start.",
         confirm="`docker inspect NAME --format '{{ json .State.Health }}'`.",
         fix="Read the health check's output, fix the service, `docker compose up -d NAME`.",
     ),
     Alert(
-        "ContainerOomKilled", "containers", "increase(docker_container_oom_events_total[15m]) > 0", "warning",
+        "ContainerOomKilled", "containers",
+        f"increase(docker_container_oom_events_total[15m]) > {T_CONTAINER_TROUBLE}", "warning",
         "A container was killed for exceeding its memory limit.",
         "Container {{ $labels.name }} was OOM-killed {{ $value | humanize }} times in 15 minutes.",
         (HO, "Containers unhealthy or OOM-killed"),
         Case({f"docker_container_oom_events_total{CTR}": "0+1x20"}, at="17m", value=15),
         Case({f"docker_container_oom_events_total{CTR}": "5x20"}, at="17m"),
-        thresholds=(),
+        thresholds=(T_CONTAINER_TROUBLE,),
         meaning="The container's memory limit (sized for a 4 GB VPS) is too small for its load, or it leaks.",
         confirm="`docker inspect NAME --format '{{ .State.OOMKilled }}'`; `docker stats`.",
         fix="Raise the limit in compose.yaml if the host has room, or fix the leak.",
@@ -1156,7 +1187,38 @@ def _burn_alerts() -> list[Alert]:
     return out
 
 
+def _budget_alerts() -> list[Alert]:
+    out: list[Alert] = []
+    for slo in SLOS:
+        series = _availability_series if slo.name == "availability" else _latency_series
+
+        def long(share: float, series=series) -> dict[str, str]:  # 90 minutes of counters: for_ is 1h
+            return {k: v.replace("x20", "x90") for k, v in series(share).items()}
+
+        fire_share = 0.2
+        out.append(Alert(
+            f"ChatcenterApi{slo.name.capitalize()}BudgetExhausted", f"slo-{slo.id}",
+            f'slo:period_error_budget_remaining:ratio{{sloth_id="{slo.id}"}} <= {T_ERROR_BUDGET_LEFT}', "warning",
+            f"The chat API has spent its 30-day {slo.name} error budget.",
+            f"{slo.name.capitalize()} SLO of {{{{ $labels.sloth_service }}}}: {{{{ $value | humanizePercentage }}}} "
+            f"of the 30-day error budget ({slo.budget:.1%} of requests) is left.",
+            (HS, "Error budget remaining (30 d)"),
+            Case(long(fire_share), at="75m", labels={**slo.labels, "sloth_window": "30d"},
+                 value=round(1 - fire_share / slo.budget, 6)),
+            Case(long(round(slo.budget * 0.8, 6)), at="75m"),
+            for_="1h",  # a 30-day average moves slowly: a ticket, and not from a fresh install's first minutes
+            thresholds=(T_ERROR_BUDGET_LEFT,),
+            meaning=f"{slo.description} The errors of the last 30 days used up the whole budget: the SLO is "
+            "missed for the period. The burn-rate alerts page or ticket while it is being spent; this one says "
+            "it is gone.",
+            confirm="HTTP RED & SLO board: remaining budget and the error ratio per window.",
+            fix="Freeze risky deploys until the budget recovers; fix the causes the burn-rate alerts pointed at.",
+        ))
+    return out
+
+
 ALERTS += _burn_alerts()
+ALERTS += _budget_alerts()
 ALERTS.append(Alert(
     "ChatApiHttp5xxRateHigh", "slo-chatcenter-api-availability",
     f'slo:sli_error:ratio_rate5m{{sloth_id="chatcenter-api-availability"}} > {T_CHAT_5XX_RATIO}', "warning",

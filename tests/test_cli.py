@@ -133,6 +133,36 @@ def test_passwords_never_in_stderr(tmp_path):
     assert PASSWORD not in r.stderr and PASSWORD not in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("collectors", "key"),
+    [
+        ({"deepseek": {"api_key": "sk-literal-1234567890"}}, "collectors.deepseek.api_key"),
+        ({"tokens": {"tokens": [{"name": "wb", "value": "a.eyJleHAiOjF9.b"}]}}, "collectors.tokens.tokens[0].value"),
+        ({"sla": {"dsn": f"postgresql://app:{PASSWORD}@db:5432/x"}}, "collectors.sla.dsn"),
+        ({"sla": {"dsn": f"host=db user=app password={PASSWORD} dbname=x"}}, "collectors.sla.dsn"),
+        ({"sla": {"dsn": f"${{LOOKOUT_TEST_UNSET_VAR:-postgresql://app:{PASSWORD}@db/x}}"}}, "collectors.sla.dsn"),
+        ({"celery": {"broker_url": f"redis://:{PASSWORD}@db:6379/0"}}, "collectors.celery.broker_url"),
+    ],
+    ids=["api-key", "token", "dsn-url-password", "dsn-keyword-password", "password-in-default", "broker-password"],
+)
+def test_literal_secrets_are_config_errors(tmp_path, collectors, key):
+    line = one_line_error(run_cli("check", "--config", str(write_config(tmp_path / "c.yaml", collectors))), key)
+    assert "use ${VAR} or " in line and PASSWORD not in line and "sk-literal" not in line
+
+
+def test_secrets_from_the_environment_and_passwordless_dsns_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKOUT_TEST_KEY", "sk-from-env-1234")
+    path = write_config(tmp_path / "c.yaml", {
+        "deepseek": {"api_key": "${LOOKOUT_TEST_KEY}"},
+        "sla": {"dsn": "postgresql://lookout@127.0.0.1:5432/chatcenter"},  # peer/trust auth: no password
+        "capacity": {"dsn": "postgresql://lookout:${LOOKOUT_TEST_KEY}@127.0.0.1:5432/chatcenter"},
+        "celery": {"broker_url": "redis://127.0.0.1:6379/0"},
+    })
+    cfg = config.load(path)
+    assert cfg.collectors["deepseek"].api_key == "sk-from-env-1234"
+    assert cfg.collectors["capacity"].dsn.endswith("lookout:sk-from-env-1234@127.0.0.1:5432/chatcenter")
+
+
 def test_default_listen_address(tmp_path):
     assert config.DEFAULT_LISTEN == "127.0.0.1:9808"
     assert config.load(write_config(tmp_path / "c.yaml", wp())).listen == "127.0.0.1:9808"

@@ -107,12 +107,96 @@ def test_rate_interval_in_every_rate(dashes):
                         assert rng == "$__rate_interval", f"{d['uid']}/{p['title']}: {fn}[{rng}]"
 
 
-def test_board_variables_are_used(dashes):
+# Queries that cannot filter by their board's variable: the series they read lack its label.
+VARIABLE_EXEMPT = {
+    ("lookout-overview", "Collectors up"): "the lookout exporter serves both platforms (platform=shared)",
+    ("lookout-overview", "Chat API: 5xx share"): "SLO recording: only host and sloth_* labels",
+    ("lookout-overview", "Money leaking: unreconciled seconds"): "voice billing read by the shared exporter "
+                                                                 "(platform=shared)",
+    ("lookout-overview", "Money leaking: LLM spend over 24 h"): "recording summed by host and provider",
+    ("lookout-overview", "Firing alerts"): "counts every alert; most carry no platform label",
+    ("lookout-celery", "Task failure share"): "recording summed by host and task name",
+    ("lookout-llm", "Spend per day (USD)"): "recording summed by host and provider",
+    ("lookout-llm", "Spend pace (USD per day, last 15 min)"): "recording summed by host and provider",
+    ("lookout-llm", "Balance runway (days)"): "recording summed by host and provider",
+    ("lookout-http-slo", "SLO availability: error ratio by window"): "SLO recordings: only host and sloth_* labels",
+    ("lookout-http-slo", "SLO latency: error ratio by window"): "SLO recordings: only host and sloth_* labels",
+    ("lookout-http-slo", "Error budget remaining (30 d)"): "SLO recordings: only host and sloth_* labels",
+}
+
+
+def test_every_query_uses_its_boards_variable(dashes):
+    """Picking an instance/service/host must narrow every panel, or the board mixes what it shows."""
+    exempt_seen = set()
     for d in dashes:
         names = [v["name"] for v in d["templating"]["list"] if v["type"] == "query"]
-        exprs = " ".join(t["expr"] for p in d["panels"] for t in p["targets"])
-        for n in names:
-            assert f"${n}" in exprs, f"{d['uid']}: variable ${n} unused"
+        for p in d["panels"]:
+            key = (d["uid"], p["title"])
+            if key in VARIABLE_EXEMPT:
+                exempt_seen.add(key)
+                continue
+            for t in p["targets"]:
+                missing = [n for n in names if not re.search(rf"\${{?{n}\b", t["expr"])]
+                assert not missing, f"{d['uid']}/{p['title']} [{t['refId']}] ignores ${missing[0]}: {t['expr']}"
+    assert set(VARIABLE_EXEMPT) <= exempt_seen, f"stale exemptions: {set(VARIABLE_EXEMPT) - exempt_seen}"
+
+
+# Panels without a catalog threshold line, and why. A panel of unit ``bool`` needs none: its steps make 0 red,
+# which is the ``== 0`` of the alerts that read it.
+THRESHOLD_EXEMPT = {
+    ("lookout-overview", "Serving: requests per second"): "throughput: no alert reads the request rate; a stop "
+                                                           "shows in the probes and 5xx panels",
+    ("lookout-overview", "Firing alerts"): "counts alerts: the thresholds are the alerts' own",
+    ("lookout-worker-pools", "Workers vs expected"): "the line is a series: worker_pool_workers_expected, which "
+                                                     "the alert compares with (4/2/2, catalog.POOLS)",
+    ("lookout-worker-pools", "Busy workers"): "drawn against live workers; saturation alerts on the listen queue",
+    ("lookout-worker-pools", "Worker CPU"): "no per-pool CPU alert; the host's load per vCPU carries it",
+    ("lookout-capacity", "Volumes"): "the lines are series: capacity_threshold per resource (catalog.CAPACITY), "
+                                     "different scales on one axis",
+    ("lookout-http-slo", "Requests per second"): "throughput: no alert reads the request rate",
+    ("lookout-llm", "Tokens by type"): "volume: the spend panels draw the budget in USD",
+}
+
+
+def _catalog_values() -> set[float]:
+    burn = {round(factor * slo.budget, 6) for slo in c.SLOS for _, _, factor, _, _ in c.BURN_RATES}
+    return {float(t.value) for t in c.THRESHOLDS.values()} | burn
+
+
+def _threshold_problems(d: dict[str, Any]) -> list[str]:
+    """Panels of board ``d`` with no catalog threshold line, not of unit bool and not exempted."""
+    out = []
+    known = _catalog_values()
+    for p in d["panels"]:
+        defaults = p["fieldConfig"]["defaults"]
+        lines = [s["value"] for s in defaults["thresholds"]["steps"][1:]]
+        if defaults["unit"] == "bool" or (d["uid"], p["title"]) in THRESHOLD_EXEMPT:
+            continue
+        if not lines:
+            out.append(f"{d['uid']}/{p['title']}: no threshold line and no exemption")
+        elif not set(lines) <= known:
+            out.append(f"{d['uid']}/{p['title']}: lines {lines} are not catalog thresholds")
+        elif p["type"] == "timeseries" and defaults["custom"]["thresholdsStyle"]["mode"] == "off":
+            out.append(f"{d['uid']}/{p['title']}: thresholds not drawn")
+    return out
+
+
+def test_every_panel_draws_catalog_thresholds_or_is_exempted(dashes):
+    problems = [x for d in dashes for x in _threshold_problems(d)]
+    assert not problems, "\n".join(problems)
+    titles = {(d["uid"], p["title"]): p for d in dashes for p in d["panels"]}
+    for key, why in THRESHOLD_EXEMPT.items():
+        assert key in titles and why, f"stale exemption {key}"
+        assert len(titles[key]["fieldConfig"]["defaults"]["thresholds"]["steps"]) == 1, f"{key} has lines now"
+
+
+def test_a_panel_without_threshold_or_exemption_fails(dashes):
+    board = json.loads(json.dumps(dashes[0]))
+    panel = next(p for p in board["panels"] if p["fieldConfig"]["defaults"]["unit"] != "bool")
+    panel["title"] = "New panel"
+    panel["fieldConfig"]["defaults"]["thresholds"]["steps"] = panel["fieldConfig"]["defaults"]["thresholds"][
+        "steps"][:1]
+    assert _threshold_problems(board) == [f"{board['uid']}/New panel: no threshold line and no exemption"]
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool missing: scripts/install-deps installs it")

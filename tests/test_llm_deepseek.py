@@ -69,6 +69,8 @@ def test_http_errors_are_visible_while_the_collector_is_up(fake, code):
     assert value(s, "llm_provider_api_up", provider="deepseek") == 0
     assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == code
     assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") is None  # unknown, not stale
+    # 402 Insufficient Balance says the balance is unavailable; other errors say nothing about it
+    assert value(s, "llm_provider_balance_available", provider="deepseek") == (0 if code == 402 else None)
     assert promtool_check_metrics(text) == ""
     fake.set_mode("ok")
     rt.refresh_all_once()

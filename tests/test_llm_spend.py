@@ -221,9 +221,10 @@ def test_exporter_restart_counters_monotonic_and_promtool_clean(dsn, tmp_path):
             "deepseek": {"api_key": "${TEST_DEEPSEEK_KEY}", "base_url": ds.url, "interval": "1s"},
             "elevenlabs": {"api_key": "${TEST_ELEVENLABS_KEY}", "base_url": el.url, "interval": "1s",
                            "conversations": {"dsn": dsn}},
-            "tokens": {"tokens": [{"name": "wb", "value": "a.eyJleHAiOjE3OTAwMDAwMDB9.b"}]},
+            "tokens": {"tokens": [{"name": "wb", "value": "${TEST_WB_TOKEN}"}]},
         })
-        env = {"TEST_DEEPSEEK_KEY": "sk-e2e-key", "TEST_ELEVENLABS_KEY": "xi-e2e-key"}
+        env = {"TEST_DEEPSEEK_KEY": "sk-e2e-key", "TEST_ELEVENLABS_KEY": "xi-e2e-key",
+               "TEST_WB_TOKEN": "a.eyJleHAiOjE3OTAwMDAwMDB9.b"}
         labels = {"provider": "deepseek", "model": "deepseek-flash", "feature": "chat_analysis"}
 
         def calls(s):

@@ -60,6 +60,53 @@ def test_seed_numbers_are_in_the_catalog():
     assert c.CREDIT_SECONDS == 1
 
 
+def _shipped_exporter_config(monkeypatch) -> dict:
+    """deploy/compose/exporters.yaml with every ``${VAR:-default}`` rendered to its default by the loader's own
+    expansion (variables without a default, such as DSNs, become empty)."""
+    import yaml
+
+    from exporters.config import _ENV_RE, expand_env
+
+    text = (ROOT / "deploy/compose/exporters.yaml").read_text()
+    for name, default in _ENV_RE.findall(text):
+        monkeypatch.delenv(name, raising=False)
+        if not default:
+            monkeypatch.setenv(name, "")
+
+    def render(v):
+        if isinstance(v, dict):
+            return {k: render(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [render(x) for x in v]
+        return expand_env(v, "exporters.yaml") if isinstance(v, str) else v
+
+    return render(yaml.safe_load(text))
+
+
+def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
+    """The alerts read these numbers at run time from the exporter (worker_pool_workers_expected,
+    celery_periodic_task_interval_seconds, capacity_threshold): they must be the catalog's."""
+    from exporters.config import Duration
+
+    collectors = _shipped_exporter_config(monkeypatch)["collectors"]
+    pools = {p["service"]: (p["server"], p["expected_workers"]) for p in collectors["worker_pools"]["pools"]}
+    assert pools == {p.service: (p.server, p.expected_workers) for p in c.POOLS}
+    ports = {p["service"]: int(p["port"]) for p in collectors["worker_pools"]["pools"] if "port" in p}
+    assert ports == {p.service: p.port for p in c.POOLS if p.port is not None}
+    intervals = {k: Duration.parse(v) for k, v in collectors["celery"]["periodic_tasks"].items()}
+    assert intervals == c.PERIODIC_TASKS
+    assert collectors["capacity"]["thresholds"] == c.CAPACITY
+
+    supervisor = pytest.importorskip("demo.supervisor")
+    settings = pytest.importorskip("demo.settings")
+    demo_names = {"sellers": "active_sellers", "chats_per_day": "chats_per_day", "users": "concurrent_users"}
+    assert {demo_names[k]: v for k, v in supervisor.CAPACITY.items()} == c.CAPACITY
+    assert settings.TASK_INTERVALS == c.PERIODIC_TASKS
+    s = settings.Settings()
+    assert (s.gunicorn_workers, s.uvicorn_workers, s.celery_concurrency) == tuple(
+        p.expected_workers for p in c.POOLS)
+
+
 def test_every_threshold_is_in_an_alert_and_on_a_panel():
     from dashboards import boards
 

@@ -90,20 +90,31 @@ def test_marketplace_sync(chat_dsn):
 
 
 def test_sla(chat_dsn):
-    c = make("sla", chat_dsn, horizon="30m", max_age="30d", escalation_grace="15m")
+    c = make("sla", chat_dsn, horizon="30m", escalation_grace="15m")
     s = refresh(c)
     c.stop()
     assert v(s, "sla_interactions_breached", channel="chat") == 2
     assert v(s, "sla_interactions_at_risk", channel="chat") == 2  # due now and due exactly now + 30 m
     assert v(s, "sla_oldest_breach_age_seconds", channel="chat") == 3600
     assert v(s, "sla_interactions_unescalated", channel="chat") == 1
-    assert v(s, "sla_interactions_breached", channel="feedback") == 2  # 2 d and exactly 30 d
+    # no max_age by default: a month-old breach still counts and sets the oldest age
+    assert v(s, "sla_interactions_breached", channel="feedback") == 3  # 2 d, 30 d and 31 d
     assert v(s, "sla_interactions_at_risk", channel="feedback") == 0
-    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 30 * 86400
-    assert v(s, "sla_interactions_unescalated", channel="feedback") == 1
+    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 31 * 86400
+    assert v(s, "sla_interactions_unescalated", channel="feedback") == 2
     for name in ("sla_interactions_breached", "sla_interactions_at_risk", "sla_oldest_breach_age_seconds"):
         assert v(s, name, channel="question") == 0
     assert v(s, "sla_horizon_seconds") == 1800
+
+
+def test_sla_max_age_ignores_older_breaches(chat_dsn):
+    c = make("sla", chat_dsn, horizon="30m", max_age="30d", escalation_grace="15m")
+    s = refresh(c)
+    c.stop()
+    assert v(s, "sla_interactions_breached", channel="feedback") == 2  # 2 d and exactly 30 d
+    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 30 * 86400
+    assert v(s, "sla_interactions_unescalated", channel="feedback") == 1
+    assert v(s, "sla_interactions_breached", channel="chat") == 2
 
 
 def test_capacity(chat_dsn):
@@ -172,8 +183,9 @@ def test_report_credits_lists_the_counted_rows(tmp_path, voice_dsn):
 
 def test_report_sla_and_sync(tmp_path, chat_dsn):
     out = _report("sla", _config(tmp_path, "sla", chat_dsn))
-    assert _first_column(out, "external_id") == ["ext-8", "ext-6", "ext-0", "ext-1", "ext-2", "ext-3"]
-    assert _first_column(out, "state") == ["breached"] * 4 + ["at_risk"] * 2
+    # the 31-day breach (ext-7) is listed first: no max_age by default
+    assert _first_column(out, "external_id") == ["ext-7", "ext-8", "ext-6", "ext-0", "ext-1", "ext-2", "ext-3"]
+    assert _first_column(out, "state") == ["breached"] * 5 + ["at_risk"] * 2
     out = _report("sync", _config(tmp_path, "marketplace_sync", chat_dsn))
     # stale beyond the smallest threshold, erroring, or token expiring within the horizon
     rows = list(zip(_first_column(out, "seller"), _first_column(out, "marketplace"), _first_column(out, "kind"),
@@ -199,10 +211,13 @@ def test_report_errors(tmp_path, chat_dsn):
     assert 'query sla.report failed: column "nope" does not exist' in r.stderr
 
 
-def test_connection_errors_name_the_collector_and_hide_the_password():
+def test_connection_errors_name_the_collector_and_hide_the_password(monkeypatch):
     from tests.support.servers import free_port
 
-    c = make("capacity", f"postgresql://lookout:hunter2secret@127.0.0.1:{free_port()}/x", connect_timeout="1s")
+    # the password comes from the environment: a literal one is a config error
+    monkeypatch.setenv("LOOKOUT_TEST_PASSWORD", "hunter2secret")
+    c = make("capacity", f"postgresql://lookout:${{LOOKOUT_TEST_PASSWORD}}@127.0.0.1:{free_port()}/x",
+             connect_timeout="1s")
     with pytest.raises(QueryError) as err:
         refresh(c)
     c.stop()

@@ -9,7 +9,9 @@ API's health as seen by the exporter: ``llm_provider_api_up{provider}`` and
 ``llm_provider_api_responses_total{provider,code}``.
 
 An HTTP error answer (401, 402, 429, 5xx) is a successful refresh that reports the status and no balance; a
-connection failure, a timeout or an unparseable body fails the refresh (``exporter_collector_up`` 0).
+402 Insufficient Balance also sets ``llm_provider_balance_available`` to 0 (that is what it says, and the
+page on it must keep firing). A connection failure, a timeout or an unparseable body fails the refresh
+(``exporter_collector_up`` 0).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from exporters.collector import Collector, Snapshot, gauge
 from exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
 from exporters.config import Duration, setting
+
+INSUFFICIENT_BALANCE = 402  # DeepSeek's answer to any call once the balance cannot pay for it
 
 
 class BalanceError(ValueError):
@@ -79,7 +83,8 @@ deepseek:
         gauge("llm_provider_balance", "Total balance of the provider account (granted plus topped up), in currency.",
               "provider", "currency"),
         gauge("llm_provider_balance_available",
-              "1 if the provider says the balance allows API calls (DeepSeek is_available).", "provider"),
+              "1 if the provider says the balance allows API calls (DeepSeek is_available); 0 also on HTTP 402.",
+              "provider"),
         *PROVIDER_METRICS,
     )
 
@@ -102,6 +107,8 @@ deepseek:
             self.health.record(result, ok=False)
             self.health.emit(snap)
             snap.declare("llm_provider_balance")
+            if result.status == INSUFFICIENT_BALANCE:
+                snap.add("llm_provider_balance_available", 0, provider=p)
             return
         try:
             available, balances = parse_balance(result.data)

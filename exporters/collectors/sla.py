@@ -1,8 +1,9 @@
 """Response-time SLA of the chat center's interactions (chats, feedbacks, questions).
 
 Reads (PostgreSQL, reference schema ``exporters/schemas/chatcenter.sql``): open ``interactions``
-whose ``sla_due_at`` lies between ``now - max_age`` and ``now + horizon``, through the partial
-index ``interactions_open_due_idx`` (so the cost follows the open backlog, not the table).
+whose ``sla_due_at`` is at most ``now + horizon`` (and, only if ``max_age`` is set, at least
+``now - max_age``), through the partial index ``interactions_open_due_idx``: it holds open rows only,
+so the cost follows the open backlog, not the table, and no lower bound is needed for it.
 Publishes, for every configured channel (zeros included): interactions past their deadline, those
 due within the horizon, the age of the oldest breach, and breaches the ``check_sla_escalation``
 task (every 5 min) has not escalated after ``escalation_grace``. No seller id is a label.
@@ -21,14 +22,15 @@ from exporters.collector import Snapshot, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, require, seconds
 from exporters.config import Duration, setting
 
+# max_age is NULL unless configured: every open breach counts, however old.
 _OPEN_IN_RANGE = """i.status = 'open'
-  AND i.sla_due_at >= %(now)s - %(max_age)s
-  AND i.sla_due_at <= %(now)s + %(horizon)s"""
+  AND i.sla_due_at <= %(now)s + %(horizon)s
+  AND (%(max_age)s::interval IS NULL OR i.sla_due_at >= %(now)s - %(max_age)s::interval)"""
 
 PARAMS: dict[str, str] = {
     "now": "timestamptz: the refresh time",
     "horizon": "interval: `horizon`",
-    "max_age": "interval: `max_age`",
+    "max_age": "interval: `max_age`, NULL when not set (no lower bound)",
     "escalation_grace": "interval: `escalation_grace`",
     "limit": "integer: `report --limit` (report queries only)",
 }
@@ -71,9 +73,10 @@ class SlaSettings(PgSettings):
     QUERIES: ClassVar[tuple[str, ...]] = tuple(QUERIES)
 
     horizon: Duration = setting(Duration(1800), help="Open interactions due within this horizon are at risk.")
-    max_age: Duration = setting(
-        Duration(30 * 86400),
-        help="Breaches older than this are ignored (keeps the query bounded; close such interactions).",
+    max_age: Duration | None = setting(
+        None,
+        help="Ignore breaches whose deadline is older than this. Default: none, every open breach counts "
+        "(the partial index holds open interactions only, so the query stays cheap without it).",
     )
     escalation_grace: Duration = setting(
         Duration(900),
@@ -113,7 +116,7 @@ sla:
         return {
             "now": self.clock(),
             "horizon": timedelta(seconds=float(s.horizon)),
-            "max_age": timedelta(seconds=float(s.max_age)),
+            "max_age": None if s.max_age is None else timedelta(seconds=float(s.max_age)),
             "escalation_grace": timedelta(seconds=float(s.escalation_grace)),
         }
 

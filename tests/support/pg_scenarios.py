@@ -122,8 +122,8 @@ def load_chatcenter(dsn: str) -> None:
             (1, "chat", "open", NOW + 30 * M + S, None),  # beyond the horizon
             (1, "chat", "answered", NOW - 2 * H, None),  # answered: ignored
             (2, "feedback", "open", NOW - 2 * D, NOW - 2 * D + 5 * M),  # breached, escalated
-            (2, "feedback", "open", NOW - 31 * D, None),  # older than max_age: ignored
-            (1, "feedback", "open", NOW - 30 * D, None),  # exactly max_age: breached, unescalated, oldest
+            (2, "feedback", "open", NOW - 31 * D, None),  # oldest breach; ignored only with max_age 30d
+            (1, "feedback", "open", NOW - 30 * D, None),  # exactly max_age 30d: still breached, unescalated
             (1, "question", "open", None, None),  # no deadline: ignored
         ]
         for n, (sid, channel, status, due, escalated) in enumerate(interactions):
