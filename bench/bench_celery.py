@@ -5,10 +5,12 @@ Fills a private Redis with ``--queues`` queues x 4 priority steps holding ``--me
 then prints for both exporters: refresh/scrape times, RSS, and queue lengths versus the true count.
 
     .venv/bin/python bench/bench_celery.py [--celery-exporter-python /tmp/ce-venv/bin/python]
+    .venv/bin/python bench/bench_celery.py --build-celery-exporter   # first run: builds /tmp/ce-venv
 
-celery-exporter is never installed into the project: build a throwaway venv outside it, e.g.
-``python3 -m venv /tmp/ce-venv && /tmp/ce-venv/bin/pip install <checkout of danihodovic/celery-exporter>``.
-Without it, only ours runs and the value celery-exporter would report (LLEN of the base list) is shown.
+celery-exporter is never installed into the project: ``--build-celery-exporter`` creates a throwaway venv
+outside it (``python3 -m venv``, then ``pip install`` of the pinned commit from GitHub plus ``packaging``;
+a minute or two, progress printed). Without that venv, the commands are printed, only ours runs and the
+value celery-exporter would report (LLEN of the base list) is shown.
 """
 
 from __future__ import annotations
@@ -132,6 +134,29 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
+# celery-exporter 0.12.2 as benchmarked in docs/celery.md, pinned to its commit (PyPI only has 0.11.x); a checkout
+# directory of that commit works too, for machines without GitHub access. `packaging` is installed beside it
+# because it depends on `celery`, not `celery[redis]`, and kombu 5.7's Redis transport imports it.
+CE_SOURCE = ("prometheus-exporter-celery @ git+https://github.com/danihodovic/celery-exporter"
+             "@95e8e492f0cb300247432d664ea9732bfdf57ad7")
+
+
+def build_commands(venv: Path, source: str) -> list[list[str]]:
+    return [[sys.executable, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "off", source, "packaging"]]
+
+
+def build_celery_exporter(python: Path, source: str) -> None:
+    """Create the throwaway venv of ``python`` (…/bin/python) and install celery-exporter into it."""
+    venv = python.parent.parent
+    if venv.resolve().is_relative_to(ROOT):
+        raise SystemExit(f"{venv}: celery-exporter must be installed outside the project")
+    for i, cmd in enumerate(build_commands(venv, source), 1):
+        print(f"[build {i}/2] {' '.join(cmd)}", flush=True)
+        subprocess.run(cmd, check=True)
+    print(f"[build] done: {python}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queues", type=int, default=20)
@@ -140,7 +165,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--celery-exporter-python", default="/tmp/ce-venv/bin/python",
                     help="python of a venv where danihodovic/celery-exporter is installed")
+    ap.add_argument("--build-celery-exporter", action="store_true",
+                    help="create that venv (outside the project) and install celery-exporter when it is missing")
+    ap.add_argument("--celery-exporter-source", default=CE_SOURCE,
+                    help="what --build-celery-exporter installs: pip requirement or checkout directory")
     args = ap.parse_args()
+    ce_python = Path(args.celery_exporter_python)
+    if args.build_celery_exporter and not ce_python.exists():
+        build_celery_exporter(ce_python, args.celery_exporter_source)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-celery-"))
     port = free_port()
@@ -174,7 +206,7 @@ def main() -> int:
 
         # ours in-process: the refresh's Redis work and parsing
         insp = BrokerInspector(url, queues=queues, discover=True, priority_steps=STEPS, sep=SEP, prefix="",
-                               state_key="lookout:celery:last_success", timeout=5, max_queues=100, max_unacked=20000)
+                               state_key="lookout:celery:last_success", timeout=5, max_queues=100, max_unacked=5000)
         insp.read({})
         times = []
         for _ in range(args.repeat):
@@ -212,7 +244,6 @@ def main() -> int:
         print(f"ours: RSS                               {our_rss:8.1f} MiB")
 
         their_text, their_rss = "", None
-        ce_python = Path(args.celery_exporter_python)
         if ce_python.exists():
             their_port = free_port()
             theirs = subprocess.Popen(
@@ -228,7 +259,11 @@ def main() -> int:
             print(f"celery-exporter: scrape GET /metrics    {ms(their_scrapes)}")
             print(f"celery-exporter: RSS                    {their_rss:8.1f} MiB")
         else:
-            print(f"celery-exporter: not run ({ce_python} missing); its value would be LLEN of the base list")
+            venv = ce_python.parent.parent
+            print(f"celery-exporter: not run ({ce_python} missing); its value would be LLEN of the base list.\n"
+                  f"  Build it with --build-celery-exporter, or by hand:\n"
+                  + "\n".join("    " + " ".join(f"'{a}'" if " " in a else a for a in cmd)
+                              for cmd in build_commands(venv, args.celery_exporter_source)))
 
         ours_len = queue_lengths(our_text)
         ours_res = queue_lengths(our_text, "celery_queue_reserved")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -145,13 +146,33 @@ def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv)
             time.sleep(3)
             assert value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tick") == stopped
 
-            # one task running, prefetched ones and an ETA task held unacked by the worker
-            _publish(cwd, "import tapp\ntapp.nap.delay(60)\nfor _ in range(3): tapp.nap.delay(0)\n"
-                          "tapp.nap.apply_async((0,), countdown=300)")
-            s = exp.wait_for(lambda s: (value(s, "celery_queue_reserved", queue_name="celery") or 0) >= 2
-                             and value(s, "celery_worker_tasks_active", hostname="w1@test") == 1, timeout=30)
-            assert value(s, "celery_queue_length", queue_name="celery") + value(
-                s, "celery_queue_reserved", queue_name="celery") == 4  # all but the running one
+            # an ETA task, then one task that keeps the only pool process busy and three that wait behind it.
+            # FIFO: the worker receives the ETA task first and holds it unacked, runs nap(60) (acked when the
+            # pool accepts it) and prefetches nap(0)s up to its window; the rest stay ready.
+            _publish(cwd, "import tapp\ntapp.nap.apply_async((0,), countdown=300)\ntapp.nap.delay(60)\n"
+                          "for _ in range(3): tapp.nap.delay(0)")
+            r = redis.Redis.from_url(url)
+
+            def held() -> tuple[int, bool]:
+                """Truth from the broker: unacked messages, and whether the ETA task is one of them."""
+                msgs = [json.loads(raw)[0] for raw in r.hvals("unacked")]
+                return r.zcard("unacked_index"), any(m["headers"].get("eta") for m in msgs)
+
+            def settled(s) -> bool:
+                truth, eta_held = held()
+                return (eta_held and value(s, "celery_worker_tasks_active", hostname="w1@test") == 1
+                        and value(s, "celery_queue_reserved", queue_name="celery") == truth
+                        and value(s, "celery_queue_length", queue_name="celery") == r.llen("celery"))
+
+            s = exp.wait_for(settled, timeout=30)
+            reserved = value(s, "celery_queue_reserved", queue_name="celery")
+            ready = value(s, "celery_queue_length", queue_name="celery")
+            print(f"reserved {reserved:.0f} (the ETA task included), ready {ready:.0f}")
+            # the ETA task plus at least one prefetched nap(0); all but the running one are ready or reserved
+            assert reserved >= 2
+            assert ready + reserved == 4
+            assert value(s, "celery_unacked_messages") == reserved
+            assert value(s, "celery_unacked_unattributed_messages") == 0
             assert value(s, "celery_queue_oldest_reserved_age_seconds", queue_name="celery") >= 0
             assert promtool_check_metrics(exp.metrics()) == ""
 
@@ -167,8 +188,11 @@ def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv)
             exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 0, timeout=30, interval=0.1)
             took = time.monotonic() - killed
             print(f"worker_up went to 0 {took:.2f}s after SIGKILL")
-            # heartbeat interval 1s: down within 3 intervals (plus the 0.5s refresh and polling slack)
-            assert took < 3 + 3, took  # slack for a loaded CI machine; typically ~2.5 s
+            # The issue's bound is 3 heartbeat intervals (3 s at --heartbeat-interval 1). The code's worst case is
+            # 2 intervals (heartbeat_expire_factor) after the last heartbeat, which precedes the kill, plus one
+            # refresh (0.5 s): 2.5 s. On top of the bound, 0.5 s for this test's own measuring: it polls every
+            # 0.1 s and each poll is an HTTP scrape (tens of ms, more on a loaded machine).
+            assert took < 3 * 1.0 + 0.5, took
             time.sleep(1)
             s = samples(exp.metrics())
             assert value(s, "celery_worker_up", hostname="w1@test") == 0  # kept for alerts
@@ -226,6 +250,12 @@ def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
     assert (out.queues["qa"].reserved, out.queues["qb"].reserved) == (1, 1)
     assert (out.unacked_total, out.unacked_unparseable, out.unacked_unattributed) == (4, 1, 1)
     assert time.time() - out.queues["qb"].oldest_delivered >= 19
+    # max_unacked bounds what is read: the 2 oldest deliveries (t4 unknown queue, t3 malformed), the rest unread
+    small = BrokerInspector(url, queues=["qb"], discover=True, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
+                            prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                            max_unacked=2).read({})
+    assert (small.queues["qa"].reserved, small.queues["qb"].reserved) == (0, 0)
+    assert (small.unacked_total, small.unacked_unparseable, small.unacked_unattributed) == (4, 1, 1 + 2)
 
     # arrivals between refreshes are dated to within one refresh
     r.lpush("qa", '{"headers": {}}')
@@ -266,3 +296,40 @@ def test_oldest_message_date_survives_exporter_restart(redis_srv):
     assert out.queues["stuck"].oldest_enqueued == pytest.approx(dated)
     r.rpop("stuck")
     assert second.read({}).queues["stuck"].oldest_enqueued > dated  # lower bound for the rest
+
+
+def test_malformed_message_counted_when_it_arrives_behind_valid_ones(redis_srv):
+    from exporters.collectors._celery_broker import BrokerInspector
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/7"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    insp = BrokerInspector(url, queues=["mixed"], discover=False, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
+                           prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                           max_unacked=100, arrivals_budget=4)
+    n = iter(range(1000))
+
+    def ok() -> str:  # real messages differ (task ids): the arrival tracking relies on it
+        return f'{{"headers": {{"id": {next(n)}}}}}'
+
+    r.lpush("mixed", ok(), ok(), ok())
+    assert insp.read({}).queues["mixed"].unparseable == 0
+
+    def unparseable() -> int:
+        return insp.read({}).queues["mixed"].unparseable
+
+    r.lpush("mixed", b"{not json", ok())  # junk behind three valid messages, a valid one after it
+    assert unparseable() == 1  # counted on arrival, not when it becomes the oldest
+    assert unparseable() == 1  # remembered while it waits
+    for _ in range(3):
+        r.rpop("mixed")
+    assert unparseable() == 1  # now the oldest too: not counted twice
+    r.rpop("mixed")
+    assert unparseable() == 0  # consumed
+    r.lpush("mixed", *[b"junk %d" % i for i in range(6)])  # over the budget: the 4 newest are checked
+    assert unparseable() == 4
+    r.lpush("mixed", b"[1")
+    assert unparseable() == 5
+    for _ in range(2):
+        r.rpop("mixed")  # the valid one and junk 0 (never checked)
+    assert unparseable() == 6  # junk 1, never checked either, is counted once it is the oldest

@@ -89,6 +89,23 @@ def test_age_of_a_stuck_queue_grows():
     assert t.update(12.0, 1, b"b", 0) == 11.0  # a consumed, b arrived in (10, 11]
 
 
+def test_malformed_arrivals_are_counted_until_consumed_and_not_twice():
+    t = AgeTracker()
+    t.update(0.0, 3, b"c", None)  # a, b, c already waiting (ordinals 1..3)
+    t.update(1.0, 5, b"e", 0 + 2)  # d (bad), e arrived
+    t.note_malformed([1])  # d: one behind the newest
+    assert t.malformed_waiting(oldest_malformed=False) == 1
+    t.update(2.0, 2, b"e", 0)  # a, b, c consumed: d is the oldest
+    assert t.malformed_waiting(oldest_malformed=True) == 1  # seen on arrival and as the oldest: once
+    t.update(3.0, 1, b"e", 0)
+    assert t.malformed_waiting(oldest_malformed=False) == 0
+    t.update(4.0, 3, b"g", 2)
+    t.note_malformed([0])
+    assert t.malformed_waiting(oldest_malformed=False) == 1
+    t.update(5.0, 4, b"g", 0)  # one more without an arrival: a restore broke the FIFO arithmetic
+    assert t.malformed_waiting(oldest_malformed=False) == 0  # ordinals restarted: the record is dropped
+
+
 def test_kombu_layout_parsing():
     assert parse_binding_member(b"celery\x06\x16\x06\x16celery", "\x06\x16") == ("celery", "", "celery")
     assert parse_binding_member(b"garbage", "\x06\x16") is None

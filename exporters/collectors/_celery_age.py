@@ -32,11 +32,13 @@ class AgeTracker:
     pops: int = 0  # messages known to have left the list
     base: int = 0  # messages up to this ordinal were already waiting when tracking (re)started
     samples: deque[tuple[int, float]] = field(default_factory=deque)  # (newest ordinal, time), ascending
+    malformed: set[int] = field(default_factory=set)  # ordinals of waiting messages seen arriving as bad JSON
 
     def reset(self, now: float, length: int, head: bytes | None, oldest_since: float | None = None) -> None:
         """Start over; ``oldest_since`` dates the oldest message when a previous run knew it."""
         self.started, self.head = True, head
         self.pops = 0
+        self.malformed.clear()  # ordinals restart: what was seen before is no longer placeable
         self.pushes = self.base = length
         self.samples = deque([(length, now)])
         if oldest_since is not None and length > 0 and oldest_since < now:
@@ -55,6 +57,21 @@ class AgeTracker:
         while len(self.samples) > 1 and self.samples[0][0] < oldest:
             self.samples.popleft()
         return self.samples[0][1]
+
+    def note_malformed(self, head_positions: list[int]) -> None:
+        """Record malformed messages among this refresh's arrivals, by position from the head (0 = newest).
+
+        Call after ``update``. They are forgotten once consumed; at most ``MAX_SAMPLES`` are kept per list.
+        """
+        for p in head_positions:
+            if len(self.malformed) < MAX_SAMPLES:
+                self.malformed.add(self.pushes - p)
+
+    def malformed_waiting(self, oldest_malformed: bool) -> int:
+        """Malformed messages still in the list: those seen arriving plus the oldest if it is one."""
+        self.malformed = {o for o in self.malformed if o > self.pops}
+        oldest = self.pops + 1
+        return len(self.malformed) + (1 if oldest_malformed and oldest not in self.malformed else 0)
 
     @property
     def exact(self) -> bool:

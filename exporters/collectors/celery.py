@@ -69,7 +69,9 @@ class CelerySettings(CollectorSettings):
         200, help="At most this many task names as labels; further names are counted as `other`."
     )
     max_unacked: int = setting(
-        20000, help="At most this many unacked messages are attributed to queues (the rest count as unattributed)."
+        5000,
+        help="At most this many unacked messages (the oldest deliveries) are read and attributed to queues each "
+        "refresh; the rest count as unattributed. Bounds the refresh cost (about 1 ms in Redis per 1,000).",
     )
     runtime_buckets: list[float] = setting(DEFAULT_BUCKETS, help="Upper bounds of `celery_task_runtime_seconds`.")
 
@@ -78,8 +80,8 @@ class CelerySettings(CollectorSettings):
             raise ValueError("priority_steps: expected a non-empty list of integers from 0 to 255")
         if self.heartbeat_expire_factor < 1:
             raise ValueError("heartbeat_expire_factor: must be at least 1")
-        if self.max_task_names < 1 or self.max_queues < 1:
-            raise ValueError("max_task_names and max_queues must be positive")
+        if self.max_task_names < 1 or self.max_queues < 1 or self.max_unacked < 1:
+            raise ValueError("max_task_names, max_queues and max_unacked must be positive")
         if self.sep == "":
             raise ValueError("sep: must not be empty")
 
@@ -118,7 +120,8 @@ celery:
               "Time since the oldest unacked message of the queue was delivered to a worker (0 when none).",
               "queue_name"),
         gauge("celery_queue_unparseable_messages",
-              "Inspected messages of the queue (the oldest of each priority list) that are not valid kombu JSON.",
+              "Waiting messages of the queue that are not valid JSON: those checked on arrival (up to 64 per refresh "
+              "over all queues) plus the oldest of each priority list.",
               "queue_name"),
         gauge("celery_unacked_messages", "All delivered-but-unacked messages in the broker."),
         gauge("celery_unacked_unattributed_messages",

@@ -2,7 +2,8 @@
 
 Reads: each configured token from an environment variable or a file at every refresh (so a rotated token is
 seen without a restart), or a `value` that must itself be `${VAR}` (a literal token in the file is a config
-error); decodes the JWT payload (the middle, base64url part) and reads its ``exp`` claim. The token is never verified, sent anywhere, logged or labelled.
+error); decodes the JWT payload (the middle, base64url part) and reads its ``exp`` claim. The token is never
+verified, sent anywhere, logged or labelled.
 Publishes: ``api_token_expiry_timestamp_seconds{name}`` for tokens with an ``exp`` claim and
 ``api_token_readable{name}`` (0 when the token is missing, is not a JWT or has no numeric ``exp``; the log
 line names the token's configuration name and the reason, never the value).
