@@ -69,7 +69,10 @@ BLACKBOX_HTTP_TARGETS = (  # (url, platform, service)
     ("http://demo-voice:5556/health", "voice", "mcp-server"),
     ("http://demo-chat:8001/api/health", "chatcenter", "chat-api"),
 )
-BLACKBOX_TLS_TARGETS = (("demo-chat:8001", "chatcenter", "chat-api"),)  # your public host:443 in production
+# Your public HTTPS host:443 in production. Empty in the compose demo, which serves no HTTPS: a plain-HTTP
+# target would fail the TLS probe and ticket TlsProbeFailed on a healthy demo. The native stack adds its own
+# self-signed HTTPS target (stack.native).
+BLACKBOX_TLS_TARGETS: tuple[tuple[str, str, str], ...] = ()
 BLACKBOX_HTTP_MODULE = "http_2xx"  # module names of the blackbox exporter's configuration
 BLACKBOX_TLS_MODULE = "tls_connect"
 ALERTMANAGERS = ("alertmanager-1:9093", "alertmanager-2:9093")

@@ -3,8 +3,9 @@
 Starts, each on a free 127.0.0.1 port and logging into the run directory: PostgreSQL and Redis (unless
 URLs are given), the demo (``python -m demo up``), our exporter (``python -m exporters run`` with
 ``deploy/compose/exporters.yaml``, addresses and intervals given as environment variables), Debian's
-node/postgres/redis/blackbox exporters, the Nginx access-log stand-in when available, the stand-in
-pager (``stack.receiver``), two clustered ``prometheus-alertmanager`` and ``prometheus``, with the
+node/postgres/redis/blackbox exporters, the Nginx access-log stand-in when available (the same Nginx serves
+the demo chat API over HTTPS with a self-signed certificate made at start, for the blackbox_tls probe), the
+stand-in pager (``stack.receiver``), two clustered ``prometheus-alertmanager`` and ``prometheus``, with the
 repository's configuration rewritten by ``stack.render`` (addresses only, plus shortened intervals when
 asked).
 """
@@ -91,6 +92,8 @@ class Stack:
         self.prometheus_conf: dict[str, Any] = {}
         self.alertmanager_conf: dict[str, Any] = {}
         self._ns_pid: int | None = None  # init of the private PID namespace, when isolating
+        self.tls_cert: Path | None = None  # the demo chat API's self-signed certificate, when served over HTTPS
+        self.extra_targets: dict[str, list[dict[str, Any]]] = {}  # static configs only the native stack has
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -269,19 +272,71 @@ class Stack:
         if bb:
             port = self._port("blackbox-exporter")
             started.append((self._proc("blackbox-exporter", [
-                bb, f"--config.file={ROOT / 'deploy' / 'compose' / 'blackbox.yml'}",
+                bb, f"--config.file={self._blackbox_config()}",
                 f"--web.listen-address=127.0.0.1:{port}"]), port, "/metrics"))
             self.addresses["blackbox-exporter:9115"] = f"127.0.0.1:{port}"
         for proc, port, path in started:
             wait_until(lambda port=port, path=path: _http_ok(f"http://127.0.0.1:{port}{path}"), 30,
                        f"{proc.name} on {port}", [proc])
 
+    def _blackbox_config(self) -> Path:
+        """deploy/compose/blackbox.yml, its TLS module trusting the demo's self-signed certificate.
+
+        The certificate is added as the module's CA (``ca_file``) rather than skipping verification, so the
+        probe verifies the chain and the name as it does against a real platform, and reads the expiry.
+        """
+        src = ROOT / "deploy" / "compose" / "blackbox.yml"
+        if not self.tls_cert:
+            return src
+        conf = yaml.safe_load(src.read_text())
+        conf["modules"]["tls_connect"]["tcp"].setdefault("tls_config", {})["ca_file"] = str(self.tls_cert)
+        return render.dump(conf, self.run_dir / "blackbox.yml")
+
+    def _self_signed_certificate(self) -> tuple[Path, Path] | None:
+        """A 90-day self-signed certificate for 127.0.0.1 (and the compose name demo-chat), via the openssl CLI."""
+        openssl = _which("openssl")
+        if not openssl:
+            self.notes.append("openssl not installed: the demo chat API has no HTTPS, blackbox_tls finds no "
+                              "certificate")
+            return None
+        d = self.run_dir / "tls"
+        d.mkdir(parents=True, exist_ok=True)
+        cert, key = d / "demo-chat.crt", d / "demo-chat.key"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "90",
+                        "-subj", "/CN=demo-chat", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:demo-chat",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+        return cert, key
+
+    def _tls_server(self) -> str:
+        """The Nginx server block terminating HTTPS for the demo chat API (empty without a certificate)."""
+        pair = self._self_signed_certificate()
+        if not pair:
+            return ""
+        self.tls_cert, key = pair
+        port, chat = self._port("demo-chat-tls"), self.ports["demo-chat"]
+        from monitoring import catalog  # the repository's catalog; imported here, where only the native stack needs it
+
+        # the generated configuration has no TLS target (the compose demo serves no HTTPS): add this one, with the
+        # labels the chat API's other targets carry
+        self.extra_targets["blackbox_tls"] = [{"targets": [f"127.0.0.1:{port}"], "labels": {
+            "platform": "chatcenter", "host": catalog.HOST, "service": "chat-api"}}]
+        self.notes.append("blackbox_tls probes the demo chat API over HTTPS (Nginx, self-signed certificate made "
+                          "at start and trusted by the probe's tls_connect module as its CA)")
+        return f"""
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {self.tls_cert};
+    ssl_certificate_key {key};
+    access_log off;
+    location / {{ proxy_pass http://127.0.0.1:{chat}; }}
+  }}"""
+
     def _start_nginx(self) -> None:
         """The voice platform's Nginx, and mtail standing in for the access-log exporter."""
         nginx, mtail = _which("nginx"), _which("mtail")
         if not (nginx and mtail):
             self.notes.append("nginx/mtail not installed (scripts/install-deps): no `nginx` target, the voice "
-                              "traffic goes straight to Gunicorn")
+                              "traffic goes straight to Gunicorn, and the chat API has no HTTPS for blackbox_tls")
             return
         d = self.run_dir / "nginx"
         for sub in ("tmp", "logs"):
@@ -311,7 +366,7 @@ http {{
       proxy_connect_timeout 2s;
       proxy_read_timeout 30s;
     }}
-  }}
+  }}{self._tls_server()}
 }}
 """)
         n = self._proc("nginx", [nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "logs" / "error.log")])
@@ -372,7 +427,7 @@ http {{
             self.notes.append(f"no native counterpart, scraped as down: {', '.join(sorted(unmapped))}")
         self.prometheus_conf = render.render_prometheus(
             self.opts.prometheus_config, self.addresses, scrape_interval=self.opts.scrape_interval,
-            evaluation_interval=self.opts.evaluation_interval)
+            evaluation_interval=self.opts.evaluation_interval, extra_targets=self.extra_targets)
         path = render.dump(self.prometheus_conf, self.run_dir / "prometheus" / "prometheus.yml")
         argv = [prom, f"--config.file={path}", f"--storage.tsdb.path={self.run_dir / 'prometheus' / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"]

@@ -88,9 +88,14 @@ def _absolute(pattern: str, base: Path) -> str:
 
 
 def render_prometheus(src: Path, addresses: dict[str, str], *, scrape_interval: str | None = None,
-                      evaluation_interval: str | None = None) -> dict[str, Any]:
+                      evaluation_interval: str | None = None,
+                      extra_targets: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """``extra_targets``: job name -> static configs added to that job (targets only the native stack has,
+    such as the demo chat API's HTTPS port for the TLS probe)."""
     conf = yaml.safe_load(src.read_text())
     conf = rewrite_addresses(conf, addresses)
+    for job in conf.get("scrape_configs", []):
+        job.setdefault("static_configs", []).extend((extra_targets or {}).get(job.get("job_name"), []))
     conf["rule_files"] = [_absolute(r, src.parent) for r in conf.get("rule_files", [])]
     g = conf.setdefault("global", {})
     if scrape_interval:

@@ -36,6 +36,17 @@ def test_every_scraped_compose_address_has_a_standard_mapping() -> None:
     assert not render.unmapped_addresses(conf, render.standard_addresses())
 
 
+@pytest.mark.skipif(not PROM.exists(), reason="prometheus/prometheus.yml is not generated yet")
+def test_extra_targets_join_their_job() -> None:
+    """The native stack's HTTPS target joins blackbox_tls, which the generated configuration leaves empty."""
+    extra = {"targets": ["127.0.0.1:2"], "labels": {"platform": "chatcenter", "host": "vps-1", "service": "chat-api"}}
+    conf = render.render_prometheus(PROM, {"demo-chat:8001": "127.0.0.1:1"}, extra_targets={"blackbox_tls": [extra]})
+    targets = {j["job_name"]: [t for sc in j.get("static_configs", []) for t in sc["targets"]]
+               for j in conf["scrape_configs"]}
+    assert targets["blackbox_tls"] == ["127.0.0.1:2"] and targets["chatcenter_api"] == ["127.0.0.1:1"]
+    assert "http://127.0.0.1:1/api/health" in targets["blackbox_http"]
+
+
 @pytest.mark.skipif(not (PROM.exists() and AM.exists()), reason="configuration not generated yet")
 def test_render_command_output_passes_promtool_and_amtool(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "stack", "render", "--out", str(tmp_path)], cwd=ROOT,
