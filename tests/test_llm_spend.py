@@ -183,6 +183,23 @@ def test_label_values_are_bounded(dsn):
     c.stop()
 
 
+def test_capped_labels_survive_a_restart_in_first_seen_order(dsn):
+    # names arrive in an order that differs from their sort order: after a restart, the same names keep their
+    # own series and `other` does not drop (a counter reset to rate())
+    insert(dsn, [(OFF, "deepseek", f"model-{i}", "f", 1, 1, 1) for i in (5, 4, 3)])
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    collect(c)
+    insert(dsn, [(OFF, "deepseek", f"model-{i}", "f", 1, 1, 1) for i in (1, 5, 0)])
+    before = collect(c)
+    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    after = collect(restarted)
+    calls = {k: v for k, v in before.items() if k[0] == "llm_calls_total"}
+    assert {dict(k[1])["model"] for k in calls} == {"model-5", "model-4", "other"}
+    assert {k: v for k, v in after.items() if k[0] == "llm_calls_total"} == calls
+    c.stop()
+    restarted.stop()
+
+
 def test_query_override_for_another_schema(pg):
     dsn = pg.create_database(f"llm_spend_{next(_db_names)}", """
         CREATE TABLE ai_calls (call_id bigserial PRIMARY KEY, at timestamptz NOT NULL, vendor text, llm text,

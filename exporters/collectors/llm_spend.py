@@ -57,7 +57,8 @@ SELECT 'g' AS kind, b.provider, b.model, b.feature, b.bucket,
        COALESCE(sum(b.input_cache_hit_tokens), 0)::bigint AS hit,
        COALESCE(sum(b.input_cache_miss_tokens), 0)::bigint AS miss,
        COALESCE(sum(b.output_tokens), 0)::bigint AS out,
-       NULL::bigint AS id, date_part('epoch', max(b.created_at)) AS ts, NULL::bigint[] AS ids
+       NULL::bigint AS id, date_part('epoch', max(b.created_at)) AS ts, NULL::bigint[] AS ids,
+       min(b.id)::bigint AS first_id
 FROM b
 GROUP BY b.provider, b.model, b.feature, b.bucket"""
 
@@ -71,7 +72,7 @@ WITH u AS NOT MATERIALIZED ({{usage}}),
      m AS (SELECT max(id) AS hi FROM u)
 {_AGGREGATE}
 UNION ALL
-SELECT 'm', {_NULLS}, m.hi, NULL, (SELECT array_agg(u.id) FROM u, m WHERE u.id > m.hi - %(tail)s) FROM m
+SELECT 'm', {_NULLS}, m.hi, NULL, (SELECT array_agg(u.id) FROM u, m WHERE u.id > m.hi - %(tail)s), NULL FROM m
 """
 
 # New rows (a range scan of the primary key, at most ``limit``) and the watched ids that appeared since.
@@ -81,7 +82,8 @@ WITH n AS MATERIALIZED (SELECT u.* FROM ({{usage}}) u WHERE u.id > %(after)s ORD
      b AS (SELECT x.*, {_BUCKET} FROM (SELECT * FROM n UNION ALL SELECT * FROM l) x)
 {_AGGREGATE}
 UNION ALL
-SELECT 'i', {_NULLS}, NULL, NULL, (SELECT array_agg(x.id) FROM (SELECT id FROM n UNION ALL SELECT id FROM l) x)
+SELECT 'i', {_NULLS}, NULL, NULL, (SELECT array_agg(x.id) FROM (SELECT id FROM n UNION ALL SELECT id FROM l) x),
+       NULL
 """
 
 OTHER = "other"
@@ -208,9 +210,13 @@ llm_spend:
             source.close()
             self._initial_source = None
         groups = [r for r in rows if r["kind"] == "g"]
-        # label caps are assigned in name order, not in the database's order, so a restart assigns them alike
-        keys = {(g["provider"], g["model"], g["feature"]) for g in groups}
-        for key in sorted(keys, key=lambda k: tuple(str(v) for v in k)):
+        # capped labels go to names in the order of their first row (lowest id), as they did while the exporter
+        # ran: a restart then gives the same names their own series, and `other` never drops (a counter reset)
+        first: dict[tuple[Any, Any, Any], int] = {}
+        for g in groups:
+            key = (g["provider"], g["model"], g["feature"])
+            first[key] = min(first.get(key, g["first_id"]), g["first_id"])
+        for key in sorted(first, key=lambda k: (first[k], tuple(str(v) for v in k))):
             self._labels_of({"provider": key[0], "model": key[1], "feature": key[2]})
         meta = next(r for r in rows if r["kind"] == "m")
         hi, tail = meta["id"], sorted(meta["ids"] or ())
@@ -232,7 +238,8 @@ llm_spend:
             "incremental", params={"after": after, "limit": limit, "gaps": sorted(self.watched)}
         )["incremental"]
         new_ids = []
-        for r in rows:
+        # groups in the order of their first row, as the first refresh after a restart orders them
+        for r in sorted(rows, key=lambda r: (r["kind"] != "g", r["first_id"] or 0)):
             if r["kind"] == "g":
                 self._add(r)
                 continue
