@@ -98,6 +98,8 @@ RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s
 # that emptiness is not a missing series). This proves that reverting the fault removed its effect from the
 # live data; that the committed rule then resolves once its longer window holds only such data is proven by
 # the promtool unit tests of the rules (prometheus/tests, generated from monitoring/catalog.py).
+_RESTARTED_LAST_MINUTE = ("sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[1m]))"
+                          " > 0", "worker_pool_worker_restarts_total")  # a worker of the pool restarted
 RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metric that must be present)
     "api-errors": ('1 - (sum by (host) (rate(http_requests_total{job="chatcenter_api",path!~"/api/(health|metrics)",'
                    'status_code!~"5.."}[1m])) / sum by (host) (rate(http_requests_total{job="chatcenter_api",'
@@ -107,11 +109,8 @@ RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metri
                  'path!~"/api/(health|metrics)",le="0.5"}[1m])) / sum by (host) (rate('
                  'http_request_duration_seconds_count{job="chatcenter_api",path!~"/api/(health|metrics)"}[1m])))'
                  ' > 0.06', 'http_request_duration_seconds_count{job="chatcenter_api"}'),
-    # no worker restarted in the last minute
-    "kill-uvicorn-worker": ("sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[1m]))"
-                            " > 0", "worker_pool_worker_restarts_total"),
-    "kill-gunicorn-worker": ("sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total"
-                             "[1m])) > 0", "worker_pool_worker_restarts_total"),
+    "kill-uvicorn-worker": _RESTARTED_LAST_MINUTE,
+    "kill-gunicorn-worker": _RESTARTED_LAST_MINUTE,
     # the spend rate over the alert's threshold and above 3x its rate just before the fault ({before}: an
     # offset to the minute before `on`); `unless` keeps it faulty when there is no earlier rate to compare
     "llm-spend-spike": ("sum by (host, provider) (rate(llm_spend_usd_total[1m])) * 86400 > 1 unless "
@@ -258,8 +257,7 @@ def _run_batch(s: Stack, batch: str) -> dict[str, FaultResult]:
     for r in results.values():
         s.fault(r.fault, False)
     # resolutions (or, past the budget, recoveries), within each alert's bound and the time this batch may take
-    budget = RESOLVE_BUDGET
-    deadline = off_at + min(max(r.resolve_bound for r in results.values()), budget)
+    deadline = off_at + min(max(r.resolve_bound for r in results.values()), RESOLVE_BUDGET)
     for r in results.values():
         r.off_at = off_at
     while time.time() < deadline:
@@ -269,11 +267,11 @@ def _run_batch(s: Stack, batch: str) -> dict[str, FaultResult]:
                 done = [n for n in s.recorder.received(r.alert, "resolved", since=off_at) if n.receiver == r.receiver]
                 if done:
                     r.resolved_after = round(min(n.received_at for n in done) - off_at, 1)
-            if (r.resolve_bound > budget and r.recovered_after is None and r.fired_after is not None
+            if (r.resolve_bound > RESOLVE_BUDGET and r.recovered_after is None and r.fired_after is not None
                     and now - off_at >= RECOVERED_AFTER and _recovered(s, r, now)):
                 r.recovered_after = round(now - off_at, 1)
         if all(r.resolved_after is not None or r.received_after is None
-               or (r.resolve_bound > budget and r.recovered_after is not None) for r in results.values()):
+               or (r.resolve_bound > RESOLVE_BUDGET and r.recovered_after is not None) for r in results.values()):
             break
         time.sleep(1)
     # whatever still fires must have cleared before the next batch starts
