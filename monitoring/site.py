@@ -451,6 +451,8 @@ class Monitoring:
     blackbox: str = key("127.0.0.1:9115", help="blackbox_exporter, which runs the HTTP and TLS probes.")
     scrape_interval: Duration = key(Duration(15), help="Prometheus scrape interval.")
     evaluation_interval: Duration = key(Duration(15), help="Prometheus rule evaluation interval.")
+    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through the "
+                                             "Docker socket (needs DOCKER_GID in .env).")
     exporter_intervals: Mapping[str, Duration] = key(
         {}, help="Refresh interval per lookout collector (e.g. `worker_pools: 5s`); a check's own "
         "`interval` wins.")
@@ -490,7 +492,7 @@ class Site:
         if not self.hosts:
             raise ValueError("hosts: at least one host is needed")
         hosts = _unique("hosts", [h.name for h in self.hosts])
-        _unique("services", [s.name for s in self.services])
+        _unique("services", [f"{s.host}/{s.name}" for s in self.services], "a service of this name on this host")
         dbs = _unique("databases", [d.name for d in self.databases])
         _unique("redis", [r.name for r in self.redis])
         _unique("tokens", [t.name for t in self.tokens])
@@ -570,11 +572,17 @@ class Site:
     def services_on(self, host: str) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.host == host)
 
-    def service(self, name: str) -> Service:
+    def service(self, name: str, host: str | None = None) -> Service:
+        """The service of that name (on ``host``; the first one when the name runs on several hosts)."""
         for s in self.services:
-            if s.name == name:
+            if s.name == name and host in (None, s.host):
                 return s
         raise KeyError(name)
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        """Distinct service names (a service on two app servers counts once; the `host` label tells)."""
+        return tuple(dict.fromkeys(s.name for s in self.services))
 
     @property
     def pools(self) -> tuple[Service, ...]:
@@ -643,18 +651,43 @@ class Site:
         return None if p is None else p.monthly_budget_usd
 
     def exporter_address(self, host: Host, exporter: str) -> str:
-        """HOST:PORT where Prometheus scrapes ``exporter`` on ``host``."""
-        return getattr(host.exporters, exporter) or f"{host.address}:{EXPORTER_PORTS[exporter]}"
+        """HOST:PORT where Prometheus scrapes ``exporter`` on ``host``. Unset: the usual port, on 127.0.0.1
+        for the monitoring host itself (exporters bind 127.0.0.1 there), on the host's address elsewhere."""
+        given = getattr(host.exporters, exporter)
+        if given:
+            return str(given)
+        addr = "127.0.0.1" if host.name == self.monitoring_host.name else host.address
+        return f"{addr}:{EXPORTER_PORTS[exporter]}"
+
+    def exporters_on(self, host: Host) -> dict[str, str]:
+        """The exporters Prometheus scrapes on ``host`` (name -> HOST:PORT): node everywhere, lookout on the
+        monitoring host and where a worker pool runs, postgres/redis where a database/Redis runs, nginx_log
+        where a service sits behind Nginx."""
+        names = ["node"]
+        if host.name == self.monitoring_host.name or any(s.pool_server for s in self.services_on(host.name)):
+            names.append("lookout")
+        if any(d.host == host.name for d in self.databases):
+            names.append("postgres")
+        if any(r.host == host.name for r in self.redis):
+            names.append("redis")
+        if any(s.nginx_log for s in self.services_on(host.name)):
+            names.append("nginx_log")
+        return {n: self.exporter_address(host, n) for n in EXPORTER_PORTS if n in names}
+
+    @property
+    def exporter_hosts(self) -> tuple[Host, ...]:
+        """Hosts that run lookout's own exporter."""
+        return tuple(h for h in self.hosts if "lookout" in self.exporters_on(h))
 
     def service_address(self, s: Service) -> str:
         return s.address or self.host(s.host).address
 
 
-def _unique(section: str, names: list[str]) -> list[str]:
+def _unique(section: str, names: list[str], what: str = "") -> list[str]:
     seen: set[str] = set()
     for i, n in enumerate(names):
         if n in seen:
-            raise ValueError(f"{section}[{i}].name: {n!r} is used twice")
+            raise ValueError(f"{section}[{i}].name: {what or repr(n)} is used twice")
         seen.add(n)
     return names
 

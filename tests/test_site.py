@@ -164,3 +164,58 @@ def test_exporter_capacity_partial_thresholds_merge():
 
     s = build_dataclass(CapacitySettings, {"dsn": "postgresql:///x", "thresholds": {"active_sellers": 200}}, "c")
     assert s.thresholds == {"active_sellers": 200, "chats_per_day": 10_000, "concurrent_users": 1_000}
+
+
+@pytest.mark.parametrize("path", SITE_EXAMPLES, ids=lambda p: p.name)
+def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkeypatch, tmp_path):
+    from exporters import config
+    from monitoring import exporter_config
+
+    for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL", "REDIS_PASSWORD"):
+        monkeypatch.setenv(var, "postgresql://ro@127.0.0.1/x")
+    s = load_site(path)
+    files = exporter_config.render(s)
+    assert "exporters.yaml" in files
+    for name, text in files.items():
+        text = text.replace("/etc/lookout/secrets/", f"{tmp_path}/").replace("/run/secrets/", f"{tmp_path}/")
+        for f in ("deepseek_api_key", "elevenlabs_api_key"):
+            (tmp_path / f).write_text("k" * 20)
+        (tmp_path / "voice_dsn").write_text("postgresql://ro@127.0.0.1/voice")
+        (tmp_path / name).write_text(text)
+        cfg = config.load(tmp_path / name)
+        assert "worker_pools" in cfg.collectors or name == "exporters.yaml"
+
+
+def test_two_hosts_each_run_their_pools_and_the_central_checks_run_once():
+    from monitoring import exporter_config
+
+    s = load_site(ROOT / "examples" / "two-host.yaml")
+    confs = exporter_config.exporter_configs(s)
+    assert sorted(confs) == ["exporters-app-2.yaml", "exporters.yaml"]  # db-1 runs no pool: no lookout exporter
+    assert confs["exporters-app-2.yaml"]["listen"] == "app-2.example.internal:9808"
+    assert list(confs["exporters-app-2.yaml"]["collectors"]) == ["worker_pools"]
+    assert "listen" not in confs["exporters.yaml"]  # the monitoring host's exporter keeps 127.0.0.1
+    assert {"celery", "capacity", "sla"} <= set(confs["exporters.yaml"]["collectors"])
+    assert s.exporters_on(s.host("db-1")) == {"node": "db-1.example.internal:9100",
+                                              "postgres": "db-1.example.internal:9187",
+                                              "redis": "db-1.example.internal:9121"}
+    assert s.exporters_on(s.host("app-1")) == {"lookout": "127.0.0.1:9808", "node": "127.0.0.1:9100"}
+    assert [h.name for h in s.exporter_hosts] == ["app-1", "app-2"]
+    assert s.service_names == ("chat-api", "public-site", "celery-worker", "celery-beat")
+
+
+def test_capacity_threshold_in_the_site_reaches_the_exporter_config():
+    from monitoring import exporter_config
+
+    s = _site(databases="""
+        databases:
+          - name: chat
+            host: app-1
+            platform: chatcenter
+            dsn: ${CHAT_DSN}
+            checks:
+              capacity: {thresholds: {active_sellers: 200}}
+        """)
+    conf = exporter_config.exporter_configs(s)["exporters.yaml"]
+    assert conf["collectors"]["capacity"]["thresholds"] == {"active_sellers": 200, "chats_per_day": 10000,
+                                                            "concurrent_users": 1000}
