@@ -715,10 +715,10 @@ def load_site(path: str | os.PathLike[str]) -> Site:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise SiteError(f"{path}: cannot read the site file: {exc.strerror}") from None
-    data = load_yaml(text, str(path))
+        raise SiteError(f"cannot read the site file: {exc.strerror}") from None
+    data = load_yaml(text)
     if not isinstance(data, dict):
-        raise SiteError(f"{path}: expected a mapping at the top level")
+        raise SiteError("expected a mapping at the top level")
     return bind(Site, data)
 
 

@@ -70,7 +70,7 @@ def _no_duplicates(node: yaml.Node, path: str) -> None:
             _no_duplicates(v, f"{path}[{i}]")
 
 
-def load_yaml(text: str, source: str) -> Any:
+def load_yaml(text: str) -> Any:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
@@ -80,7 +80,7 @@ def load_yaml(text: str, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SiteError(f"{source}: invalid YAML{where}: {problem}") from None
+        raise SiteError(f"invalid YAML{where}: {problem}") from None
 
 
 # --- binding --------------------------------------------------------------------------------------
