@@ -105,6 +105,7 @@ class Alert:
     fix: str
     for_: str = "0m"
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
+    requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
     thresholds: tuple[Threshold, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +119,7 @@ class Recording:
     expr: str
     test: Case
     labels: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ class Slo:
     error_expr: str  # PromQL with {window}: ratio of bad events over the window
     description: str
     thresholds: tuple[Threshold, ...] = ()  # thresholds inside error_expr (its alerts use them)
+    job: str = ""  # the app metrics job it reads
+    excluded: tuple[str, ...] = ()  # paths left out (health checks, the metrics endpoint)
+    days: int = 30  # the SLO window (error budget period)
 
     @property
     def id(self) -> str:

@@ -1,9 +1,11 @@
 """The catalog: every signal, threshold, SLO, alert and runbook of lookout, one module per component.
 
-Reads nothing. Publishes, composed from ``monitoring.catalog.alerts.*`` (the way kubernetes-mixin composes
-``alerts/*.libsonnet``): ``THRESHOLDS``, ``SLOS``, ``RECORDINGS``, ``ALERTS``, ``INHIBITIONS`` and the
-routing. ``python -m monitoring generate`` turns it into the dashboards, Prometheus rules and unit tests,
-Alertmanager configuration and ``docs/runbooks.md``.
+Reads: a ``Site``. Publishes ``build(site) -> Catalog``: the site's thresholds (product defaults with the
+site's overrides merged over them), SLOs, recording rules, alerts, inhibitions and scrape jobs, composed
+from ``monitoring.catalog.alerts.*`` the way kubernetes-mixin composes ``alerts/*.libsonnet``. Each rule
+names the site features it reads (``requires``) and exists only where the site has them.
+``monitoring.generate.render(site)`` turns a catalog into the dashboards, Prometheus rules and unit tests,
+Alertmanager configuration and runbooks.
 
 A threshold enters an alert only through the expression builders of ``monitoring.model`` (``above``,
 ``below``, ``promql``...), and the dashboards draw the same object as a line, so the board and the page
@@ -12,7 +14,10 @@ always agree.
 
 from __future__ import annotations
 
-from monitoring.catalog import facts, slos
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitoring.catalog import routing, scrape, slos
 from monitoring.catalog.alerts import (
     capacity,
     celery,
@@ -28,47 +33,50 @@ from monitoring.catalog.alerts import (
     voice,
     worker_pools,
 )
-from monitoring.catalog.facts import (
-    ALERT_RELAY_URL,
-    ALERTMANAGERS,
-    BLACKBOX_HTTP_MODULE,
-    BLACKBOX_HTTP_TARGETS,
-    BLACKBOX_TLS_MODULE,
-    BLACKBOX_TLS_TARGETS,
-    CAPACITY,
-    CREDIT_SECONDS,
-    DATASOURCE_UID,
-    DEEPSEEK_MONTHLY_USD,
-    GRAFANA_URL,
-    HOST,
-    JOBS,
-    PAGERDUTY_ROUTING_KEY_FILE,
-    PERIODIC_TASKS,
-    POOLS,
-    RUNBOOK_URL,
-    TELEGRAM_BOT_TOKEN_PLACEHOLDER,
-    TELEGRAM_CHAT_ID_PLACEHOLDER,
-    VPS,
-    GiB,
-)
-from monitoring.catalog.routing import HEARTBEAT_RECEIVER, INHIBITIONS, RECEIVER_OF_SEVERITY
-from monitoring.catalog.slos import BURN_RATES, SLO_WINDOWS, SLOS
-from monitoring.catalog.thresholds import THRESHOLDS
-from monitoring.model import Alert, Recording
+from monitoring.catalog.context import Ctx
+from monitoring.catalog.routing import HEARTBEAT_RECEIVER, RECEIVER_OF_SEVERITY
+from monitoring.catalog.thresholds import Thresholds
+from monitoring.model import Alert, Recording, Slo
+from monitoring.site import Site
 
-# the order of the generated files: recordings and alerts of each group in this order
+# the order of the generated files: rules of each group in this order
 COMPONENTS = (meta, voice, postgres, credits, worker_pools, celery, marketplace, llm, capacity, host, redis, tls,
               containers, slos)
-RECORDINGS: list[Recording] = [
-    r for m in (voice, postgres, worker_pools, celery, llm, capacity, host, slos) for r in m.RECORDINGS]
-ALERTS: list[Alert] = [a for m in COMPONENTS for a in m.ALERTS]
-ALERTS_BY_NAME: dict[str, Alert] = {a.name: a for a in ALERTS}
 
-__all__ = [
-    "ALERTMANAGERS", "ALERTS", "ALERTS_BY_NAME", "ALERT_RELAY_URL", "BLACKBOX_HTTP_MODULE", "BLACKBOX_HTTP_TARGETS",
-    "BLACKBOX_TLS_MODULE", "BLACKBOX_TLS_TARGETS", "BURN_RATES", "CAPACITY", "CREDIT_SECONDS", "DATASOURCE_UID",
-    "DEEPSEEK_MONTHLY_USD", "GRAFANA_URL", "HEARTBEAT_RECEIVER", "HOST", "INHIBITIONS", "JOBS",
-    "PAGERDUTY_ROUTING_KEY_FILE", "PERIODIC_TASKS", "POOLS", "RECEIVER_OF_SEVERITY", "RECORDINGS", "RUNBOOK_URL",
-    "SLOS", "SLO_WINDOWS", "TELEGRAM_BOT_TOKEN_PLACEHOLDER", "TELEGRAM_CHAT_ID_PLACEHOLDER", "THRESHOLDS", "VPS",
-    "GiB", "facts",
-]
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything the generators write for one site."""
+
+    ctx: Ctx
+    slos: list[Slo]
+    recordings: list[Recording]
+    alerts: list[Alert]
+    inhibitions: list[dict[str, Any]]
+    scrape_configs: list[dict[str, Any]]
+    alerts_by_name: dict[str, Alert] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alerts_by_name", {a.name: a for a in self.alerts})
+
+    @property
+    def site(self) -> Site:
+        return self.ctx.site
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.ctx.t
+
+    def receiver(self, a: Alert) -> str:
+        return HEARTBEAT_RECEIVER if a.name == "Watchdog" else RECEIVER_OF_SEVERITY[a.severity]
+
+
+def build(site: Site) -> Catalog:
+    k = Ctx.of(site)
+    recs = [r for m in COMPONENTS for r in m.recordings(k) if k.has(*r.requires)]
+    alerts = [a for m in COMPONENTS for a in m.alerts(k) if k.has(*a.requires)]
+    return Catalog(k, slos.slos(k), recs, alerts, routing.inhibitions(a.name for a in alerts),
+                   scrape.scrape_configs(k))
+
+
+__all__ = ["COMPONENTS", "HEARTBEAT_RECEIVER", "RECEIVER_OF_SEVERITY", "Catalog", "Ctx", "build"]

@@ -1,7 +1,9 @@
-"""Labels of the input series of the promtool unit tests."""
+"""Input series of the promtool unit tests: fixed labels, independent of the site (the tests feed them)."""
 
 from __future__ import annotations
 
+GiB = 1024**3
+DAY = 86400
 X = 'job="lookout",instance="exporters:9808"'  # labels of our exporter's series in the unit tests
 PG = 'job="postgres",instance="postgres-exporter:9187"'
 NODE = 'job="node",instance="node-exporter:9100"'
@@ -11,8 +13,6 @@ REDIS = 'job="redis",instance="redis-exporter:9121"'
 def _x(**labels: str) -> str:
     """Series selector of our exporter with extra labels (unit tests)."""
     return "{" + X + "".join(f',{k}="{v}"' for k, v in labels.items()) + "}"
-
-
 
 
 GUNICORN = {"platform": "voice", "service": "voice-api", "server": "gunicorn"}

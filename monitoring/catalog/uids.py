@@ -9,3 +9,4 @@ MARKETPLACE_SLA = "lookout-marketplace-sla"
 CAPACITY = "lookout-capacity"
 HTTP_SLO = "lookout-http-slo"
 HOST = "lookout-host"
+DATASOURCE = "prometheus"  # uid of the provisioned Prometheus datasource in Grafana
