@@ -265,9 +265,13 @@ def _remote_write(r: Any) -> dict[str, Any]:
     return out
 
 
+URL_FILE_PLACEHOLDER = "https://url-file.invalid"  # + the file's path; see _secrets_md
+
+
 def _webhook(w: Any) -> dict[str, Any]:
-    url = {"url_file": str(w.url)} if isinstance(w.url, FileRef) else {"url": str(w.url)}
-    return {**url, "send_resolved": True, "max_alerts": 0}
+    # Alertmanager 0.25 (Debian 12) has no webhook `url_file` (0.26 has): a placeholder naming the file
+    url = f"{URL_FILE_PLACEHOLDER}{w.url}" if isinstance(w.url, FileRef) else str(w.url)
+    return {"url": url, "send_resolved": True, "max_alerts": 0}
 
 
 def _pagerduty(routing_key_file: str) -> dict[str, Any]:
@@ -416,8 +420,13 @@ def _secrets_md(cat: Catalog) -> str:
     em = next((r.email for r in all_r if r.email and r.email.auth_password_file), None)
     if em:
         out.append(f"- E-mail: the SMTP password is read from `{em.auth_password_file}` (`auth_password_file`).\n")
-    out.append("- Webhooks: a URL holding a token is given as `url_file`; put other authentication in the "
-               "webhook's\n  `http_config.authorization.credentials_file`.\n")
+    files = [str(w.url) for r in all_r for w in r.webhooks if isinstance(w.url, FileRef)]
+    if files:
+        out.append("- Webhooks: Alertmanager 0.25 has no `url_file` (0.26 has), so a URL given as `url_file` is "
+                   f"generated as\n  `{URL_FILE_PLACEHOLDER}<file>`: substitute the file's content when deploying "
+                   f"(`{', '.join(sorted(set(files)))}`),\n  or on 0.26 replace `url:` with `url_file: <file>`.\n")
+    out.append("- Webhooks: put other authentication in the webhook's `http_config.authorization.credentials_file`."
+               "\n")
     return "".join(out)
 
 
@@ -440,11 +449,14 @@ def routing_md(cat: Catalog) -> str:
 
 def thresholds_md(cat: Catalog) -> str:
     out = ["## Thresholds\n\n",
-           "Product defaults; override any of them by key under `thresholds:` in the site file (a partial map "
-           "keeps the\nothers). Each is written into the alert expressions and drawn as a line on the panels.\n\n",
+           "The thresholds of this site's alerts. Product defaults; override any of them by key under "
+           "`thresholds:` in the site\nfile (a partial map keeps the others; `capacity_*` come from the capacity "
+           "check's `thresholds`). Each is written into\nthe alert expressions and drawn as a line on the panels.\n\n",
            "| key | value | unit | what |\n|---|---|---|---|\n"]
+    used = {t.key for a in cat.alerts for t in a.thresholds} | {t.key for s in cat.slos for t in s.thresholds}
     for key, t in cat.thresholds.items():
-        out.append(f"| `{key}` | {t} | {t.unit} | {t.help} |\n")
+        if key in used:
+            out.append(f"| `{key}` | {t} | {t.unit} | {t.help} |\n")
     return "".join(out) + "\n"
 
 

@@ -12,7 +12,13 @@ from monitoring.catalog.series import PG
 from monitoring.model import Alert, Case, Recording, above
 
 
+def _db(k: Ctx) -> str:
+    """The unit tests' database name: the site's first."""
+    return k.site.databases[0].name if k.site.databases else "app"
+
+
 def recordings(k: Ctx) -> list[Recording]:
+    db = _db(k)
     return [
         Recording(
             record="instance:pg_connections:ratio",
@@ -20,8 +26,8 @@ def recordings(k: Ctx) -> list[Recording]:
             group="postgres",
             expr="sum by (host, instance, job) (pg_stat_activity_count)"
             " / on (instance, job) max by (host, instance, job) (pg_settings_max_connections)",
-            test=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="active"}}': "30x10",
-                  f'pg_stat_activity_count{{{PG},datname="voice",state="idle"}}': "20x10",
+            test=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="active"}}': "30x10",
+                  f'pg_stat_activity_count{{{PG},datname="{db}",state="idle"}}': "20x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"},
                  samples=((f"instance:pg_connections:ratio{{{PG}}}", 0.5),)),
         ),
@@ -29,6 +35,7 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    db = _db(k)
     return [
         Alert(
             name="PostgresDown",
@@ -56,10 +63,10 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="PostgreSQL connections are close to max_connections.",
             description="{{ $value | humanizePercentage }} of max_connections are in use on {{ $labels.instance }}.",
             panel=(uids.HOST, "PostgreSQL connections / max_connections"),
-            fire=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="idle in transaction"}}': "85x10",
+            fire=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': "85x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"}, labels={"job": "postgres",
                  "instance": "postgres-exporter:9187"}, value=0.85),
-            quiet=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="idle in transaction"}}': "80x10",
+            quiet=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': "80x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"}),
             for_="2m",
             meaning="Playbook incident 3: the connection pool is about to be exhausted; new connections will be "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import REDIS, GiB
+from monitoring.catalog.series import REDIS
 from monitoring.model import Alert, Case, Recording, above
 
 
@@ -18,6 +18,7 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    mem = int(t.redis_memory_bytes.value)
     return [
         Alert(
             name="RedisDown",
@@ -45,8 +46,8 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Redis uses more than a quarter of the VPS memory.",
             description="Redis {{ $labels.instance }} uses {{ $value | humanize1024 }}B.",
             panel=(uids.HOST, "Redis memory"),
-            fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{2 * GiB}x10"}, value=2 * GiB),
-            quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{GiB}x10"}),
+            fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{2 * mem}x10"}, value=2 * mem),
+            quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{mem}x10"}),
             for_="5m",
             meaning="On a 4 GB VPS Redis competes with the workers and PostgreSQL: a queue backlog or a cache "
             "without TTLs grows until the OOM killer acts.",

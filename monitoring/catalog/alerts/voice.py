@@ -36,6 +36,12 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    mcp = ',service!="mcp-server"' if k.has("mcp") else ""  # the MCP server has its own alert
+    probed = next((x for x in k.site.services if x.health_url and x.name != "mcp-server"), None)
+    probe = ('probe_success{job="blackbox_http",instance="http://demo-voice:5002/health",platform="voice",'
+             'service="voice-api"}' if probed is None else
+             f'probe_success{{job="blackbox_http",instance="{probed.health_url}",platform="{probed.platform}",'
+             f'service="{probed.name}"}}')
     return [
         Alert(
             name="VoiceSiteBadGateway",
@@ -84,18 +90,18 @@ def alerts(k: Ctx) -> list[Alert]:
             name="ServiceProbeFailed",
             requires=("probes",),
             group="probes",
-            expr='probe_success{job="blackbox_http",service!="mcp-server"} == 0',
+            expr=f'probe_success{{job="blackbox_http"{mcp}}} == 0',
             severity="critical",
             summary="A platform health endpoint fails its HTTP probe.",
             description="{{ $labels.service }} health check {{ $labels.instance }} has failed for 1 minute.",
             panel=(uids.OVERVIEW, "Health probes"),
-            fire=Case({'probe_success{job="blackbox_http",instance="http://demo-voice:5002/health",platform="voice",'
-                  'service="voice-api"}': "0x10"}),
-            quiet=Case({'probe_success{job="blackbox_http",instance="http://demo-voice:5002/health",platform="voice",'
-                  'service="voice-api"}': "1x10"}),
+            fire=Case({probe: "0x10"}),
+            quiet=Case({probe: "1x10"}),
             for_="1m",
-            meaning="The blackbox exporter cannot get a 2xx from a `/health` endpoint: the voice API (5002), the "
-            "chat API (8001/api/health). The MCP tool server (5556) has its own alert, McpServerDown.",
+            meaning="The blackbox exporter cannot get a 2xx from a health endpoint: "
+            + ", ".join(f"{x.name} (`{x.health_url}`)" for x in k.site.services
+                        if x.health_url and not (k.has("mcp") and x.name == "mcp-server"))
+            + (". The MCP tool server has its own alert, McpServerDown." if k.has("mcp") else "."),
             confirm="`curl -sv URL` from the Prometheus host; `systemctl status` of the service behind it.",
             fix="Restart the service after reading its journal; if the port is open but slow, see the worker "
             "pool board (all workers busy, listen queue).",

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import GUNICORN, GiB, X, _x
+from monitoring.catalog.series import GUNICORN, _x
 from monitoring.model import Alert, Case, Recording, above
 
 
 def recordings(k: Ctx) -> list[Recording]:
+    P = _pool_labels(k)
     return [
         Recording(
             record="service:worker_pool_restarts:increase10m",
             requires=("pools",),
             group="worker-pools",
             expr="sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[10m]))",
-            test=Case({f'worker_pool_worker_restarts_total{{{X},platform="voice",service="voice-api",server="gunicorn"}}':
-                  "0+1x20"},
-                 at="15m",
-                 samples=(('service:worker_pool_restarts:increase10m{platform="voice",service="voice-api",'
-                           'server="gunicorn"}', 10),)),
+            test=Case({f"worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="15m",
+                      samples=(("service:worker_pool_restarts:increase10m{"
+                                + ",".join(f'{k}="{v}"' for k, v in P.items()) + "}", 10),)),
         ),
     ]
+
+def _pool_labels(k: Ctx) -> dict[str, str]:
+    s = k.site.pools[0] if k.site.pools else None
+    return GUNICORN if s is None else {"platform": s.platform, "service": s.name, "server": str(s.pool_server)}
+
 
 def _expected(k: Ctx) -> str:
     what = {"gunicorn": "Gunicorn workers", "uvicorn": "Uvicorn workers", "celery": "Celery concurrency"}
@@ -38,6 +42,8 @@ def _expected(k: Ctx) -> str:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    P = _pool_labels(k)
+    mem = int(t.pool_memory_bytes.value)
     return [
         Alert(
             name="WorkerPoolMasterDown",
@@ -48,8 +54,8 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Gunicorn, Uvicorn or Celery master process is not running.",
             description="The {{ $labels.server }} master of {{ $labels.service }} is down: the service does not serve.",
             panel=(uids.WORKER_POOLS, "Master up"),
-            fire=Case({f"worker_pool_master_up{_x(**GUNICORN)}": "0x10"}),
-            quiet=Case({f"worker_pool_master_up{_x(**GUNICORN)}": "1x10"}),
+            fire=Case({f"worker_pool_master_up{_x(**P)}": "0x10"}),
+            quiet=Case({f"worker_pool_master_up{_x(**P)}": "1x10"}),
             for_="1m",
             meaning="The arbiter/master process is gone, and its workers with it: for Gunicorn this is the 502 of "
             "playbook incident 1; for Celery no task runs.",
@@ -69,14 +75,14 @@ def alerts(k: Ctx) -> list[Alert]:
             "minutes.",
             panel=(uids.WORKER_POOLS, "Workers vs expected"),
             fire=Case(
-                {f"worker_pool_workers{_x(**GUNICORN)}": "3x10",
-                 f"worker_pool_workers_expected{_x(**GUNICORN)}": "4x10",
-                  f"worker_pool_master_up{_x(**GUNICORN)}": "1x10"}, labels={**GUNICORN, "job": "lookout",
+                {f"worker_pool_workers{_x(**P)}": "3x10",
+                 f"worker_pool_workers_expected{_x(**P)}": "4x10",
+                  f"worker_pool_master_up{_x(**P)}": "1x10"}, labels={**P, "job": "lookout",
                  "instance": "exporters:9808"}, value=3),
             quiet=Case(
-                {f"worker_pool_workers{_x(**GUNICORN)}": "4x10",
-                 f"worker_pool_workers_expected{_x(**GUNICORN)}": "4x10",
-                  f"worker_pool_master_up{_x(**GUNICORN)}": "1x10"}),
+                {f"worker_pool_workers{_x(**P)}": "4x10",
+                 f"worker_pool_workers_expected{_x(**P)}": "4x10",
+                  f"worker_pool_master_up{_x(**P)}": "1x10"}),
             for_="2m",
             meaning=f"The master is alive but does not keep its workers up ({_expected(k)}): "
             "workers crash at boot or are killed (OOM) faster than they are replaced.",
@@ -94,8 +100,8 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} workers of {{ $labels.service }} were replaced in 10 minutes.",
             panel=(uids.WORKER_POOLS, "Worker restarts (10 min)"),
             fire=Case(
-                {f"worker_pool_worker_restarts_total{_x(**GUNICORN)}": "0+1x20"}, at="12m", labels=GUNICORN, value=10),
-            quiet=Case({f"worker_pool_worker_restarts_total{_x(**GUNICORN)}": "0+0.19x30"}, at="25m"),
+                {f"worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="12m", labels=P, value=10),
+            quiet=Case({f"worker_pool_worker_restarts_total{_x(**P)}": "0+0.19x30"}, at="25m"),
             for_="1m",
             meaning="Worker PIDs churn under a live master: workers crash (exceptions at import, segfaults), hit "
             "the timeout (`WORKER TIMEOUT`), max_requests, or the OOM killer.",
@@ -112,8 +118,8 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} connections wait to be accepted by {{ $labels.service }} for 2 "
             "minutes.",
             panel=(uids.WORKER_POOLS, "Listen queue"),
-            fire=Case({f"worker_pool_listen_queue_length{_x(**GUNICORN)}": "25x10"}, value=25),
-            quiet=Case({f"worker_pool_listen_queue_length{_x(**GUNICORN)}": "10x10"}),
+            fire=Case({f"worker_pool_listen_queue_length{_x(**P)}": "25x10"}, value=25),
+            quiet=Case({f"worker_pool_listen_queue_length{_x(**P)}": "10x10"}),
             for_="2m",
             meaning="Every worker is busy and new connections pile up in the kernel's accept queue: latency grows "
             "and nginx will time out (504/502) when it is full.",
@@ -130,8 +136,9 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A worker pool uses more than half of the VPS memory.",
             description="The workers of {{ $labels.service }} use {{ $value | humanize1024 }}B of resident memory.",
             panel=(uids.WORKER_POOLS, "Worker memory (RSS)"),
-            fire=Case({f"worker_pool_workers_resident_memory_bytes{_x(**GUNICORN)}": f"{3 * GiB}x20"}, value=3 * GiB),
-            quiet=Case({f"worker_pool_workers_resident_memory_bytes{_x(**GUNICORN)}": f"{2 * GiB}x20"}),
+            fire=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem * 3 // 2}x20"},
+                      value=mem * 3 // 2),
+            quiet=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem}x20"}),
             for_="5m",
             meaning="The pool's workers grow (a leak, large responses held in memory, too many workers for 4 GB): "
             "the OOM killer is next, and it may pick PostgreSQL or Redis.",
