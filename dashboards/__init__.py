@@ -1,17 +1,26 @@
-"""Grafana dashboards as grafanalib code, one module per dashboard; ``BOARDS`` lists them in order.
+"""Grafana dashboards as grafanalib code, one module per dashboard; ``MODULES`` lists them in order.
 
-Each module defines ``DASHBOARD`` (a grafanalib ``Dashboard`` and its panels, built by ``dashboards._lib``)
-from the thresholds of ``monitoring.catalog``. ``python -m monitoring generate`` writes the JSON to
-``dashboards/json/<uid>.json`` for Grafana's file provisioning.
+Each module defines ``build(k)``: the board for a site (``monitoring.catalog.context.Ctx``), with the panels
+the site has and the site's thresholds as lines, or None when the site has nothing it shows.
+``monitoring.generate.render(site)`` writes the JSON to ``dashboards/json/<uid>.json`` for Grafana's file
+provisioning.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from dashboards._lib import Board
+from monitoring.catalog.context import Ctx
+
 MODULES = ("overview", "worker_pools", "celery", "billing", "llm", "marketplace_sla", "capacity", "http_slo",
            "host")
 
 
-def boards() -> list[tuple[object, list[object]]]:
-    return [importlib.import_module(f"dashboards.{m}").DASHBOARD for m in MODULES]
+def boards(k: Ctx) -> list[Board]:
+    out = []
+    for m in MODULES:
+        b = importlib.import_module(f"dashboards.{m}").build(k)
+        if b is not None:
+            out.append(b)
+    return out

@@ -1,8 +1,9 @@
 """Panel and dashboard builders on top of grafanalib, and the normaliser to current Grafana JSON.
 
-Reads: ``monitoring.catalog`` (datasource uid, thresholds). Publishes ``timeseries()``, ``stat()``,
-``board()`` (a grafanalib ``Dashboard`` with the datasource variable, one instance/service variable and
-laid-out panels) and ``to_json()``: grafanalib 0.7.1 output minus its legacy keys (``rows``, ``style``,
+Reads: the site (``Ctx``: its features and thresholds). Publishes ``timeseries()``, ``stat()`` (each panel
+names the site features it reads, ``requires``), ``board()`` (a grafanalib ``Dashboard`` with the
+datasource variable, one instance/service variable and the panels the site has,
+    laid out) and ``to_json()``: grafanalib 0.7.1 output minus its legacy keys (``rows``, ``style``,
 ``hideControls``, string datasources, nulls), with a modern ``schemaVersion``.
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from grafanalib import core as g
 
-from monitoring.catalog import DATASOURCE_UID, RUNBOOK_URL
+from monitoring.catalog.context import Ctx
+from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
 from monitoring.model import Threshold
 
 SCHEMA_VERSION = 39
@@ -38,37 +40,50 @@ def _targets(queries: Iterable[tuple[str, str]], instant: bool = False) -> list[
     ]
 
 
+def _repeat(variable: str | None) -> g.Repeat:
+    """A panel repeated once per value of ``variable`` (one per host), side by side."""
+    return g.Repeat(direction="h" if variable else None, variable=variable)
+
+
 class Panel:
     """A panel before layout: grafanalib object, width, height and the catalog thresholds it draws."""
 
-    def __init__(self, obj: g.Panel, w: int, h: int, thresholds: Sequence[Threshold]):
-        self.obj, self.w, self.h, self.thresholds = obj, w, h, tuple(thresholds)
+    def __init__(self, obj: g.Panel, w: int, h: int, thresholds: Sequence[Threshold], requires: Sequence[str] = ()):
+        self.obj, self.w, self.h, self.thresholds, self.requires = obj, w, h, tuple(thresholds), tuple(requires)
 
 
 def timeseries(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
                thresholds: Sequence[Threshold] = (), w: int = 12, h: int = 8, stack: bool = False,
-               min0: bool = True) -> Panel:
+               min0: bool = True, requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
     obj = g.TimeSeries(
         title=title, description=description, dataSource=DS, targets=_targets(queries), unit=unit,
         thresholdsStyleMode="line" if thresholds else "off", legendDisplayMode="list",
         stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none", "group": "A"},
-        fillOpacity=20 if stack else 0, valueMin=0 if min0 else None, tooltipMode="multi",
+        fillOpacity=20 if stack else 0, valueMin=0 if min0 else None, tooltipMode="multi", repeat=_repeat(repeat),
     )
-    return Panel(obj, w, h, thresholds)
+    return Panel(obj, w, h, thresholds, requires)
 
 
 def stat(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
-         thresholds: Sequence[Threshold] = (), w: int = 6, h: int = 5, reduce: str = "lastNotNull") -> Panel:
+         thresholds: Sequence[Threshold] = (), w: int = 6, h: int = 5, reduce: str = "lastNotNull",
+         requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
     obj = g.Stat(
         title=title, description=description, dataSource=DS, targets=_targets(queries, instant=False),
-        format=unit, reduceCalc=reduce, graphMode="area", colorMode="value", textMode="auto",
+        format=unit, reduceCalc=reduce, graphMode="area", colorMode="value", textMode="auto", repeat=_repeat(repeat),
     )
-    return Panel(obj, w, h, thresholds)
+    return Panel(obj, w, h, thresholds, requires)
 
 
-def board(uid: str, title: str, description: str, panels: Sequence[Panel], var: tuple[str, str, str],
-          tags: Sequence[str] = ()) -> tuple[g.Dashboard, list[Panel]]:
-    """``var`` = (name, label, PromQL label_values() query) of the instance/service variable."""
+Board = tuple[g.Dashboard, list[Panel]]
+
+
+def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel], var: tuple[str, str, str],
+          tags: Sequence[str] = (), requires: dict[str, tuple[str, ...]] | None = None) -> Board:
+    """``var`` = (name, label, PromQL label_values() query) of the instance/service variable. Panels whose
+    ``requires`` (or ``requires[title]``) the site lacks are left out."""
+    for p in panels:
+        p.requires += (requires or {}).get(p.obj.title, ())
+    panels = [p for p in panels if k.has(*p.requires)]
     x = y = row_h = 0
     laid: list[Any] = []
     for i, p in enumerate(panels, start=1):
@@ -99,7 +114,8 @@ DASHBOARD_KEYS = ("uid", "title", "description", "tags", "timezone", "editable",
                   "timepicker", "refresh", "schemaVersion", "version", "links", "annotations", "templating",
                   "panels")
 PANEL_KEYS = ("id", "type", "title", "description", "datasource", "gridPos", "targets", "fieldConfig",
-              "options", "links", "transparent", "maxDataPoints", "interval", "transformations")
+              "options", "links", "transparent", "maxDataPoints", "interval", "transformations", "repeat",
+              "repeatDirection", "maxPerRow")
 TARGET_KEYS = ("refId", "datasource", "expr", "legendFormat", "instant", "range", "interval")
 VARIABLE_KEYS = ("name", "label", "type", "query", "datasource", "current", "options", "includeAll", "allValue",
                  "multi", "refresh", "regex", "sort", "hide", "skipUrlSync")
@@ -153,7 +169,7 @@ def _variable(v: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_json(dash: g.Dashboard, panels: Sequence[Panel]) -> dict[str, Any]:
+def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str) -> dict[str, Any]:
     raw = _prune(_encode(dash))
     out = {k: raw[k] for k in DASHBOARD_KEYS if k in raw}
     out["editable"] = True
@@ -162,7 +178,7 @@ def to_json(dash: g.Dashboard, panels: Sequence[Panel]) -> dict[str, Any]:
         {"title": "Lookout boards", "type": "dashboards", "icon": "external link", "tooltip": "Other lookout boards",
          "tags": ["lookout"], "asDropdown": True, "targetBlank": False, "includeVars": False, "keepTime": True},
         {"title": "Runbooks", "type": "link", "icon": "doc", "tooltip": "What each alert means and how to fix it",
-         "url": RUNBOOK_URL, "tags": [], "asDropdown": False, "targetBlank": True, "includeVars": False,
+         "url": runbook_url, "tags": [], "asDropdown": False, "targetBlank": True, "includeVars": False,
          "keepTime": False},
     ]
     out["annotations"] = {"list": [{

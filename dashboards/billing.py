@@ -1,27 +1,40 @@
 """Billing and credits reconciliation of the voice platform (1 credit = 1 second)."""
 
-from dashboards._lib import board, stat, timeseries
-from monitoring import catalog as c
+from dashboards._lib import Board, board, stat, timeseries
+from monitoring.catalog import uids
+from monitoring.catalog.context import Ctx
 
 SEL = 'instance=~"$instance"'
-DASHBOARD = board(
-    "lookout-billing", "Lookout / Billing and credits",
-    f"Conversations not charged, charged wrong, and missed ElevenLabs end webhooks "
-    f"(1 credit = {c.CREDIT_SECONDS} second).",
-    [
-        timeseries("Unreconciled conversations", "Conversations in the look-back window whose charge does not "
-                   "reconcile: no end event, ended but not charged, charge differing from the duration.",
-                   [(f"credits_conversations_unreconciled{{{SEL}}}", "{{reason}}")], "short",
-                   [c.T_CREDITS_UNRECONCILED]),
-        timeseries("Unreconciled seconds", "Seconds (= credits) involved, by reason: revenue at stake.",
-                   [(f"credits_unreconciled_seconds{{{SEL}}}", "{{reason}}")], "s", [c.T_CREDITS_UNRECONCILED]),
-        timeseries("Missing end webhooks (ElevenLabs cross-check)", "Conversations ElevenLabs lists as finished "
-                   "that the platform never recorded as ended.",
-                   [(f"elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event")], "short",
-                   [c.T_CREDITS_UNRECONCILED]),
-        stat("Customers with negative balance", "Customers whose credit balance is below zero.",
-             [(f"credits_customers_negative_balance{{{SEL}}}", "customers")], "short", [c.T_CREDITS_UNRECONCILED],
-             w=12, h=8),
-    ],
-    ("instance", "Exporter", "label_values(credits_conversations_unreconciled, instance)"),
-)
+REQUIRES = {
+    "Unreconciled conversations": ("credits",), "Unreconciled seconds": ("credits",),
+    "Missing end webhooks (ElevenLabs cross-check)": ("elevenlabs_conversations",),
+    "Customers with negative balance": ("credits",),
+}
+
+
+def build(k: Ctx) -> Board | None:
+    if not k.has("credits|elevenlabs_conversations"):
+        return None
+    t = k.t
+    return board(
+        k,
+        uids.BILLING, "Lookout / Billing and credits",
+        "Conversations not charged, charged wrong, and missed ElevenLabs end webhooks "
+        "(1 credit = 1 second).",
+        [
+            timeseries("Unreconciled conversations", "Conversations in the look-back window whose charge does not "
+                       "reconcile: no end event, ended but not charged, charge differing from the duration.",
+                       [(f"credits_conversations_unreconciled{{{SEL}}}", "{{reason}}")], "short",
+                       [t.credits_unreconciled]),
+            timeseries("Unreconciled seconds", "Seconds (= credits) involved, by reason: revenue at stake.",
+                       [(f"credits_unreconciled_seconds{{{SEL}}}", "{{reason}}")], "s", [t.credits_unreconciled]),
+            timeseries("Missing end webhooks (ElevenLabs cross-check)", "Conversations ElevenLabs lists as finished "
+                       "that the platform never recorded as ended.",
+                       [(f"elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event")], "short",
+                       [t.credits_unreconciled]),
+            stat("Customers with negative balance", "Customers whose credit balance is below zero.",
+                 [(f"credits_customers_negative_balance{{{SEL}}}", "customers")], "short", [t.credits_unreconciled],
+                 w=12, h=8),
+        ],
+        ("instance", "Exporter", "label_values(credits_conversations_unreconciled, instance)"), requires=REQUIRES,
+    )

@@ -1,30 +1,43 @@
 """Capacity planning: each volume against the seed's scaling threshold, a 14-day forecast, days left."""
 
-from dashboards._lib import board, timeseries
-from monitoring import catalog as c
+from dashboards._lib import Board, board, timeseries
+from monitoring.catalog import uids
+from monitoring.catalog.context import Ctx
+from monitoring.catalog.thresholds import capacity_key
 
 SEL = 'instance=~"$instance"'
-limits = ", ".join(f"{k} {v:,}" for k, v in c.CAPACITY.items())
-DASHBOARD = board(
-    "lookout-capacity", "Lookout / Capacity planning",
-    f"Volumes against the scaling thresholds ({limits}) of one {c.VPS.vcpus} vCPU / "
-    f"{c.VPS.memory_bytes // c.GiB} GB VPS, with predict_linear forecasts.",
-    [
-        timeseries("Usage / threshold", "Each volume divided by its scaling threshold: 100% means scale now.",
-                   [(f"resource:capacity_usage:ratio{{{SEL}}}", "{{resource}}")], "percentunit", [c.T_CAPACITY_RATIO]),
-        timeseries("Forecast in 14 days vs threshold", "predict_linear over the last day, 14 days ahead, divided "
-                   "by the threshold.",
-                   [(f"predict_linear(capacity_usage{{{SEL}}}[1d], {c.T_FORECAST_DAYS} * 86400)"
-                     f" / on (instance, job, resource) capacity_threshold{{{SEL}}}", "{{resource}}")], "percentunit",
-                   [c.T_CAPACITY_RATIO]),
-        timeseries("Days until threshold", "At the last day's growth rate, days until the volume reaches its "
-                   "threshold (absent when not growing).",
-                   [(f"resource:capacity_days_until_threshold:days{{{SEL}}}", "{{resource}}")], "d",
-                   [c.T_FORECAST_DAYS]),
-        timeseries("Volumes", "Raw volumes and their thresholds (active sellers, chats per day, concurrent users).",
-                   [(f"capacity_usage{{{SEL}}}", "{{resource}}"),
-                    (f"capacity_threshold{{{SEL}}}", "{{resource}} limit")],
-                   "short"),
-    ],
-    ("instance", "Exporter", "label_values(capacity_usage, instance)"),
-)
+
+
+def build(k: Ctx) -> Board | None:
+    if not k.has("capacity"):
+        return None
+    t = k.t
+    limits = ", ".join(f"{name} {v:,g}" for name, v in k.site.capacity_thresholds.items())
+    db = k.site.check("capacity")
+    h = k.site.host(db[0].host) if db else k.site.hosts[0]
+    return board(
+        k,
+        uids.CAPACITY, "Lookout / Capacity planning",
+        f"Volumes against the scaling thresholds ({limits}) of the {h.vcpus} vCPU / "
+        f"{h.memory_bytes // 1024**3} GB host, with predict_linear forecasts.",
+        [
+            timeseries("Usage / threshold", "Each volume divided by its scaling threshold: 100% means scale now.",
+                       [(f"resource:capacity_usage:ratio{{{SEL}}}", "{{resource}}")], "percentunit",
+                           [t.capacity_ratio]),
+            timeseries("Forecast in 14 days vs threshold", "predict_linear over the last day, 14 days ahead, divided "
+                       "by the threshold.",
+                       [(f"predict_linear(capacity_usage{{{SEL}}}[1d], {t.capacity_forecast_days} * 86400)"
+                         f" / on (instance, job, resource) capacity_threshold{{{SEL}}}", "{{resource}}")],
+                             "percentunit",
+                       [t.capacity_ratio]),
+            timeseries("Days until threshold", "At the last day's growth rate, days until the volume reaches its "
+                       "threshold (absent when not growing).",
+                       [(f"resource:capacity_days_until_threshold:days{{{SEL}}}", "{{resource}}")], "d",
+                       [t.capacity_forecast_days]),
+            timeseries("Volumes", "Raw volumes and their thresholds (active sellers, chats per day, concurrent users).",
+                       [(f"capacity_usage{{{SEL}}}", "{{resource}}"),
+                        (f"capacity_threshold{{{SEL}}}", "{{resource}} limit")],
+                       "short", [*(t[capacity_key(r)] for r in k.site.capacity_thresholds), t.capacity_ratio]),
+        ],
+        ("instance", "Exporter", "label_values(capacity_usage, instance)"),
+    )

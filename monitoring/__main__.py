@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="write dashboards, rules, tests, Alertmanager config and runbooks")
     g.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
     args = p.parse_args(argv)
-    files = generate.render()
+    files = generate.render_demo()
     if args.check:
         bad = generate.stale(files)
         if bad:

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring import catalog as c
+from monitoring.catalog.slos import BURN_RATES
+from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
 from monitoring.promql import range_functions
+from tests.support.catalog import c
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "dashboards/json").glob("*.json"))
@@ -85,13 +87,13 @@ def test_datasources_are_objects_with_the_provisioned_uid(dashes):
         variables = {v["name"]: v for v in d["templating"]["list"]}
         ds = variables["datasource"]
         assert ds["type"] == "datasource" and ds["query"] == "prometheus"
-        assert ds["current"]["value"] == c.DATASOURCE_UID
+        assert ds["current"]["value"] == DATASOURCE_UID
         others = [v for v in d["templating"]["list"] if v["type"] == "query"]
         assert others, f"{d['uid']}: needs an instance/service variable"
         for path, v in _walk(d):
             if path.endswith(".datasource"):
                 assert isinstance(v, dict) and v.get("uid"), f"{d['uid']}{path}: datasource must be an object"
-                assert v["uid"] in {"${datasource}", c.DATASOURCE_UID, "-- Grafana --"}, f"{d['uid']}{path}"
+                assert v["uid"] in {"${datasource}", DATASOURCE_UID, "-- Grafana --"}, f"{d['uid']}{path}"
         for p in d["panels"]:
             assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
             for t in p["targets"]:
@@ -110,7 +112,7 @@ def test_rate_interval_in_every_rate(dashes):
 # Queries that cannot filter by their board's variable: the series they read lack its label.
 VARIABLE_EXEMPT = {
     ("lookout-overview", "Collectors up"): "the lookout exporter serves both platforms (platform=shared)",
-    ("lookout-overview", "Chat API: 5xx share"): "SLO recording: only host and sloth_* labels",
+    ("lookout-overview", "API: 5xx share"): "SLO recording: only host and sloth_* labels",
     ("lookout-overview", "Money leaking: unreconciled seconds"): "voice billing read by the shared exporter "
                                                                  "(platform=shared)",
     ("lookout-overview", "Money leaking: LLM spend over 24 h"): "recording summed by host and provider",
@@ -151,16 +153,14 @@ THRESHOLD_EXEMPT = {
                                                      "the alert compares with (4/2/2, catalog.POOLS)",
     ("lookout-worker-pools", "Busy workers"): "drawn against live workers; saturation alerts on the listen queue",
     ("lookout-worker-pools", "Worker CPU"): "no per-pool CPU alert; the host's load per vCPU carries it",
-    ("lookout-capacity", "Volumes"): "the lines are series: capacity_threshold per resource (catalog.CAPACITY), "
-                                     "different scales on one axis",
     ("lookout-http-slo", "Requests per second"): "throughput: no alert reads the request rate",
     ("lookout-llm", "Tokens by type"): "volume: the spend panels draw the budget in USD",
 }
 
 
 def _catalog_values() -> set[float]:
-    burn = {round(factor * slo.budget, 6) for slo in c.SLOS for _, _, factor, _, _ in c.BURN_RATES}
-    return {float(t.value) for t in c.THRESHOLDS.values()} | burn
+    burn = {round(factor * slo.budget, 6) for slo in c.slos for _, _, factor, _, _ in BURN_RATES}
+    return {float(t.value) for t in c.thresholds.values()} | burn
 
 
 def _threshold_problems(d: dict[str, Any]) -> list[str]:

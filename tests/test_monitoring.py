@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import catalog as c
+from demo.fault_alerts import FAULT_ALERTS
 from monitoring import generate
+from monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
 from monitoring.promql import metric_names
 from monitoring.standard_metrics import names as standard_names
 from monitoring.templating import humanize, humanize_duration, humanize_percentage, render
+from tests.support.catalog import DEMO, c
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return generate.render()
+    return generate.render_demo()
 
 
 def test_generated_files_are_committed_and_fresh(files):
@@ -28,7 +30,7 @@ def test_generated_files_are_committed_and_fresh(files):
 
 
 def test_output_is_stable_across_runs(files):
-    assert generate.render() == files
+    assert generate.render_demo() == files
 
 
 def test_check_fails_on_drift(files, tmp_path, monkeypatch):
@@ -51,13 +53,22 @@ def test_cli_check_exit_code():
     assert r.returncode == 0, r.stderr
 
 
-def test_seed_numbers_are_in_the_catalog():
-    assert {p.service: p.expected_workers for p in c.POOLS} == {"voice-api": 4, "chat-api": 2, "celery-worker": 2}
-    assert c.PERIODIC_TASKS == {"sync_all_sellers": 30, "analyze_pending_chats": 120, "check_sla_escalation": 300,
-                                "auto_close_inactive_chats": 86400}
-    assert c.CAPACITY == {"active_sellers": 100, "chats_per_day": 10_000, "concurrent_users": 1_000}
-    assert (c.VPS.vcpus, c.VPS.memory_bytes, c.VPS.disk_bytes) == (2, 4 * 1024**3, 20 * 10**9)
-    assert c.CREDIT_SECONDS == 1
+POOLS = {"voice-api": ("gunicorn", 4, 5002), "chat-api": ("uvicorn", 2, 8001), "celery-worker": ("celery", 2, None)}
+PERIODIC_TASKS = {"sync_all_sellers": 30, "analyze_pending_chats": 120, "check_sla_escalation": 300,
+                  "auto_close_inactive_chats": 86400}
+CAPACITY = {"active_sellers": 100, "chats_per_day": 10_000, "concurrent_users": 1_000}
+
+
+def test_seed_numbers_are_in_the_demo_site():
+    """The seeds' facts live in examples/demo.yaml, not in Python."""
+    assert {s.name: (s.pool_server, s.workers, s.port) for s in DEMO.pools} == POOLS
+    assert DEMO.periodic_tasks == PERIODIC_TASKS
+    assert DEMO.capacity_thresholds == CAPACITY
+    h = DEMO.host("vps-1")
+    assert (h.vcpus, h.memory_bytes, h.disk_bytes) == (2, 4 * 1024**3, 20 * 10**9)
+    assert DEMO.monthly_budget_usd("deepseek") == 10
+    assert c.thresholds.llm_daily_budget_usd.value == 1.0  # three times the monthly budget / 30
+    assert c.thresholds.pool_memory_bytes.value == 2 * 1024**3  # half the host's memory
 
 
 def _shipped_exporter_config(monkeypatch) -> dict:
@@ -90,48 +101,66 @@ def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
 
     collectors = _shipped_exporter_config(monkeypatch)["collectors"]
     pools = {p["service"]: (p["server"], p["expected_workers"]) for p in collectors["worker_pools"]["pools"]}
-    assert pools == {p.service: (p.server, p.expected_workers) for p in c.POOLS}
+    assert pools == {name: (server, n) for name, (server, n, _) in POOLS.items()}
     ports = {p["service"]: int(p["port"]) for p in collectors["worker_pools"]["pools"] if "port" in p}
-    assert ports == {p.service: p.port for p in c.POOLS if p.port is not None}
+    assert ports == {name: port for name, (_, _, port) in POOLS.items() if port is not None}
     intervals = {k: Duration.parse(v) for k, v in collectors["celery"]["periodic_tasks"].items()}
-    assert intervals == c.PERIODIC_TASKS
-    assert collectors["capacity"]["thresholds"] == c.CAPACITY
+    assert intervals == PERIODIC_TASKS
+    assert collectors["capacity"]["thresholds"] == CAPACITY
 
     supervisor = pytest.importorskip("demo.supervisor")
     settings = pytest.importorskip("demo.settings")
     demo_names = {"sellers": "active_sellers", "chats_per_day": "chats_per_day", "users": "concurrent_users"}
-    assert {demo_names[k]: v for k, v in supervisor.CAPACITY.items()} == c.CAPACITY
-    assert settings.TASK_INTERVALS == c.PERIODIC_TASKS
+    assert {demo_names[k]: v for k, v in supervisor.CAPACITY.items()} == CAPACITY
+    assert settings.TASK_INTERVALS == PERIODIC_TASKS
     s = settings.Settings()
-    assert (s.gunicorn_workers, s.uvicorn_workers, s.celery_concurrency) == tuple(
-        p.expected_workers for p in c.POOLS)
+    assert (s.gunicorn_workers, s.uvicorn_workers, s.celery_concurrency) == tuple(n for _, n, _ in POOLS.values())
 
 
 def test_every_threshold_is_in_an_alert_and_on_a_panel():
     from dashboards import boards
 
-    on_panels = {t.key for _, panels in boards() for p in panels for t in p.thresholds}
-    in_alerts = {t.key for a in c.ALERTS for t in a.thresholds} | {t.key for s in c.SLOS for t in s.thresholds}
-    for key in c.THRESHOLDS:
+    on_panels = {t.key for _, panels in boards(c.ctx) for p in panels for t in p.thresholds}
+    in_alerts = {t.key for a in c.alerts for t in a.thresholds} | {t.key for s in c.slos for t in s.thresholds}
+    # the demo has no TLS target and does not watch its containers: those thresholds have nothing to guard
+    absent = {"tls_expiry_days", "container_restarts_10m", "containers_unhealthy_or_oom"}
+    for key in set(c.thresholds) - absent:
         assert key in on_panels, f"threshold {key} is drawn on no panel"
         assert key in in_alerts, f"threshold {key} is used by no alert"
-    records: dict[str, str] = {}
-    for r in c.RECORDINGS:
-        records[r.record] = records.get(r.record, "") + " " + r.expr
-    for a in c.ALERTS:
-        reads = a.expr + " ".join(e for name, e in records.items() if name in a.expr)
+
+
+def test_alert_thresholds_are_the_ones_its_expression_was_built_with():
+    """A threshold enters an alert only through the builders (above, below, promql ...): the alert's thresholds
+    are read from its expression, so none can be declared without being written into the PromQL."""
+    for a in c.alerts:
+        assert isinstance(a.expr, Expr) or not a.thresholds, a.name
+        assert a.thresholds == getattr(a.expr, "thresholds", ()), a.name
         for t in a.thresholds:
-            assert str(t) in reads, f"{a.name}: threshold {t.key} declared but not in the expression"
+            assert c.thresholds[t.key] is t, f"{a.name}: {t.key} is not the catalog's threshold"
+    credits = c.alerts_by_name["ElevenLabsEndEventsMissing"]
+    assert [t.key for t in credits.thresholds] == ["credits_unreconciled"]
+
+
+def test_expression_builders_record_what_they_use():
+    t = Threshold("x", 0.5, "short", "help")
+    assert above("m", t) == "m > 0.5" and above("m", t).thresholds == (t,)
+    assert below("m", t) == "m < 0.5" and at_least("m", t) == "m >= 0.5" and at_most("m", t) == "m <= 0.5"
+    e = promql("predict_linear(m[1d], {d} * 86400) > 1", d=t)
+    assert e == "predict_linear(m[1d], 0.5 * 86400) > 1" and e.thresholds == (t,)
+    with pytest.raises(ValueError, match="not used"):
+        promql("m > 1", d=t)
+    with pytest.raises(TypeError):
+        Alert(name="A", thresholds=(t,))  # type: ignore[call-arg]
 
 
 def test_alert_thresholds_are_drawn_on_the_alerts_panel():
     from dashboards import boards
 
     drawn = {}
-    for dash, panels in boards():
+    for dash, panels in boards(c.ctx):
         for p in panels:
             drawn[(dash.uid, p.obj.title)] = {t.key for t in p.thresholds}
-    for a in c.ALERTS:
+    for a in c.alerts:
         assert a.panel in drawn, f"{a.name}: no panel {a.panel}"
         missing = {t.key for t in a.thresholds} - drawn[a.panel]
         assert not missing, f"{a.name}: panel {a.panel[1]!r} does not draw {missing}"
@@ -141,9 +170,9 @@ def _used_metrics() -> set[str]:
     import json
 
     used: set[str] = set()
-    for a in c.ALERTS:
+    for a in c.alerts:
         used |= metric_names(a.expr)
-    for r in c.RECORDINGS:
+    for r in c.recordings:
         used |= metric_names(r.expr)
     for f in sorted((ROOT / "dashboards/json").glob("*.json")):
         for p in json.loads(f.read_text())["panels"]:
@@ -157,18 +186,18 @@ def test_every_metric_used_is_published_by_a_known_exporter():
 
     used = _used_metrics()
     assert len(used) > 40
-    recorded = {r.record for r in c.RECORDINGS}
+    recorded = {r.record for r in c.recordings}
     unknown = used - all_metric_names() - standard_names() - recorded
     assert not unknown, f"metrics used by panels or rules that no exporter publishes: {sorted(unknown)}"
 
 
 def test_fault_alerts_cover_every_demo_fault():
     faults = pytest.importorskip("demo.faults").FAULTS
-    assert set(c.FAULT_ALERTS) == set(faults)
-    by_name = {a.name: a for a in c.ALERTS}
-    for fault, exp in c.FAULT_ALERTS.items():
+    assert set(FAULT_ALERTS) == set(faults)
+    by_name = c.alerts_by_name
+    for fault, exp in FAULT_ALERTS.items():
         assert exp.alert in by_name, fault
-        assert c.RECEIVER_OF_SEVERITY[by_name[exp.alert].severity] == exp.receiver, fault
+        assert c.receiver(by_name[exp.alert]) == exp.receiver, fault
         assert all(a in by_name for a in exp.also), fault
 
 

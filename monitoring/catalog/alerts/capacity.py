@@ -1,0 +1,104 @@
+"""Capacity planning: volumes against the scaling thresholds, and their forecast.
+
+Reads the site (``Ctx``). Publishes ``recordings(k)`` and ``alerts(k)``; each rule names the site features it
+needs (``requires``) and exists only where the site has them.
+"""
+
+from __future__ import annotations
+
+from monitoring.catalog import uids
+from monitoring.catalog.context import Ctx
+from monitoring.catalog.series import X, _x
+from monitoring.catalog.thresholds import capacity_key
+from monitoring.model import Alert, Case, Expr, Recording, promql
+
+
+def recordings(k: Ctx) -> list[Recording]:
+    return [
+        Recording(
+            record="resource:capacity_usage:ratio",
+            requires=("capacity",),
+            group="capacity",
+            expr="capacity_usage / on (instance, job, resource) capacity_threshold",
+            test=Case({f'capacity_usage{{{X},resource="active_sellers"}}': "50x10",
+                  f'capacity_threshold{{{X},resource="active_sellers"}}': "100x10"},
+                 samples=((f'resource:capacity_usage:ratio{{{X},resource="active_sellers"}}', 0.5),)),
+        ),
+        Recording(
+            record="resource:capacity_days_until_threshold:days",
+            requires=("capacity",),
+            group="capacity",
+            expr="(capacity_threshold - on (instance, job, resource) capacity_usage)"
+            " / on (instance, job, resource) (deriv(capacity_usage[1d]) * 86400) > 0",
+            test=Case({f'capacity_usage{{{X},resource="active_sellers"}}': "50+1x40",
+                  f'capacity_threshold{{{X},resource="active_sellers"}}': "100x40"},
+                 at="30m",
+                 samples=((f'resource:capacity_days_until_threshold:days{{{X},resource="active_sellers"}}',
+                           20 / 1440),)),
+        ),
+    ]
+
+def _reached(k: Ctx) -> Expr:
+    """Each volume over its own threshold from the site file (the exporter's capacity_threshold is the same
+    number): changing it in the site changes this expression and the Volumes panel's line together."""
+    if not k.has("capacity"):
+        return Expr("")  # the alert is left out
+    resources = list(k.site.capacity_thresholds)
+    ratios = " or ".join(f'capacity_usage{{{{resource="{r}"}}}} / {{{r}}}' for r in resources)
+    return promql(f"({ratios}) >= {{ratio}}", ratio=k.t.capacity_ratio,
+                  **{r: k.t[capacity_key(r)] for r in resources if capacity_key(r) in k.t})
+
+
+def alerts(k: Ctx) -> list[Alert]:
+    t = k.t
+    thresholds = k.site.capacity_thresholds
+    resource = "chats_per_day" if "chats_per_day" in thresholds else next(iter(thresholds))
+    limit = thresholds[resource]
+    return [
+        Alert(
+            name="CapacityThresholdForecast",
+            requires=("capacity",),
+            group="capacity",
+            expr=promql("predict_linear(capacity_usage[1d], {days} * 86400)"
+                        " > on (instance, job, resource) capacity_threshold"
+                        " and on (instance, job, resource) capacity_usage < on (instance, job, resource) "
+                        "capacity_threshold"
+                        " and on (instance, job, resource) capacity_usage offset 1d", days=t.capacity_forecast_days),
+            severity="warning",
+            summary="A volume is forecast to cross its scaling threshold within 14 days.",
+            description="{{ $labels.resource }} is forecast to reach {{ $value | humanize }} in 14 days, above its "
+            "threshold.",
+            panel=(uids.CAPACITY, "Days until threshold"),
+            fire=Case({f"capacity_usage{_x(resource='active_sellers')}": "0+1x150",
+                  f"capacity_threshold{_x(resource='active_sellers')}": "200x150"}, at="1470m", interval="10m",
+                 labels={"job": "lookout", "instance": "exporters:9808", "resource": "active_sellers"},
+                 value=147 + 0.1 * 14 * 1440),
+            quiet=Case({f"capacity_usage{_x(resource='active_sellers')}": "0+1x150",
+                  f"capacity_threshold{_x(resource='active_sellers')}": "2164x150"}, at="1470m", interval="10m"),
+            for_="5m",
+            meaning="Needs a day of history (no forecast from a fresh install's ramp). At the last day's growth, "
+            "the volume (active sellers > 100, chats per day > 10k, concurrent "
+            "users > 1,000) crosses the seed's 'when to scale' threshold within 14 days: plan the scaling now.",
+            confirm="Capacity board: the forecast and 'days until threshold' panels.",
+            fix="Follow the scaling path: vertical (4 CPU, 8 GB), then a second app server, a separate DB server "
+            "(docs/scaling.md).",
+        ),
+        Alert(
+            name="CapacityThresholdReached",
+            requires=("capacity",),
+            group="capacity",
+            expr=_reached(k),
+            severity="warning",
+            summary="A volume has reached its scaling threshold.",
+            description="{{ $labels.resource }} is at {{ $value | humanizePercentage }} of its scaling threshold.",
+            panel=(uids.CAPACITY, "Volumes"),
+            fire=Case({f"capacity_usage{_x(resource=resource)}": f"{limit * 1.2:g}x10"},
+                      labels={"job": "lookout", "instance": "exporters:9808", "resource": resource}, value=1.2),
+            quiet=Case({f"capacity_usage{_x(resource=resource)}": f"{limit - 1:g}x10"}),
+            for_="5m",
+            meaning="The seed's limits of one 2 vCPU / 4 GB VPS with 2 workers are reached: expect latency and "
+            "saturation.",
+            confirm="Capacity board; HTTP RED board (latency), worker pools (busy workers).",
+            fix="Scale as planned (docs/scaling.md).",
+        ),
+    ]
