@@ -313,8 +313,8 @@ class Token:
 class Webhook:
     """An HTTP endpoint receiving Alertmanager's webhook payload."""
 
-    url: SecretRef | None = key(None, help="URL (a token in it only as `${VAR}`), or `url_file: PATH`.",
-                                secret=True)
+    url: SecretRef | None = key(None, help="URL (a password in it only as `${VAR}`), or `url_file: PATH` (needs "
+                                           "Alertmanager 0.26 or later; Debian 12 ships 0.25).", secret=True)
 
 
 @dataclass(frozen=True, kw_only=True)
