@@ -1,11 +1,13 @@
-"""CLI: ``python -m monitoring generate`` writes every generated file; ``--check`` exits 1 on drift."""
+"""CLI: ``python -m monitoring generate`` writes every file generated from the demo site (examples/demo.yaml)
+where the repository keeps it (compose's defaults); ``--check`` exits 1 on drift. Another site:
+``lookout generate --site FILE --out DIR``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from monitoring import generate
+from monitoring import build
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,15 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="write dashboards, rules, tests, Alertmanager config and runbooks")
     g.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
     args = p.parse_args(argv)
-    files = generate.render_demo()
+    files = build.demo_repo_files()
     if args.check:
-        bad = generate.stale(files)
+        bad = build.stale(files)
         if bad:
             print("stale generated files (run `python -m monitoring generate`):\n  " + "\n  ".join(bad),
                   file=sys.stderr)
             return 1
         return 0
-    generate.write(files)
+    build.write_dir(files, build.ROOT)
     print(f"wrote {len(files)} files", file=sys.stderr)
     return 0
 

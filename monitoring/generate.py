@@ -309,9 +309,11 @@ def _receiver(name: str, r: Receiver | None) -> dict[str, Any]:
     if r.email:
         out["email_configs"] = [_email(r.email)]
     if r.pagerduty:
-        out["pagerduty_configs"] = [_pagerduty(str(r.pagerduty.routing_key_file))]
+        out["pagerduty_configs"] = [_pagerduty(str(r.pagerduty.routing_key_file))
+                                    | ({"url": r.pagerduty.url} if r.pagerduty.url else {})]
     if r.telegram:
-        out["telegram_configs"] = [_telegram(r.telegram.chat_id)]
+        out["telegram_configs"] = [_telegram(r.telegram.chat_id)
+                                   | ({"api_url": r.telegram.api_url} if r.telegram.api_url else {})]
     return out
 
 

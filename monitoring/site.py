@@ -313,8 +313,8 @@ class Token:
 class Webhook:
     """An HTTP endpoint receiving Alertmanager's webhook payload."""
 
-    url: SecretRef | None = key(None, help="URL (a token in it only as `${VAR}`), or `url_file: PATH`.",
-                                secret=True)
+    url: SecretRef | None = key(None, help="URL (a password in it only as `${VAR}`), or `url_file: PATH` (needs "
+                                           "Alertmanager 0.26 or later; Debian 12 ships 0.25).", secret=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -322,6 +322,7 @@ class PagerDuty:
     """PagerDuty Events API v2."""
 
     routing_key_file: FileRef = key(help="File holding the integration's routing key.", secret=True)
+    url: str | None = key(None, help="Events API endpoint. Default: PagerDuty's (set for a proxy or a test pager).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -330,6 +331,7 @@ class Telegram:
 
     bot_token_file: FileRef = key(help="File holding the bot token.", secret=True)
     chat_id: int = key(help="Chat (group) id, e.g. -1001234567890.")
+    api_url: str | None = key(None, help="Bot API root. Default: Telegram's (set for a proxy or a test pager).")
 
 
 @dataclass(frozen=True, kw_only=True)

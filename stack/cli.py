@@ -1,11 +1,11 @@
-"""Command line: ``python -m stack up|render``.
+"""Command line: ``python -m stack up|receiver``.
 
-- ``up``: start the whole stack natively (see ``stack.native``), print its URLs, run until Ctrl-C or
-  SIGTERM, then stop everything it started.
+- ``up [--site FILE]``: start the whole stack natively for a site (default: the demo, ``examples/demo.yaml``;
+  see ``stack.native``), print its URLs, run until Ctrl-C or SIGTERM, then stop everything it started.
 - ``receiver [--host H] [--port P]``: run only the stand-in pager (compose's ``alert-relay``): it records
   every notification and lists them at ``/notifications``.
-- ``render --out DIR``: write the repository's Prometheus and Alertmanager configuration with the compose
-  hostnames replaced by 127.0.0.1 and the usual ports (a bare VPS under systemd, docs/install.md).
+
+The configuration of a bare VPS under systemd is ``lookout generate`` (docs/install.md).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack import render
 from stack.native import Options, Stack
 
 
@@ -25,12 +24,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stack", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole stack natively until interrupted")
-    up.add_argument("--pg-url", help="PostgreSQL server URL (default: a throwaway server in the run directory); "
-                    "databases voice and chatcenter are created on it when missing")
-    up.add_argument("--redis-url", help="Redis URL (default: a throwaway redis-server)")
-    up.add_argument("--no-demo", dest="demo", action="store_false", help="do not start the demo platforms")
-    up.add_argument("--exporters-config", type=Path, default=Options.exporters_config,
-                    help="our exporter's configuration (default: %(default)s, addresses from the environment)")
+    up.add_argument("--site", type=Path, help="the site file to watch (default: the demo's, examples/demo.yaml); "
+                    "its generated files are used as they are, with this machine's addresses")
+    up.add_argument("--pg-url", help="demo: PostgreSQL server URL (default: a throwaway server in the run "
+                    "directory); databases voice and chatcenter are created on it when missing")
+    up.add_argument("--redis-url", help="demo: Redis URL (default: a throwaway redis-server)")
+    up.add_argument("--no-demo", dest="demo", action="store_false",
+                    help="do not start the demo platforms (implied by a --site other than the demo's)")
     up.add_argument("--run-dir", type=Path, help="logs and data (default: a temporary directory, removed on exit)")
     up.add_argument("--scrape-interval", help="override every scrape interval (e.g. 5s)")
     up.add_argument("--evaluation-interval", help="override the rule evaluation interval")
@@ -39,20 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     rc = sub.add_parser("receiver", help="run the stand-in pager alone")
     rc.add_argument("--host", default="127.0.0.1")
     rc.add_argument("--port", type=int, default=9095)
-    r = sub.add_parser("render", help="write the configuration rewritten for one host")
-    r.add_argument("--out", type=Path, required=True, help="output directory (prometheus/, alertmanager/)")
-    r.add_argument("--alertmanager-2", help="HOST:PORT of the second Alertmanager (default 127.0.0.1:9095)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "render":
-        return _render(args)
     if args.command == "receiver":
         return _receiver(args)
-    opts = Options(run_dir=args.run_dir, pg_url=args.pg_url, redis_url=args.redis_url, demo=args.demo,
-                   demo_args=args.demo_arg, exporters_config=args.exporters_config,
+    demo_site = args.site is None or args.site.resolve() == Options.site
+    opts = Options(run_dir=args.run_dir, pg_url=args.pg_url, redis_url=args.redis_url,
+                   demo=args.demo and demo_site, demo_args=args.demo_arg, site=args.site or Options.site,
                    scrape_interval=args.scrape_interval, evaluation_interval=args.evaluation_interval)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -73,17 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         stack.stop()
-
-
-def _render(args: argparse.Namespace) -> int:
-    addresses = render.standard_addresses(args.alertmanager_2)
-    prom = render.render_prometheus(render.ROOT / "prometheus" / "prometheus.yml", addresses)
-    render.dump(prom, args.out / "prometheus" / "prometheus.yml")
-    am = render.render_alertmanager(render.ROOT / "alertmanager" / "alertmanager.yml", addresses, pager_url=None,
-                                    secrets_dir=args.out / "alertmanager" / "secrets")
-    render.dump(am, args.out / "alertmanager" / "alertmanager.yml")
-    print(f"wrote {args.out}/prometheus/prometheus.yml and {args.out}/alertmanager/alertmanager.yml")
-    return 0
 
 
 def _receiver(args: argparse.Namespace) -> int:

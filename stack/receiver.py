@@ -1,7 +1,7 @@
 """The stand-in pager: an HTTP server that records every notification Alertmanager sends.
 
 Reads: POST ``/<receiver>/<kind>[/...]`` from Alertmanager, where ``kind`` is the receiver type the
-configuration used (``webhook``, ``telegram``, ``pagerduty``, ...), as rewritten by ``stack.render``.
+configuration used (``webhook``, ``telegram``, ``pagerduty``, ...), as ``stack.native_site`` points them.
 Publishes: ``Recorder.notifications`` (receiver, kind, time, alert names and status found in the body)
 and ``GET /notifications`` (the same as JSON). Answers each kind the way its real API does, so that
 Alertmanager counts the notification as delivered (Telegram: ``getMe``/``sendMessage`` replies; PagerDuty:

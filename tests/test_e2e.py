@@ -38,17 +38,15 @@ pytestmark = pytest.mark.slow
 
 SPEED = 20  # demo time compression: beat intervals, SLA deadlines, call lengths
 SCRAPE = 2  # seconds: scrape and evaluation interval
-EXPORTER_ENV = {
-    "WORKER_POOLS_INTERVAL": "1s", "CELERY_INTERVAL": "1s", "DB_INTERVAL": "2s", "SYNC_INTERVAL": "2s",
-    "PROVIDER_INTERVAL": "3s",
-    # the exporter's view of the beat schedule must be the demo's, compressed by the same factor
-    "SYNC_ALL_SELLERS_INTERVAL": f"{30 / SPEED}s", "ANALYZE_PENDING_CHATS_INTERVAL": f"{120 / SPEED}s",
-    "CHECK_SLA_ESCALATION_INTERVAL": f"{300 / SPEED}s", "AUTO_CLOSE_INACTIVE_CHATS_INTERVAL": f"{86400 / SPEED}s",
+EXPORTER_INTERVALS = {"worker_pools": "1s", "celery": "1s", "credits": "2s", "capacity": "2s",
+                      "marketplace_sync": "2s", "sla": "2s", "llm_spend": "2s", "deepseek": "3s",
+                      "elevenlabs": "3s", "tokens": "3s"}
+CHECK_SETTINGS = {
     # credits: a call is "missing its end" after the longest compressed call (180 s / SPEED = 9 s) plus margin,
     # and the reconciliation window is short so reverted data faults age out and the alert can resolve
-    "MAX_CALL_LENGTH": "20s", "CHARGE_GRACE": "10s", "CREDITS_WINDOW": "60s", "ELEVENLABS_GRACE": "20s",
+    "credits": {"max_call_length": "20s", "charge_grace": "10s", "window": "60s"},
     # the fake ElevenLabs dates a call back by its nominal (uncompressed, up to 180 s) length
-    "ELEVENLABS_LOOKBACK": "240s",
+    "elevenlabs": {"conversations": {"grace": "20s", "lookback": "240s"}},
 }
 AM_TIMERS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1m"}
 HEALTHY_SECONDS = 180
@@ -72,7 +70,7 @@ MODULE_BATCHES = ["A"]  # the batches of this module; the other e2e modules set 
 WARMUP = {
     "kill-uvicorn-worker": 60,  # restarts: 3 kills at 15 s intervals before increase10m > 2
     "kill-gunicorn-worker": 60,
-    # calls end, then ELEVENLABS_GRACE before the cross-check counts them; it reached its receiver after 208 s
+    # calls end, then the conversations grace before the cross-check counts them; it reached its receiver after 208 s
     # and 254 s in two runs (bound 299 s then): the margin absorbs a loaded CI machine
     "drop-end-webhooks": 160,
     "wrong-charges": 60,
@@ -162,7 +160,9 @@ def stack(request):
         scrape_interval=f"{SCRAPE}s", evaluation_interval=f"{SCRAPE}s", alertmanager_timers=AM_TIMERS,
         # more calls and API users than the defaults: enough samples in the short windows for stable ratios
         demo_args=["--speed", str(SPEED), "--call-rate", "12", "--user-rate", "120"],
-        exporters_env=EXPORTER_ENV, start_timeout=240,
+        # the demo site (examples/demo.yaml) with faster refreshes; the exporter's view of the beat schedule is
+        # the demo's, compressed by the same factor
+        exporter_intervals=EXPORTER_INTERVALS, beat_speed=SPEED, check_settings=CHECK_SETTINGS, start_timeout=240,
     )
     with Stack(opts) as s:
         s.t0 = time.time()

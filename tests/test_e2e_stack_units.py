@@ -1,88 +1,89 @@
-"""The native stack's pieces, without starting it: the configuration rewrite keeps everything but the
-addresses (and passes promtool/amtool), and the stand-in pager understands what Alertmanager sends."""
+"""The native stack's pieces, without starting it: the demo site moved to this machine's addresses (every
+address from the site, nothing rewritten), its generated files pass promtool/amtool, and the stand-in
+pager understands what Alertmanager sends."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
 
-from stack import render
+from monitoring import build
+from monitoring.site import load_site
+from stack.native_site import Local, localize
 from stack.receiver import Recorder, parse
 
 ROOT = Path(__file__).resolve().parents[1]
-PROM = ROOT / "prometheus" / "prometheus.yml"
-AM = ROOT / "alertmanager" / "alertmanager.yml"
+COMPOSE_NAMES = ("demo-voice", "demo-chat", "exporters:", "node-exporter", "postgres-exporter", "redis-exporter",
+                 "blackbox-exporter", "nginx-log-exporter", "alertmanager-1", "alertmanager-2", "prometheus:",
+                 "alert-relay")
 
 
-def test_rewrite_addresses_only_touches_compose_hosts() -> None:
-    addrs = {"exporters:9808": "127.0.0.1:1", "demo-voice:5002": "127.0.0.1:2", "demo-voice:5556": "127.0.0.1:3"}
-    tree = {"a": ["exporters:9808", "http://demo-voice:5002/health", "http://demo-voice:5556/health"],
-            "b": "my-exporters:9808 exporters:98080 demo-voice:50021", "c": 5}
-    out = render.rewrite_addresses(tree, addrs)
-    assert out["a"] == ["127.0.0.1:1", "http://127.0.0.1:2/health", "http://127.0.0.1:3/health"]
-    assert out["b"] == tree["b"] and out["c"] == 5
+def _local(tmp_path: Path) -> Local:
+    return Local(
+        exporters={"lookout": "127.0.0.1:1001", "node": "127.0.0.1:1002", "postgres": "127.0.0.1:1003",
+                   "redis": "127.0.0.1:1004", "nginx_log": "127.0.0.1:1005"},
+        prometheus="127.0.0.1:1010", alertmanagers=("127.0.0.1:1011", "127.0.0.1:1012"), blackbox="127.0.0.1:1013",
+        pager_url="http://127.0.0.1:1020", secrets_dir=tmp_path / "secrets",
+        demo_ports={"demo-voice": 2001, "demo-mcp": 2002, "demo-chat": 2003}, tls_port=2004,
+        scrape_interval=2, evaluation_interval=2, exporter_intervals={"worker_pools": "1s"}, beat_speed=20,
+        check_settings={"credits": {"window": "60s"}})
 
 
-@pytest.mark.skipif(not PROM.exists(), reason="prometheus/prometheus.yml is not generated yet")
-def test_every_scraped_compose_address_has_a_standard_mapping() -> None:
-    conf = yaml.safe_load(PROM.read_text())
-    assert not render.unmapped_addresses(conf, render.standard_addresses())
+def test_the_native_demo_site_has_only_this_machines_addresses(tmp_path: Path) -> None:
+    demo = load_site(ROOT / "examples" / "demo.yaml")
+    site = localize(demo, _local(tmp_path), demo=True)
+    chat = site.service("chat-api")
+    assert (chat.address, chat.port, chat.health_url, chat.tls_host) == (
+        "127.0.0.1", 2003, "http://127.0.0.1:2003/api/health", "127.0.0.1:2004")
+    assert site.service("mcp-server").health_url == "http://127.0.0.1:2002/health"
+    assert site.exporters_on(site.monitoring_host)["nginx_log"] == "127.0.0.1:1005"
+    assert site.periodic_tasks["sync_all_sellers"] == 30 / 20
+    assert dict(site.check("credits")[1])["window"] == "60s"  # merged over the site's own settings
+    assert dict(site.check("credits")[1])["max_call_length"] == "30m"
+    assert float(site.monitoring.exporter_intervals["worker_pools"]) == 1
+    assert float(site.monitoring.exporter_intervals["celery"]) == 5  # the site's own
+    rc = site.alerting.receivers
+    assert rc.page.pagerduty.url == "http://127.0.0.1:1020/page/pagerduty"
+    assert rc.ticket.telegram.api_url == "http://127.0.0.1:1020/ticket/telegram"
+    assert [w.url for w in rc.heartbeat.webhooks] == ["http://127.0.0.1:1020/heartbeat/webhook"]
+    assert Path(rc.page.pagerduty.routing_key_file).parent == tmp_path / "secrets"
+    # everything else is the site's own
+    assert [s.name for s in site.services] == [s.name for s in demo.services]
+    assert site.capacity_thresholds == demo.capacity_thresholds
+    assert dataclasses.replace(site.alerting, receivers=demo.alerting.receivers) == demo.alerting
 
 
-@pytest.mark.skipif(not PROM.exists(), reason="prometheus/prometheus.yml is not generated yet")
-def test_extra_targets_join_their_job() -> None:
-    """The native stack's HTTPS target joins blackbox_tls, which the generated configuration leaves empty."""
-    extra = {"targets": ["127.0.0.1:2"], "labels": {"platform": "chatcenter", "host": "vps-1", "service": "chat-api"}}
-    conf = render.render_prometheus(PROM, {"demo-chat:8001": "127.0.0.1:1"}, extra_targets={"blackbox_tls": [extra]})
+def test_native_generated_files_name_no_compose_host_and_pass_promtool_and_amtool(tmp_path: Path) -> None:
+    site = localize(load_site(ROOT / "examples" / "demo.yaml"), _local(tmp_path), demo=True)
+    out = tmp_path / "generated"
+    build.write_dir(build.site_files(site), out)
+    for name in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml", "exporters.yaml"):
+        text = (out / name).read_text()
+        assert not [c for c in COMPOSE_NAMES if c in text.split("do not edit by hand", 1)[-1]], name
+    prom = yaml.safe_load((out / "prometheus/prometheus.yml").read_text())
     targets = {j["job_name"]: [t for sc in j.get("static_configs", []) for t in sc["targets"]]
-               for j in conf["scrape_configs"]}
-    assert targets["blackbox_tls"] == ["127.0.0.1:2"] and targets["chatcenter_api"] == ["127.0.0.1:1"]
-    assert "http://127.0.0.1:1/api/health" in targets["blackbox_http"]
-
-
-@pytest.mark.skipif(not (PROM.exists() and AM.exists()), reason="configuration not generated yet")
-def test_render_command_output_passes_promtool_and_amtool(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "stack", "render", "--out", str(tmp_path)], cwd=ROOT,
+               for j in prom["scrape_configs"]}
+    assert targets["blackbox_tls"] == ["127.0.0.1:2004"]
+    assert "http://127.0.0.1:2003/api/health" in targets["blackbox_http"]
+    promtool, amtool = shutil.which("promtool") or "promtool", shutil.which("amtool") or "amtool"
+    c = subprocess.run([promtool, "check", "config", str(out / "prometheus/prometheus.yml")],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    prom = yaml.safe_load((tmp_path / "prometheus" / "prometheus.yml").read_text())
-    assert "127.0.0.1:9808" in json.dumps(prom) and "exporters:9808" not in json.dumps(prom)
-    orig = yaml.safe_load(PROM.read_text())
-    assert [j["job_name"] for j in prom["scrape_configs"]] == [j["job_name"] for j in orig["scrape_configs"]]
-    if shutil.which("promtool"):
-        rendered = str(tmp_path / "prometheus" / "prometheus.yml")
-        c = subprocess.run(["promtool", "check", "config", "--syntax-only", rendered], capture_output=True, text=True)
-        assert c.returncode == 0, c.stdout + c.stderr
-    if shutil.which("amtool"):
-        c = subprocess.run(["amtool", "check-config", str(tmp_path / "alertmanager" / "alertmanager.yml")],
-                           capture_output=True, text=True)
-        assert c.returncode == 0, c.stdout + c.stderr
-
-
-@pytest.mark.skipif(not AM.exists(), reason="alertmanager/alertmanager.yml is not generated yet")
-def test_alertmanager_receivers_point_at_the_pager_and_keep_routing(tmp_path: Path) -> None:
-    conf = render.render_alertmanager(AM, {}, pager_url="http://127.0.0.1:1", secrets_dir=tmp_path,
-                                      timers={"group_wait": "1s", "group_interval": "2s"})
-    orig = yaml.safe_load(AM.read_text())
-    assert conf["inhibit_rules"] == orig["inhibit_rules"]
-    assert [r["name"] for r in conf["receivers"]] == [r["name"] for r in orig["receivers"]]
-    for rcv in conf["receivers"]:
+    assert c.returncode == 0, c.stdout + c.stderr
+    c = subprocess.run([amtool, "check-config", str(out / "alertmanager/alertmanager.yml")],
+                       capture_output=True, text=True, timeout=60)
+    assert c.returncode == 0, c.stdout + c.stderr
+    am = yaml.safe_load((out / "alertmanager/alertmanager.yml").read_text())
+    for rcv in am["receivers"]:
         for kind in ("webhook_configs", "pagerduty_configs", "telegram_configs"):
             for cfg in rcv.get(kind, []):
                 url = cfg.get("url") or cfg.get("api_url")
-                assert url.startswith(f"http://127.0.0.1:1/{rcv['name']}/"), url
-                assert all(Path(v).parent == tmp_path for k, v in cfg.items() if k.endswith("_file"))
-    assert conf["route"]["group_wait"] == "1s"
-    # matchers and receivers of the routes are untouched
-    strip = lambda r: {k: v for k, v in r.items() if k not in ("group_wait", "group_interval", "repeat_interval")}  # noqa: E731
-    assert [strip(r) for r in conf["route"]["routes"]] == [strip(r) for r in orig["route"]["routes"]]
+                assert url.startswith(f"http://127.0.0.1:1020/{rcv['name']}/"), url
 
 
 def test_pager_parses_webhook_pagerduty_and_telegram() -> None:

@@ -1,199 +1,110 @@
-"""Generation for every example site: real promtool and amtool, Grafana's dashboard schema, and what a site has
-(no voice rules for a chat center, both hosts scraped, one capacity value in three places, merged thresholds)."""
+"""`lookout generate` on every example site, validated by the real tools: promtool check config / check rules /
+test rules, amtool check-config and routes, the exporter's own check, and the dashboards' schema basics. Also:
+the demo's generated files are the ones committed where compose reads them."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import shutil
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
-from monitoring import exporter_config, generate
-from monitoring.catalog import build
-from monitoring.site import Site, SiteError, load_site
-from tests.support.catalog import DEMO, EXAMPLES, ROOT
+from monitoring import build
 
-PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
-
-
-def _grafana_schema() -> Path:
-    """Grafana's published dashboard schema, kept beside the project (never copied into it)."""
-    for base in (ROOT, *ROOT.parents):
-        path = base / "shared" / "reference" / "grafana-dashboard.jsonschema.json"
-        if path.exists():
-            return path
-    pytest.fail("shared/reference/grafana-dashboard.jsonschema.json not found beside the checkout")
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = [p for p in sorted((ROOT / "examples").glob("*.yaml")) if p.name != "config.yaml"]
+PROMTOOL = shutil.which("promtool") or "promtool"
+AMTOOL = shutil.which("amtool") or "amtool"
 
 
-def _write(files: dict[str, str], root: Path) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
-def generated(request, tmp_path_factory) -> tuple[Site, dict[str, str], Path]:
-    site = load_site(request.param)
-    files = generate.render(site)
-    return site, files, _write(files, tmp_path_factory.mktemp(request.param.stem))
+def generated(request, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp(request.param.stem)
+    r = _run([str(Path(sys.executable).with_name("lookout")), "generate", "--site", str(request.param),
+              "--out", str(out)], ROOT)
+    assert r.returncode == 0, r.stderr
+    return out
 
 
-def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def test_promtool_checks_config_and_rules(generated):
-    _, files, root = generated
-    rules = sorted(p for p in files if p.startswith("prometheus/rules/"))
-    r = _run(PROMTOOL, "check", "config", "prometheus.yml", cwd=root / "prometheus")
+def test_prometheus_config_and_rules_pass_promtool(generated: Path) -> None:
+    prom = generated / "prometheus"
+    r = _run([PROMTOOL, "check", "config", "prometheus.yml"], prom)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert f"{len(rules)} rule files found" in r.stdout + r.stderr
-    r = _run(PROMTOOL, "check", "rules", "--lint=all", "--lint-fatal", *rules, cwd=root)
+    rules = sorted((prom / "rules").glob("*.yml"))
+    assert rules
+    r = _run([PROMTOOL, "check", "rules", "--lint=all", "--lint-fatal", *map(str, rules)], prom)
     assert r.returncode == 0, r.stdout + r.stderr
 
+    def test(f: Path) -> tuple[str, subprocess.CompletedProcess[str]]:
+        return f.name, _run([PROMTOOL, "test", "rules", f.name], f.parent)
 
-def test_promtool_unit_tests_pass(generated):
-    _, files, root = generated
-    tests = sorted(root / p for p in files if p.startswith("prometheus/tests/"))
-    assert tests
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda f: (f, _run(PROMTOOL, "test", "rules", f.name, cwd=f.parent)), tests))
-    failed = [f"{f.name}:\n{r.stdout}{r.stderr}" for f, r in results if r.returncode != 0]
-    assert not failed, "\n".join(failed)
+        failed = [(n, r.stdout + r.stderr) for n, r in pool.map(test, sorted((prom / "tests").glob("*.yml")))
+                  if r.returncode != 0]
+    assert not failed, failed
 
 
-def test_amtool_checks_the_alertmanager_config(generated):
-    _, _, root = generated
-    r = _run(AMTOOL, "check-config", "alertmanager.yml", cwd=root / "alertmanager")
+def test_alertmanager_config_passes_amtool_and_routes(generated: Path) -> None:
+    am = generated / "alertmanager"
+    r = _run([AMTOOL, "check-config", "alertmanager.yml"], am)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Found:" in r.stdout and "templates" in r.stdout
+    cases = yaml.safe_load((am / "tests" / "routes.yml").read_text())["cases"]
+    for case in cases[:6]:  # one per severity and the heartbeat; every alert's route: tests/test_alertmanager.py
+        labels = [f"{k}={v}" for k, v in case["labels"].items()]
+        r = _run([AMTOOL, "config", "routes", "test", "--config.file=alertmanager.yml",
+                  f"--verify.receivers={case['receiver']}", *labels], am)
+        assert r.returncode == 0, (case, r.stdout + r.stderr)
 
 
-def test_dashboards_validate_against_grafanas_schema(generated):
-    _, files, _ = generated
-    schema = json.loads(_grafana_schema().read_text())
-    validator = jsonschema.Draft7Validator({**schema, "$ref": "#/definitions/Dashboard"})
-    boards = [json.loads(t) for p, t in files.items() if p.startswith("dashboards/json/")]
+def test_exporter_configs_pass_the_exporters_check(generated: Path, tmp_path: Path) -> None:
+    secrets = {"deepseek_api_key", "elevenlabs_api_key", "voice_dsn"}
+    for name in secrets:
+        (tmp_path / name).write_text("postgresql://ro@127.0.0.1/x\n" if name.endswith("dsn") else "k" * 24 + "\n")
+    env = {"VOICE_DATABASE_URL": "postgresql://ro@127.0.0.1/v", "CHATCENTER_DATABASE_URL": "postgresql://ro@127.0.0.1/c",
+           "REDIS_PASSWORD": "x", "DEEPSEEK_API_KEY_FILE": str(tmp_path / "deepseek_api_key"),
+           "ELEVENLABS_API_KEY_FILE": str(tmp_path / "elevenlabs_api_key")}
+    files = sorted(generated.glob("exporters*.yaml"))
+    assert files
+    for f in files:
+        text = f.read_text().replace("/etc/lookout/secrets/", f"{tmp_path}/")
+        (tmp_path / f.name).write_text(text)
+        r = _run([sys.executable, "-m", "exporters", "check", "--config", str(tmp_path / f.name)], ROOT, env)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dashboards_and_grafana_provisioning(generated: Path) -> None:
+    boards = sorted((generated / "dashboards" / "json").glob("*.json"))
     assert boards
-    for board in boards:
-        errors = sorted(validator.iter_errors(board), key=lambda e: list(e.path))
-        assert not errors, f"{board['uid']}: {errors[0].message} at {list(errors[0].path)}"
+    for f in boards:
+        d = json.loads(f.read_text())
+        assert d["uid"] == f.stem and d["schemaVersion"] >= 36 and d["panels"]
+    ds = yaml.safe_load((generated / "grafana/provisioning/datasources/lookout.yaml").read_text())
+    assert [x["uid"] for x in ds["datasources"]] == ["prometheus", "alertmanager"]
+    env = (generated / "lookout.env").read_text()
+    assert "PROMETHEUS_RETENTION_TIME=" in env and "PROMETHEUS_RETENTION_SIZE=" in env
 
 
-def test_every_alert_has_its_panel_and_runbook_section(generated):
-    site, files, _ = generated
-    cat = build(site)
-    runbooks = files["docs/runbooks.md"]
-    for a in cat.alerts:
-        assert f"\n## {a.name}\n" in runbooks, a.name
-    rules = "".join(t for p, t in files.items() if p.startswith("prometheus/rules/"))
-    assert rules.count("- alert: ") == len(cat.alerts)
+def test_generate_check_reports_a_stale_directory(generated: Path) -> None:
+    site = next(p for p in EXAMPLES if p.stem == generated.name.rstrip("0123456789"))
+    lookout = str(Path(sys.executable).with_name("lookout"))
+    assert _run([lookout, "generate", "--site", str(site), "--out", str(generated), "--check"], ROOT).returncode == 0
+    (generated / "exporters.yaml").write_text("edited by hand\n")
+    r = _run([lookout, "generate", "--site", str(site), "--out", str(generated), "--check"], ROOT)
+    assert r.returncode == 1 and "exporters.yaml" in r.stderr
+    assert _run([lookout, "generate", "--site", str(site), "--out", str(generated)], ROOT).returncode == 0
 
 
-def _rules(files: dict[str, str]) -> list[dict]:
-    return [r for p, t in files.items() if p.startswith("prometheus/rules/")
-            for g in yaml.safe_load(t)["groups"] for r in g["rules"]]
-
-
-def test_chat_center_only_site_has_no_voice_rules_boards_or_jobs():
-    files = generate.render(load_site(ROOT / "examples" / "chat-center.yaml"))
-    text = "\n".join(files.values())
-    for voice in ("nginx_http_response_count_total", "credits_", "elevenlabs_", "mcp-server", "Voice", "voice"):
-        assert voice not in text, voice
-    assert "prometheus/rules/voice-platform.yml" not in files
-    assert "dashboards/json/lookout-billing.json" not in files
-    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
-    jobs = {j["job_name"] for j in prom["scrape_configs"]}
-    assert "nginx" not in jobs
-    absent = next(r for r in _rules(files) if r.get("alert") == "TargetAbsent")["expr"]
-    assert absent.count("absent(") == len(jobs - {"prometheus", "alertmanager"})
-    assert all(f'job="{j}"' in absent for j in jobs - {"prometheus", "alertmanager"})
-    # while the demo, with both platforms, has them
-    demo = generate.render(DEMO)
-    assert "prometheus/rules/voice-platform.yml" in demo and "dashboards/json/lookout-billing.json" in demo
-
-
-def test_two_host_site_scrapes_both_hosts_and_repeats_host_panels():
-    site = load_site(ROOT / "examples" / "two-host.yaml")
-    files = generate.render(site)
-    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
-    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
-    hosts = {j: {sc["labels"]["host"] for sc in job["static_configs"]} for j, job in jobs.items()}
-    assert hosts["node"] == {"app-1", "app-2", "db-1"}
-    assert hosts["lookout"] >= {"app-1", "app-2"}  # the worker-pool collector runs where the pools are
-    assert hosts["postgres"] == hosts["redis"] == {"db-1"}
-    assert hosts["chatcenter_api"] == {"app-1", "app-2"}
-    node_targets = {t for sc in jobs["node"]["static_configs"] for t in sc["targets"]}
-    assert node_targets == {"127.0.0.1:9100", "app-2.example.internal:9100", "db-1.example.internal:9100"}
-    board = json.loads(files["dashboards/json/lookout-host.json"])
-    repeated = {p["title"] for p in board["panels"] if p.get("repeat") == "host"}
-    assert {"Host up", "Disk free", "Memory available", "Load per vCPU"} <= repeated
-    # one VPS: no repetition
-    one = json.loads(generate.render(DEMO)["dashboards/json/lookout-host.json"])
-    assert not any("repeat" in p for p in one["panels"])
-
-
-def _with_capacity(site: Site, thresholds: dict[str, float]) -> Site:
-    dbs = []
-    for db in site.databases:
-        if db.checks.capacity is not None:
-            checks = dataclasses.replace(db.checks, capacity={**db.checks.capacity, "thresholds": thresholds})
-            db = dataclasses.replace(db, checks=checks)
-        dbs.append(db)
-    return dataclasses.replace(site, databases=tuple(dbs))
-
-
-def _capacity_places(site: Site) -> tuple[str, set[float], dict[str, float]]:
-    files = generate.render(site)
-    expr = next(r for r in _rules(files) if r.get("alert") == "CapacityThresholdReached")["expr"]
-    board = json.loads(files["dashboards/json/lookout-capacity.json"])
-    volumes = next(p for p in board["panels"] if p["title"] == "Volumes")
-    lines = {s["value"] for s in volumes["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]}
-    exporter = exporter_config.exporter_configs(site)[exporter_config.MONITORING_FILE]
-    return expr, lines, exporter["collectors"]["capacity"]["thresholds"]
-
-
-def test_a_capacity_threshold_changes_the_alert_the_panel_line_and_the_exporter_together():
-    expr, lines, exported = _capacity_places(DEMO)
-    assert 'capacity_usage{resource="active_sellers"} / 100 ' in expr and 100.0 in lines
-    assert exported["active_sellers"] == 100
-    expr, lines, exported = _capacity_places(_with_capacity(DEMO, {"active_sellers": 250}))
-    assert 'capacity_usage{resource="active_sellers"} / 250 ' in expr and 250.0 in lines and 100.0 not in lines
-    assert exported["active_sellers"] == 250
-    # a partial map keeps the other two thresholds, in the alert, on the panel and in the exporter
-    assert 'capacity_usage{resource="chats_per_day"} / 10000 ' in expr
-    assert 'capacity_usage{resource="concurrent_users"} / 1000)' in expr
-    assert {10000.0, 1000.0} <= lines
-    assert exported["chats_per_day"] == 10000 and exported["concurrent_users"] == 1000
-
-
-def test_a_partial_threshold_map_merges_with_the_defaults():
-    site = dataclasses.replace(DEMO, thresholds={"listen_queue": 25, "disk_free_warning": 0.2})
-    cat, default = build(site), build(DEMO)
-    assert cat.thresholds.listen_queue.value == 25 and cat.thresholds.disk_free_warning.value == 0.2
-    changed = {k for k in default.thresholds if cat.thresholds[k].value != default.thresholds[k].value}
-    assert changed == {"listen_queue", "disk_free_warning"}
-    assert cat.alerts_by_name["WorkerPoolListenQueueSaturated"].expr == "worker_pool_listen_queue_length > 25"
-    assert cat.alerts_by_name["HostDiskSpaceLow"].expr == "instance:node_filesystem_avail:ratio < 0.2"
-    assert cat.alerts_by_name["HostDiskSpaceCritical"].expr == "instance:node_filesystem_avail:ratio < 0.05"
-
-
-def test_an_unknown_threshold_key_is_refused_naming_it():
-    with pytest.raises(SiteError, match=r"^thresholds\.listen_queu: unknown threshold \(known: "):
-        build(dataclasses.replace(DEMO, thresholds={"listen_queu": 25}))
-
-
-def test_thresholds_derive_from_the_site():
-    """Memory thresholds follow the hosts, the LLM budget the providers, the latency bound the SLO."""
-    two = build(load_site(ROOT / "examples" / "two-host.yaml"))
-    assert two.thresholds.pool_memory_bytes.value == 4 * 1024**3  # half of 8 GiB
-    assert two.thresholds.llm_daily_budget_usd.value == 3.0  # 30 USD a month, x3 / 30
-    assert "worker_pool_workers_resident_memory_bytes > 4294967296" in [
-        a.expr for a in two.alerts if a.name == "WorkerPoolMemoryHigh"]
+def test_the_demos_generated_files_are_committed_where_compose_reads_them() -> None:
+    bad = build.stale(build.demo_repo_files())
+    assert not bad, f"stale (run `python -m monitoring generate`): {bad}"

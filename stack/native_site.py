@@ -1,0 +1,135 @@
+"""The site as the native stack runs it: the same site file, with the addresses of this machine.
+
+Reads: a ``Site`` (``examples/demo.yaml`` by default) and where the native stack started each part.
+Publishes: ``localize(site, ...)`` -> a ``Site`` whose lookout parts (Prometheus, the Alertmanagers, the
+blackbox exporter, the exporters of the monitoring host) sit at the ports chosen here, whose demo services
+(when the demo runs) answer on their native ports, and whose receivers post to the stand-in pager
+(``stack.receiver``) with placeholder secret files. Everything else (jobs, rules, thresholds, receivers'
+names) is the site's own; the generated files are then used as they are (``monitoring.build``).
+
+Test speed knobs, all given as data: exporter refresh intervals, scrape/evaluation intervals, the beat
+schedule compressed by the demo's speed, and check settings (e.g. shorter credit windows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from exporters.config import Duration
+from monitoring.site import (
+    HostExporters,
+    PagerDuty,
+    Receiver,
+    Receivers,
+    Service,
+    Site,
+    Telegram,
+    Webhook,
+)
+from monitoring.sitebind import FileRef, SecretRef
+
+# the demo's services and the native stack's name for the port each listens on (stack.native)
+DEMO_SERVICE_PORTS = {"voice-api": "demo-voice", "mcp-server": "demo-mcp", "chat-api": "demo-chat"}
+CLOSED_PORT = "127.0.0.1:9"  # discard: privileged, nothing listens there
+
+
+@dataclasses.dataclass
+class Local:
+    """Where the native stack runs each part (HOST:PORT on 127.0.0.1), and the test knobs."""
+
+    exporters: dict[str, str]  # lookout, node, postgres, redis, nginx_log -> address (missing: not started)
+    prometheus: str
+    alertmanagers: tuple[str, ...]
+    blackbox: str
+    pager_url: str | None  # the stand-in pager; None keeps the site's receivers
+    secrets_dir: Path
+    demo_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # demo-voice -> port ...
+    tls_port: int | None = None  # the demo chat API over HTTPS
+    scrape_interval: float | None = None
+    evaluation_interval: float | None = None
+    exporter_intervals: dict[str, str] = dataclasses.field(default_factory=dict)
+    beat_speed: float = 1.0
+    check_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def _demo_service(s: Service, local: Local) -> Service:
+    key = DEMO_SERVICE_PORTS.get(s.name)
+    if key is None or key not in local.demo_ports:
+        return s
+    port = local.demo_ports[key]
+    health = s.health_url
+    if health:
+        parts = urlsplit(health)
+        health = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+    tls = f"127.0.0.1:{local.tls_port}" if s.name == "chat-api" and local.tls_port else s.tls_host
+    return dataclasses.replace(s, address="127.0.0.1", port=port, health_url=health, tls_host=tls)
+
+
+def _placeholder(local: Local, name: str) -> FileRef:
+    local.secrets_dir.mkdir(parents=True, exist_ok=True)
+    f = local.secrets_dir / name
+    f.write_text("placeholder\n")
+    return FileRef(str(f))
+
+
+def _receiver(name: str, r: Receiver | None, local: Local) -> Receiver | None:
+    if r is None or local.pager_url is None:
+        return r
+    base = f"{local.pager_url}/{name}"
+    return Receiver(
+        webhooks=tuple(Webhook(url=SecretRef(f"{base}/webhook")) for _ in r.webhooks),
+        pagerduty=r.pagerduty and PagerDuty(routing_key_file=_placeholder(local, "pagerduty_routing_key"),
+                                            url=f"{base}/pagerduty"),
+        telegram=r.telegram and Telegram(bot_token_file=_placeholder(local, "telegram_bot_token"),
+                                         chat_id=r.telegram.chat_id, api_url=f"{base}/telegram"),
+        email=None,  # no SMTP stand-in: the other integrations of the receiver still deliver
+    )
+
+
+def localize(site: Site, local: Local, *, demo: bool) -> Site:
+    mon = site.monitoring_host
+    given = {k: v for k, v in local.exporters.items() if k != "lookout"}
+    exporters = HostExporters(lookout=local.exporters["lookout"],
+                              **{k: given.get(k, CLOSED_PORT) for k in ("node", "postgres", "redis", "nginx_log")})
+    hosts = tuple(dataclasses.replace(h, exporters=exporters) if h.name == mon.name else h for h in site.hosts)
+    services = tuple(_demo_service(s, local) for s in site.services) if demo else site.services
+
+    checks_over = local.check_settings
+    databases = tuple(
+        dataclasses.replace(db, checks=dataclasses.replace(db.checks, **{
+            name: MappingProxyType(_merge(settings, checks_over.get(name, {})))
+            for name, settings in db.checks.enabled()}))
+        for db in site.databases)
+    redis = tuple(
+        dataclasses.replace(r, celery=dataclasses.replace(r.celery, beat_schedule=MappingProxyType({
+            k: Duration(float(v) / local.beat_speed) for k, v in r.celery.beat_schedule.items()})))
+        if r.celery else r for r in site.redis)
+    providers = dataclasses.replace(site.providers, **{
+        name: dataclasses.replace(p, settings=MappingProxyType(_merge(p.settings, checks_over.get(name, {}))))
+        for name, p in site.providers.items()})
+    rc = site.alerting.receivers
+    receivers = Receivers(page=_receiver("page", rc.page, local) or rc.page,
+                          ticket=_receiver("ticket", rc.ticket, local) or rc.ticket,
+                          heartbeat=_receiver("heartbeat", rc.heartbeat, local))
+    monitoring = dataclasses.replace(
+        site.monitoring, prometheus=local.prometheus, alertmanagers=local.alertmanagers, blackbox=local.blackbox,
+        scrape_interval=Duration(local.scrape_interval or site.monitoring.scrape_interval),
+        evaluation_interval=Duration(local.evaluation_interval or site.monitoring.evaluation_interval),
+        exporter_intervals=MappingProxyType({**site.monitoring.exporter_intervals,
+                                             **{k: Duration.parse(v) for k, v in local.exporter_intervals.items()}}),
+        watch_containers=False)  # no Docker engine here
+    return dataclasses.replace(site, hosts=hosts, services=services, databases=databases, redis=redis,
+                               providers=providers, monitoring=monitoring,
+                               alerting=dataclasses.replace(site.alerting, receivers=receivers))
