@@ -101,3 +101,19 @@ class Ctx:
     def unit(self, *kinds: str, default: str = "<unit>", nginx: bool = False) -> str:
         s = self.first(*kinds, nginx=nginx)
         return s.unit if s is not None and s.unit else default
+
+    def units(self, *kinds: str) -> str:
+        """Every unit of these kinds, for runbook text: ``api.service`` or ``a.service, b.service``."""
+        names = [s.unit for s in self.site.services_of_kind(*kinds) if s.unit]
+        return ", ".join(f"`{u}`" for u in dict.fromkeys(names)) or "`<unit>`"
+
+    def server_unit(self, what: str) -> str:
+        """systemd unit of the PostgreSQL (``databases``) or Redis (``redis``) server in the site."""
+        found = [x.unit for x in getattr(self.site, what) if x.unit]
+        return found[0] if found else {"databases": "postgresql", "redis": "redis-server"}[what]
+
+    @property
+    def host_size(self) -> tuple[int, int, int]:
+        """vCPUs, memory GB and disk GB of the smallest host (the one that fills first)."""
+        h = min(self.site.hosts, key=lambda h: (h.memory_bytes, h.vcpus))
+        return h.vcpus, h.memory_bytes // 1024**3, h.disk_bytes // 10**9

@@ -54,6 +54,7 @@ def alerts(k: Ctx) -> list[Alert]:
     thresholds = k.site.capacity_thresholds
     resource = "chats_per_day" if "chats_per_day" in thresholds else next(iter(thresholds))
     limit = thresholds[resource]
+    limits = ", ".join(f"{name} {v:,g}" for name, v in thresholds.items())
     return [
         Alert(
             name="CapacityThresholdForecast",
@@ -77,8 +78,8 @@ def alerts(k: Ctx) -> list[Alert]:
                   f"capacity_threshold{_x(resource='active_sellers')}": "2164x150"}, at="1470m", interval="10m"),
             for_="5m",
             meaning="Needs a day of history (no forecast from a fresh install's ramp). At the last day's growth, "
-            "the volume (active sellers > 100, chats per day > 10k, concurrent "
-            "users > 1,000) crosses the seed's 'when to scale' threshold within 14 days: plan the scaling now.",
+            f"a volume crosses its 'when to scale' threshold ({limits}) within {t.capacity_forecast_days} days: plan "
+            "the scaling now.",
             confirm="Capacity board: the forecast and 'days until threshold' panels.",
             fix="Follow the scaling path: vertical (4 CPU, 8 GB), then a second app server, a separate DB server "
             "(docs/scaling.md).",
@@ -96,8 +97,7 @@ def alerts(k: Ctx) -> list[Alert]:
                       labels={"job": "lookout", "instance": "exporters:9808", "resource": resource}, value=1.2),
             quiet=Case({f"capacity_usage{_x(resource=resource)}": f"{limit - 1:g}x10"}),
             for_="5m",
-            meaning="The seed's limits of one 2 vCPU / 4 GB VPS with 2 workers are reached: expect latency and "
-            "saturation.",
+            meaning=f"A volume reached the site's scaling threshold ({limits}): expect latency and saturation.",
             confirm="Capacity board; HTTP RED board (latency), worker pools (busy workers).",
             fix="Scale as planned (docs/scaling.md).",
         ),

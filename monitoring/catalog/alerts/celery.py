@@ -39,6 +39,7 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    worker, beat = k.unit("celery_worker"), k.unit("celery_beat")
     return [
         Alert(
             name="CeleryQueueBacklog",
@@ -55,7 +56,7 @@ def alerts(k: Ctx) -> list[Alert]:
             meaning="Tasks are produced faster than the workers run them (too few workers, slow tasks, or a "
             "stuck worker).",
             confirm="`celery -A APP inspect active`; `redis-cli llen celery`; the waiting-age panel.",
-            fix="Restart a stuck worker (`sudo systemctl restart <app>-celery`); raise concurrency if "
+            fix=f"Restart a stuck worker (`sudo systemctl restart {worker}`); raise concurrency if "
             "CPU allows; find the slow task in the runtime panel.",
         ),
         Alert(
@@ -87,7 +88,7 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({f"celery_workers{{{X}}}": "1x10"}), for_="1m",
             meaning="No worker sends heartbeats: marketplace sync, chat analysis and SLA escalation have stopped; "
             "beat keeps queueing tasks that nobody runs.",
-            confirm="`sudo systemctl status <app>-celery`; `sudo journalctl -u <unit> -n 100`; "
+            confirm=f"`sudo systemctl status {worker}`; `sudo journalctl -u {worker} -n 100`; "
             "`celery -A APP inspect ping`.",
             fix="Restart the worker unit after reading the journal (import error, broker URL, OOM).",
         ),
@@ -125,9 +126,9 @@ def alerts(k: Ctx) -> list[Alert]:
             + ", ".join(f"`{name}` every {v:g} s" for name, v in k.site.periodic_tasks.items())
             + ". A stale `sync_all_sellers` means chats are not synced; a stale `check_sla_escalation` means breaches "
             "are not escalated.",
-            confirm="`sudo systemctl status <app>-celery-beat`; the task's failures on the Celery board; "
+            confirm=f"`sudo systemctl status {beat}`; the task's failures on the Celery board; "
             "the worker's journal for the task's traceback.",
-            fix="Restart beat (`sudo systemctl restart <beat unit>`) if it stopped; fix the task if it fails.",
+            fix=f"Restart beat (`sudo systemctl restart {beat}`) if it stopped; fix the task if it fails.",
         ),
         Alert(
             name="CeleryTaskFailureRateHigh",

@@ -18,6 +18,9 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    found = k.site.check("credits")
+    app = next((s for s in k.site.services if found and s.platform == found[0].platform and s.unit), None)
+    unit = app.unit if app else "<unit>"
     return [
         Alert(
             name="CreditsNotCharged",
@@ -39,7 +42,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "charge followed), so the call was never billed. Each second is a credit lost.",
             confirm="`python -m exporters report credits --config FILE` lists the conversations; the platform's "
             "journal should show BOTH `conversation:init` and `conversation:end` for each "
-            "(`journalctl -u api.service -f | grep conversation`).",
+            f"(`journalctl -u {unit} -f | grep conversation`).",
             fix="Re-apply the agent's webhook configuration (the platform's `scripts/fix_agent_webhooks.py "
             "<agent_id>`), "
             "then charge the listed conversations from ElevenLabs' conversation details.",

@@ -47,6 +47,7 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    vcpus, mem, disk = k.host_size
     return [
         Alert(
             name="HostDown",
@@ -80,7 +81,7 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': "3e9x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"}),
             for_="5m",
-            meaning="The 20 GB disk fills (logs, PostgreSQL, Prometheus data). At 0% PostgreSQL stops.",
+            meaning=f"The {disk} GB disk fills (logs, PostgreSQL, Prometheus data). At 0% PostgreSQL stops.",
             confirm="`df -h`; `sudo du -xh / --max-depth=2 | sort -h | tail`; `journalctl --disk-usage`.",
             fix="`sudo journalctl --vacuum-size=200M`; rotate nginx/app logs; lower Prometheus retention.",
         ),
@@ -119,7 +120,8 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({f"node_memory_MemAvailable_bytes{{{NODE}}}": "4e8x10",
                   f"node_memory_MemTotal_bytes{{{NODE}}}": "4e9x10"}),
             for_="5m",
-            meaning="Less than 10% of the 4 GB is available: the OOM killer will pick a worker, Redis or PostgreSQL.",
+            meaning=f"Less than {t.memory_available.value:.0%} of the {mem} GB is available: the OOM killer will "
+            "pick a worker, Redis or PostgreSQL.",
             confirm="`free -m`; `ps aux --sort=-rss | head`; `dmesg -T | grep -i oom`.",
             fix="Lower worker counts or Celery concurrency, set Redis `maxmemory`, or upgrade the VPS (8 GB).",
         ),
@@ -139,8 +141,8 @@ def alerts(k: Ctx) -> list[Alert]:
                         f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}': "0+60x20",
                   f'node_cpu_seconds_total{{{NODE},cpu="1",mode="idle"}}': "0+60x20"}, at="15m"),
             for_="10m",
-            meaning="More runnable tasks than 2 vCPU can serve: requests queue, latency grows.",
+            meaning=f"More runnable tasks than {vcpus} vCPU can serve: requests queue, latency grows.",
             confirm="`top`/`htop`; which process uses the CPU; the worker-pool busy panel.",
-            fix="Find the hot process; reduce workers on a 2 vCPU box or upgrade (4 CPU).",
+            fix=f"Find the hot process; reduce workers on a {vcpus} vCPU box or upgrade ({2 * vcpus} CPU).",
         ),
     ]

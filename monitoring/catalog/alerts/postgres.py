@@ -50,7 +50,8 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({f"pg_up{{{PG}}}": "1x10"}), for_="1m",
             meaning="Playbook incident 3 (P1): the database is down or refuses connections; every platform "
             "request that touches it fails.",
-            confirm="`systemctl status postgresql`; `sudo -u postgres psql -c 'SELECT 1'`; the PostgreSQL log.",
+            confirm=f"`systemctl status {k.server_unit('databases')}`; `sudo -u postgres psql -c 'SELECT 1'`; the "
+            "PostgreSQL log.",
             fix="Restart PostgreSQL after reading its log (disk full? see HostDiskSpaceCritical); then restart the "
             "apps if their pools do not reconnect.",
         ),

@@ -34,7 +34,7 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({f"redis_up{{{REDIS}}}": "1x10"}), for_="1m",
             meaning="Redis is the Celery broker, the response cache and the rate limiter: tasks stop, API calls "
             "that use the cache fail.",
-            confirm="`systemctl status redis-server`; `redis-cli ping`.",
+            confirm=f"`systemctl status {k.server_unit('redis')}`; `redis-cli ping`.",
             fix="Restart Redis after reading its log (OOM? disk full for the RDB?).",
         ),
         Alert(
@@ -49,7 +49,8 @@ def alerts(k: Ctx) -> list[Alert]:
             fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{2 * mem}x10"}, value=2 * mem),
             quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{mem}x10"}),
             for_="5m",
-            meaning="On a 4 GB VPS Redis competes with the workers and PostgreSQL: a queue backlog or a cache "
+            meaning=f"On a {k.host_size[1]} GB host Redis competes with the workers and PostgreSQL: a queue backlog "
+            "or a cache "
             "without TTLs grows until the OOM killer acts.",
             confirm="`redis-cli info memory | grep used_memory_human`; `redis-cli --bigkeys`.",
             fix="Drain the backlog (Celery board); set TTLs on cache keys; set `maxmemory` with an eviction policy "

@@ -37,6 +37,15 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     mcp = ',service!="mcp-server"' if k.has("mcp") else ""  # the MCP server has its own alert
+    behind = k.first("gunicorn", "uvicorn", "http", nginx=True)
+    server = behind.kind if behind is not None and behind.kind != "http" else "gunicorn"
+    unit = behind.unit if behind is not None and behind.unit else "<unit>"
+    port = behind.port if behind is not None and behind.port else "<port>"
+    workers = behind.workers if behind is not None else None
+    m = next((x for x in k.site.services if x.name == "mcp-server" and x.health_url), None)
+    mcp_url = m.health_url if m else "<health url>"
+    mcp_unit = m.unit if m and m.unit else "<unit>"
+    mcp_port = m.port if m and m.port else "<port>"
     probed = next((x for x in k.site.services if x.health_url and x.name != "mcp-server"), None)
     probe = ('probe_success{job="blackbox_http",instance="http://demo-voice:5002/health",platform="voice",'
              'service="voice-api"}' if probed is None else
@@ -58,11 +67,12 @@ def alerts(k: Ctx) -> list[Alert]:
                  value=0.1),
             quiet=Case({f'{_NGINX},status="502"}}': "0+3x20"}),
             for_="1m",
-            meaning="Playbook incident 1: nginx cannot reach Gunicorn on port 5002 (master down, all workers busy "
-            "or dead, socket gone). Customers see the 502 page.",
-            confirm="`systemctl status api.service`; `journalctl -u api.service -n 100`; `lsof -i :5002` should "
-            "show gunicorn; `ps aux | grep gunicorn | wc -l` should print 5 (1 master + 4 workers).",
-            fix="Check the logs first, then `sudo systemctl restart api.service` (or the platform's "
+            meaning=f"Playbook incident 1: nginx cannot reach {server.capitalize()} on port {port} (master down, "
+            "all workers busy or dead, socket gone). Customers see the 502 page.",
+            confirm=f"`systemctl status {unit}`; `journalctl -u {unit} -n 100`; `lsof -i :{port}` should "
+            f"show {server}" + (f"; `ps aux | grep {server} | wc -l` should print {workers + 1} (1 master + {workers} "
+                                "workers)." if workers else "."),
+            fix=f"Check the logs first, then `sudo systemctl restart {unit}` (or the platform's "
             "`restart_all.sh`); verify with `curl` + status + logs and write an incident note.",
         ),
         Alert(
@@ -122,10 +132,10 @@ def alerts(k: Ctx) -> list[Alert]:
             quiet=Case({'probe_success{job="blackbox_http",instance="http://demo-voice:5556/health",platform="voice",'
                   'service="mcp-server"}': "1x10"}),
             for_="1m",
-            meaning="Playbook incident 5: agents stop calling tools because the MCP server (port 5556) is down.",
-            confirm="`curl http://localhost:5556/health`; `systemctl status mcp-server.service`; "
-            "`journalctl -u mcp-server.service -n 100`.",
-            fix="`sudo systemctl restart mcp-server.service` after reading the journal; if healthy but agents still "
+            meaning=f"Playbook incident 5: agents stop calling tools because the MCP server (port {mcp_port}) is "
+            "down.",
+            confirm=f"`curl {mcp_url}`; `systemctl status {mcp_unit}`; `journalctl -u {mcp_unit} -n 100`.",
+            fix=f"`sudo systemctl restart {mcp_unit}` after reading the journal; if healthy but agents still "
             "do not call tools, check the agent's tool configuration at ElevenLabs.",
         ),
     ]

@@ -41,9 +41,14 @@ def _expected(k: Ctx) -> str:
 
 
 def alerts(k: Ctx) -> list[Alert]:
+    if not k.has("pools"):
+        return []
     t = k.t
     P = _pool_labels(k)
     mem = int(t.pool_memory_bytes.value)
+    first = k.site.pools[0]
+    port = next((s.port for s in k.site.pools if s.port), "<port>")
+    vcpus, mem_gb, _ = k.host_size
     return [
         Alert(
             name="WorkerPoolMasterDown",
@@ -59,9 +64,9 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="1m",
             meaning="The arbiter/master process is gone, and its workers with it: for Gunicorn this is the 502 of "
             "playbook incident 1; for Celery no task runs.",
-            confirm="`systemctl status api.service` (or the chat/celery unit); "
+            confirm=f"`systemctl status UNIT` ({k.units('gunicorn', 'uvicorn', 'celery_worker')}); "
             "`ps aux | grep -E 'gunicorn|uvicorn|celery'`.",
-            fix="Read the journal for the crash reason, then `sudo systemctl restart <unit>`; check that systemd's "
+            fix="Read the journal for the crash reason, then `sudo systemctl restart UNIT`; check that systemd's "
             "`Restart=` policy is set so it comes back by itself.",
         ),
         Alert(
@@ -86,7 +91,8 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="2m",
             meaning=f"The master is alive but does not keep its workers up ({_expected(k)}): "
             "workers crash at boot or are killed (OOM) faster than they are replaced.",
-            confirm="`ps aux | grep gunicorn | wc -l` should print 5; the journal shows worker boot errors or "
+            confirm=f"`ps aux | grep {first.pool_server} | wc -l` should print {(first.workers or 0) + 1} for "
+            f"{first.name}; the journal shows worker boot errors or "
             "`WORKER TIMEOUT`; `dmesg | grep -i oom`.",
             fix="Fix the boot error or memory pressure; restart the service.",
         ),
@@ -123,9 +129,9 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="2m",
             meaning="Every worker is busy and new connections pile up in the kernel's accept queue: latency grows "
             "and nginx will time out (504/502) when it is full.",
-            confirm="`ss -ltn 'sport = :5002'` (Recv-Q is the queue, Send-Q the limit); the busy-workers panel.",
+            confirm=f"`ss -ltn 'sport = :{port}'` (Recv-Q is the queue, Send-Q the limit); the busy-workers panel.",
             fix="Find the slow requests (a slow DB query, an LLM call in the request path); add workers if CPU "
-            "allows (2 vCPU: 2-4 sync workers), or move slow work to Celery.",
+            f"allows ({vcpus} vCPU: {vcpus}-{2 * vcpus} sync workers), or move slow work to Celery.",
         ),
         Alert(
             name="WorkerPoolMemoryHigh",
@@ -140,7 +146,8 @@ def alerts(k: Ctx) -> list[Alert]:
                       value=mem * 3 // 2),
             quiet=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem}x20"}),
             for_="5m",
-            meaning="The pool's workers grow (a leak, large responses held in memory, too many workers for 4 GB): "
+            meaning=f"The pool's workers grow (a leak, large responses held in memory, too many workers for {mem_gb} "
+            "GB): "
             "the OOM killer is next, and it may pick PostgreSQL or Redis.",
             confirm="`ps -o pid,rss,cmd -C gunicorn` (or uvicorn/celery); the largest-worker series on the board.",
             fix="Set `max_requests` (Gunicorn) or `--max-tasks-per-child` (Celery) to recycle leaking workers; "
