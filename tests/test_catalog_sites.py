@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +17,7 @@ import yaml
 
 from monitoring import exporter_config, generate
 from monitoring.catalog import build
+from monitoring.catalog.thresholds import DEFAULTS
 from monitoring.site import Site, SiteError, load_site
 from tests.support.catalog import DEMO, EXAMPLES, ROOT
 
@@ -162,3 +166,35 @@ def test_thresholds_derive_from_the_site():
     assert two.thresholds.llm_daily_budget_usd.value == 3.0  # 30 USD a month, x3 / 30
     assert "worker_pool_workers_resident_memory_bytes > 4294967296" in [
         a.expr for a in two.alerts if a.name == "WorkerPoolMemoryHigh"]
+
+
+def _overridden() -> dict[str, float]:
+    """Every product threshold moved off its default, within its range."""
+    out = {}
+    for key, t in build(DEMO).thresholds.items():
+        if key.startswith("capacity_") and key not in DEFAULTS:
+            continue  # the capacity check's own thresholds (test above)
+        v = float(t.value)
+        if t.unit == "percentunit":
+            out[key] = min(round(v * 1.2, 6), 0.95) if v else 0.1
+        else:
+            out[key] = round(v * 1.2, 6) if v else 1.0
+    return out
+
+
+def test_promtool_cases_follow_overridden_thresholds(tmp_path):
+    """The generated unit tests fire and stay silent around the site's thresholds, not the defaults'."""
+    site = dataclasses.replace(DEMO, thresholds=_overridden())
+    cat = build(site)
+    assert all(cat.thresholds[k].value == v for k, v in site.thresholds.items())
+    files = generate.render(site)
+    root = _write(files, tmp_path)
+    tests = sorted(root / p for p in files if p.startswith("prometheus/tests/"))
+
+    def run(f: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        return f, subprocess.run([shutil.which("promtool") or "promtool", "test", "rules", f.name], cwd=f.parent,
+                                 capture_output=True, text=True, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failed = [f"{f.name}:\n{r.stdout}{r.stderr}" for f, r in pool.map(run, tests) if r.returncode != 0]
+    assert not failed, "\n".join(failed)

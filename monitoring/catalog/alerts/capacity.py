@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, _x
+from monitoring.catalog.series import X, _x, num
 from monitoring.catalog.thresholds import capacity_key
 from monitoring.model import Alert, Case, Expr, Recording, promql
 
@@ -54,6 +54,7 @@ def alerts(k: Ctx) -> list[Alert]:
     thresholds = k.site.capacity_thresholds
     resource = "chats_per_day" if "chats_per_day" in thresholds else next(iter(thresholds))
     limit = thresholds[resource]
+    fdays, ratio = float(t.capacity_forecast_days.value), float(t.capacity_ratio.value)  # usage grows 144 a day
     limits = ", ".join(f"{name} {v:,g}" for name, v in thresholds.items())
     return [
         Alert(
@@ -66,16 +67,18 @@ def alerts(k: Ctx) -> list[Alert]:
                         "capacity_threshold"
                         " and on (instance, job, resource) capacity_usage offset 1d", days=t.capacity_forecast_days),
             severity="warning",
-            summary="A volume is forecast to cross its scaling threshold within 14 days.",
-            description="{{ $labels.resource }} is forecast to reach {{ $value | humanize }} in 14 days, above its "
+            summary=f"A volume is forecast to cross its scaling threshold within {t.capacity_forecast_days} days.",
+            description="{{ $labels.resource }} is forecast to reach {{ $value | humanize }} in "
+            f"{t.capacity_forecast_days} days, above its "
             "threshold.",
             panel=(uids.CAPACITY, "Days until threshold"),
             fire=Case({f"capacity_usage{_x(resource='active_sellers')}": "0+1x150",
                   f"capacity_threshold{_x(resource='active_sellers')}": "200x150"}, at="1470m", interval="10m",
                  labels={"job": "lookout", "instance": "exporters:9808", "resource": "active_sellers"},
-                 value=147 + 0.1 * 14 * 1440),
+                 value=147 + 144 * fdays),
             quiet=Case({f"capacity_usage{_x(resource='active_sellers')}": "0+1x150",
-                  f"capacity_threshold{_x(resource='active_sellers')}": "2164x150"}, at="1470m", interval="10m"),
+                  f"capacity_threshold{_x(resource='active_sellers')}": f"{num(147 + 144 * fdays + 1)}x150"},
+                       at="1470m", interval="10m"),
             for_="5m",
             meaning="Needs a day of history (no forecast from a fresh install's ramp). At the last day's growth, "
             f"a volume crosses its 'when to scale' threshold ({limits}) within {t.capacity_forecast_days} days: plan "
@@ -93,9 +96,10 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A volume has reached its scaling threshold.",
             description="{{ $labels.resource }} is at {{ $value | humanizePercentage }} of its scaling threshold.",
             panel=(uids.CAPACITY, "Volumes"),
-            fire=Case({f"capacity_usage{_x(resource=resource)}": f"{limit * 1.2:g}x10"},
-                      labels={"job": "lookout", "instance": "exporters:9808", "resource": resource}, value=1.2),
-            quiet=Case({f"capacity_usage{_x(resource=resource)}": f"{limit - 1:g}x10"}),
+            fire=Case({f"capacity_usage{_x(resource=resource)}": f"{num(limit * 1.2 * ratio)}x10"},
+                      labels={"job": "lookout", "instance": "exporters:9808", "resource": resource},
+                      value=round(1.2 * ratio, 9)),
+            quiet=Case({f"capacity_usage{_x(resource=resource)}": f"{num(limit * ratio - 1)}x10"}),
             for_="5m",
             meaning=f"A volume reached the site's scaling threshold ({limits}): expect latency and saturation.",
             confirm="Capacity board; HTTP RED board (latency), worker pools (busy workers).",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, _x
+from monitoring.catalog.series import X, _x, num
 from monitoring.model import Alert, Case, Recording, above, below
 
 
@@ -40,6 +40,7 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     worker, beat = k.unit("celery_worker"), k.unit("celery_beat")
+    backlog, wait = float(t.celery_backlog.value), float(t.celery_wait_seconds.value)
     return [
         Alert(
             name="CeleryQueueBacklog",
@@ -50,8 +51,9 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Celery queue is backing up.",
             description="Queue {{ $labels.queue_name }} holds {{ $value | humanize }} ready messages for 5 minutes.",
             panel=(uids.CELERY, "Queue length"),
-            fire=Case({f"celery_queue_length{_x(queue_name='celery')}": "150x10"}, value=150),
-            quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": "100x10"}),
+            fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10"},
+                      value=1.5 * backlog),
+            quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10"}),
             for_="5m",
             meaning="Tasks are produced faster than the workers run them (too few workers, slow tasks, or a "
             "stuck worker).",
@@ -68,8 +70,9 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Celery tasks wait too long before a worker picks them up.",
             description="The oldest message in {{ $labels.queue_name }} has waited {{ $value | humanizeDuration }}.",
             panel=(uids.CELERY, "Oldest message age"),
-            fire=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": "600x10"}, value=600),
-            quiet=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": "300x10"}),
+            fire=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": f"{num(2 * wait)}x10"},
+                      value=2 * wait),
+            quiet=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": f"{num(wait)}x10"}),
             for_="2m",
             meaning="Work is delayed: marketplace sync every 30 s and SLA escalation every 5 min run late.",
             confirm="The queue-length and workers panels; `celery -A APP inspect active` for long tasks.",
@@ -85,7 +88,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.instance }} sees no Celery worker heartbeat: background tasks do not run.",
             panel=(uids.CELERY, "Live workers"),
             fire=Case({f"celery_workers{{{X}}}": "0x10"}),
-            quiet=Case({f"celery_workers{{{X}}}": "1x10"}), for_="1m",
+            quiet=Case({f"celery_workers{{{X}}}": f"{num(t.celery_live_workers.value)}x10"}), for_="1m",
             meaning="No worker sends heartbeats: marketplace sync, chat analysis and SLA escalation have stopped; "
             "beat keeps queueing tasks that nobody runs.",
             confirm=f"`sudo systemctl status {worker}`; `sudo journalctl -u {worker} -n 100`; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import NODE
+from monitoring.catalog.series import NODE, num
 from monitoring.model import Alert, Case, Recording, above, below
 
 ROOTFS = f'{NODE},device="/dev/vda1",fstype="ext4",mountpoint="/"'
@@ -48,6 +48,8 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     vcpus, mem, disk = k.host_size
+    warn, crit = float(t.disk_free_warning.value), float(t.disk_free_critical.value)
+    memav, load = float(t.memory_available.value), float(t.load_per_cpu.value)
     return [
         Alert(
             name="HostDown",
@@ -74,11 +76,11 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} "
             "free.",
             panel=(uids.HOST, "Disk free"),
-            fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': "2e9x10",
+            fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(warn * 2 / 3 * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"},
                  labels={"job": "node", "instance": "node-exporter:9100", "device": "/dev/vda1", "fstype": "ext4",
-                         "mountpoint": "/"}, value=0.1),
-            quiet=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': "3e9x10",
+                         "mountpoint": "/"}, value=round(warn * 2 / 3, 9)),
+            quiet=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(warn * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"}),
             for_="5m",
             meaning=f"The {disk} GB disk fills (logs, PostgreSQL, Prometheus data). At 0% PostgreSQL stops.",
@@ -94,11 +96,11 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.mountpoint }} on {{ $labels.instance }} has only {{ $value | humanizePercentage }} "
             "free.",
             panel=(uids.HOST, "Disk free"),
-            fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': "5e8x10",
+            fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(crit / 2 * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"},
                  labels={"job": "node", "instance": "node-exporter:9100", "device": "/dev/vda1", "fstype": "ext4",
-                         "mountpoint": "/"}, value=0.025),
-            quiet=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': "1e9x10",
+                         "mountpoint": "/"}, value=crit / 2),
+            quiet=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(crit * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"}),
             for_="2m",
             meaning="Writes are about to fail: PostgreSQL will refuse transactions, Redis cannot persist.",
@@ -114,10 +116,10 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.instance }} has {{ $value | humanizePercentage }} of its memory available.",
             panel=(uids.HOST, "Memory available"),
             fire=Case(
-                {f"node_memory_MemAvailable_bytes{{{NODE}}}": "2e8x10",
+                {f"node_memory_MemAvailable_bytes{{{NODE}}}": f"{num(memav / 2 * 4e9)}x10",
                  f"node_memory_MemTotal_bytes{{{NODE}}}": "4e9x10"},
-                 labels={"job": "node", "instance": "node-exporter:9100"}, value=0.05),
-            quiet=Case({f"node_memory_MemAvailable_bytes{{{NODE}}}": "4e8x10",
+                 labels={"job": "node", "instance": "node-exporter:9100"}, value=memav / 2),
+            quiet=Case({f"node_memory_MemAvailable_bytes{{{NODE}}}": f"{num(memav * 4e9)}x10",
                   f"node_memory_MemTotal_bytes{{{NODE}}}": "4e9x10"}),
             for_="5m",
             meaning=f"Less than {t.memory_available.value:.0%} of the {mem} GB is available: the OOM killer will "
@@ -133,11 +135,11 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The host's CPUs are saturated.",
             description="{{ $labels.instance }} has a 5-minute load of {{ $value | humanize }} per vCPU.",
             panel=(uids.HOST, "Load per vCPU"),
-            fire=Case({f"node_load5{{{NODE}}}": "6x20",
+            fire=Case({f"node_load5{{{NODE}}}": f"{num(3 * load)}x20",
                        f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}': "0+60x20",
                   f'node_cpu_seconds_total{{{NODE},cpu="1",mode="idle"}}': "0+60x20"}, at="15m",
-                 labels={"job": "node", "instance": "node-exporter:9100"}, value=3),
-            quiet=Case({f"node_load5{{{NODE}}}": "4x20",
+                 labels={"job": "node", "instance": "node-exporter:9100"}, value=1.5 * load),
+            quiet=Case({f"node_load5{{{NODE}}}": f"{num(2 * load)}x20",
                         f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}': "0+60x20",
                   f'node_cpu_seconds_total{{{NODE},cpu="1",mode="idle"}}': "0+60x20"}, at="15m"),
             for_="10m",

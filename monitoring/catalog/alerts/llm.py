@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, _x
+from monitoring.catalog.series import X, _x, num
 from monitoring.model import Alert, Case, Recording, above, below
 
 
@@ -56,6 +56,10 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    runway = float(t.llm_runway_days.value)  # the cases spend 864 USD a day
+    short = round(runway * 2 / 7, 9)
+    quota_at = 100 * float(t.provider_quota_ratio.value)  # characters (thousands) of a 100k quota
+    quota_hi = min(100.0, quota_at + 5)
     return [
         Alert(
             name="LlmSpendOverDailyBudget",
@@ -103,13 +107,14 @@ def alerts(k: Ctx) -> list[Alert]:
             group="llm",
             expr=below("provider:llm_balance_runway:days", t.llm_runway_days),
             severity="warning",
-            summary="The LLM provider balance lasts less than 7 days at the current pace.",
+            summary=f"The LLM provider balance lasts less than {t.llm_runway_days} days at the current pace.",
             description="{{ $labels.provider }} balance covers {{ $value | humanize }} more days of spend.",
             panel=(uids.LLM, "Balance runway (days)"),
-            fire=Case({f"llm_provider_balance{_x(provider='deepseek', currency='USD')}": "1728x70",
+            fire=Case({f"llm_provider_balance{_x(provider='deepseek', currency='USD')}": f"{num(short * 864)}x70",
                   f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
-                  "0+0.6x70"}, at="65m", labels={"provider": "deepseek"}, value=2),
-            quiet=Case({f"llm_provider_balance{_x(provider='deepseek', currency='USD')}": "6100x70",
+                  "0+0.6x70"}, at="65m", labels={"provider": "deepseek"}, value=short),
+            quiet=Case({f"llm_provider_balance{_x(provider='deepseek', currency='USD')}":
+                        f"{num(runway * 864 + 52)}x70",
                   f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
                   "0+0.6x70"}, at="65m"),
             for_="5m",
@@ -145,10 +150,10 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A provider subscription quota is nearly used up.",
             description="ElevenLabs has used {{ $value | humanizePercentage }} of its character quota for this period.",
             panel=(uids.LLM, "ElevenLabs quota used"),
-            fire=Case({f"elevenlabs_subscription_characters_used{{{X}}}": "95000x10",
+            fire=Case({f"elevenlabs_subscription_characters_used{{{X}}}": f"{num(quota_hi * 1000)}x10",
                   f"elevenlabs_subscription_characters_limit{{{X}}}": "100000x10"},
-                 labels={"job": "lookout", "instance": "exporters:9808"}, value=0.95),
-            quiet=Case({f"elevenlabs_subscription_characters_used{{{X}}}": "90000x10",
+                 labels={"job": "lookout", "instance": "exporters:9808"}, value=quota_hi / 100),
+            quiet=Case({f"elevenlabs_subscription_characters_used{{{X}}}": f"{num(quota_at * 1000)}x10",
                   f"elevenlabs_subscription_characters_limit{{{X}}}": "100000x10"}),
             for_="5m",
             meaning="When the quota is exhausted before the next reset, ElevenLabs refuses new conversations: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import DAY, _x
+from monitoring.catalog.series import DAY, _x, num
 from monitoring.model import Alert, Case, Recording, above, below
 
 
@@ -18,6 +18,8 @@ def recordings(k: Ctx) -> list[Recording]:
 
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
+    days = float(t.token_expiry_days.value)
+    soon, sooner = days * 5 / 7, days * 3 / 14  # 10 and 3 days of the default 14
     return [
         Alert(
             name="MarketplaceSyncLagging",
@@ -61,13 +63,12 @@ def alerts(k: Ctx) -> list[Alert]:
             group="chatcenter",
             expr=below("(api_token_expiry_timestamp_seconds - time()) / 86400", t.token_expiry_days),
             severity="warning",
-            summary="An API token expires within 14 days.",
+            summary=f"An API token expires within {t.token_expiry_days} days.",
             description="Token {{ $labels.name }} expires in {{ $value | humanize }} days.",
             panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
-            fire=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{10 * DAY + 600}x20"},
-                      at="10m",
-                 value=10),
-            quiet=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{14 * DAY + 600}x20"},
+            fire=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{num(soon * DAY + 600)}x20"},
+                      at="10m", value=soon),
+            quiet=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{num(days * DAY + 600)}x20"},
                        at="10m"),
             for_="5m",
             meaning="A JWT the platform uses (for example the WB connector token, valid 180 days) is about to "
@@ -81,14 +82,15 @@ def alerts(k: Ctx) -> list[Alert]:
             group="chatcenter",
             expr=below("(marketplace_token_earliest_expiry_timestamp_seconds - time()) / 86400", t.token_expiry_days),
             severity="warning",
-            summary="A seller's marketplace token expires within 14 days.",
+            summary=f"A seller's marketplace token expires within {t.token_expiry_days} days.",
             description="The first {{ $labels.marketplace }} seller token expires in {{ $value | humanize }} days.",
             panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
             fire=Case({f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}":
-                       f"{3 * DAY + 600}x20"},
-                 at="10m", value=3),
+                       f"{num(sooner * DAY + 600)}x20"},
+                      at="10m", value=sooner),
             quiet=Case(
-                {f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}": f"{14 * DAY + 600}x20"},
+                {f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}":
+                 f"{num(days * DAY + 600)}x20"},
                  at="10m"),
             for_="5m",
             meaning="A seller's WB/Ozon token (WB JWTs are valid 180 days) expires soon: that seller's sync stops.",

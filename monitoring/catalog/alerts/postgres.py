@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import PG
+from monitoring.catalog.series import PG, num
 from monitoring.model import Alert, Case, Recording, above
 
 
@@ -36,6 +36,8 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     db = _db(k)
+    at = 100 * float(t.pg_connections_ratio.value)  # connections of 100
+    hi = min(100.0, at + 5)
     return [
         Alert(
             name="PostgresDown",
@@ -64,10 +66,11 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="PostgreSQL connections are close to max_connections.",
             description="{{ $value | humanizePercentage }} of max_connections are in use on {{ $labels.instance }}.",
             panel=(uids.HOST, "PostgreSQL connections / max_connections"),
-            fire=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': "85x10",
+            fire=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': f"{num(hi)}x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"}, labels={"job": "postgres",
-                 "instance": "postgres-exporter:9187"}, value=0.85),
-            quiet=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': "80x10",
+                 "instance": "postgres-exporter:9187"}, value=hi / 100),
+            quiet=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}':
+                        f"{num(at)}x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"}),
             for_="2m",
             meaning="Playbook incident 3: the connection pool is about to be exhausted; new connections will be "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import REDIS
+from monitoring.catalog.series import REDIS, num
 from monitoring.model import Alert, Case, Recording, above
 
 
@@ -19,6 +19,8 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     mem = int(t.redis_memory_bytes.value)
+    maxat = 100 * float(t.redis_maxmemory_ratio.value)  # bytes of a 100-byte maxmemory
+    maxhi = min(100.0, maxat + 5)
     return [
         Alert(
             name="RedisDown",
@@ -65,9 +67,10 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Redis memory is close to its maxmemory limit.",
             description="Redis {{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory.",
             panel=(uids.HOST, "Redis memory / maxmemory"),
-            fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": "95x10", f"redis_memory_max_bytes{{{REDIS}}}": "100x10"},
-                 labels={"job": "redis", "instance": "redis-exporter:9121"}, value=0.95),
-            quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": "90x10",
+            fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{num(maxhi)}x10",
+                       f"redis_memory_max_bytes{{{REDIS}}}": "100x10"},
+                      labels={"job": "redis", "instance": "redis-exporter:9121"}, value=maxhi / 100),
+            quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{num(maxat)}x10",
                         f"redis_memory_max_bytes{{{REDIS}}}": "100x10"}),
             for_="5m",
             meaning="At maxmemory Redis evicts keys (cache) or refuses writes (noeviction): Celery can lose or "

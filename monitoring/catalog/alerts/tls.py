@@ -27,7 +27,7 @@ def alerts(k: Ctx) -> list[Alert]:
             # the last value keeps this alert firing (TlsProbeFailed says why) instead of resolving at expiry
             expr=below("(last_over_time(probe_ssl_earliest_cert_expiry[1d]) - time()) / 86400", t.tls_expiry_days),
             severity="warning",
-            summary="A TLS certificate expires within 14 days.",
+            summary=f"A TLS certificate expires within {t.tls_expiry_days} days.",
             description="The certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days.",
             panel=(uids.OVERVIEW, "TLS certificate expiry (days)"),
             fire=Case({'probe_ssl_earliest_cert_expiry{job="blackbox_tls",instance="demo-chat:8001"}':

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
+from monitoring.catalog.series import num
 from monitoring.model import Alert, Case, Recording, above
 
 _NGINX = 'nginx_http_response_count_total{job="nginx",platform="voice",service="voice-api",method="GET"'
@@ -37,6 +38,8 @@ def recordings(k: Ctx) -> list[Recording]:
 def alerts(k: Ctx) -> list[Alert]:
     t = k.t
     mcp = ',service!="mcp-server"' if k.has("mcp") else ""  # the MCP server has its own alert
+    r502 = float(t.voice_502_rate.value)
+    bad, ok = min(99.0, 200 * float(t.voice_5xx_ratio.value)), 100 * float(t.voice_5xx_ratio.value)  # per 100
     behind = k.first("gunicorn", "uvicorn", "http", nginx=True)
     server = behind.kind if behind is not None and behind.kind != "http" else "gunicorn"
     unit = behind.unit if behind is not None and behind.unit else "<unit>"
@@ -63,9 +66,9 @@ def alerts(k: Ctx) -> list[Alert]:
             "down or "
             "unreachable.",
             panel=(uids.OVERVIEW, "Voice: 502 responses"),
-            fire=Case({f'{_NGINX},status="502"}}': "0+6x20"}, labels={"platform": "voice", "service": "voice-api"},
-                 value=0.1),
-            quiet=Case({f'{_NGINX},status="502"}}': "0+3x20"}),
+            fire=Case({f'{_NGINX},status="502"}}': f"0+{num(2 * r502 * 60)}x20"},
+                      labels={"platform": "voice", "service": "voice-api"}, value=2 * r502),
+            quiet=Case({f'{_NGINX},status="502"}}': f"0+{num(r502 * 60 * 0.9)}x20"}),  # float rates: just under
             for_="1m",
             meaning=f"Playbook incident 1: nginx cannot reach {server.capitalize()} on port {port} (master down, "
             "all workers busy or dead, socket gone). Customers see the 502 page.",
@@ -85,9 +88,11 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanizePercentage }} of {{ $labels.service }} requests answered 5xx over 5 "
             "minutes.",
             panel=(uids.OVERVIEW, "Voice: 5xx share"),
-            fire=Case({f'{_NGINX},status="200"}}': "0+90x20", f'{_NGINX},status="500"}}': "0+10x20"},
-                 labels={"platform": "voice", "service": "voice-api"}, value=0.1),
-            quiet=Case({f'{_NGINX},status="200"}}': "0+96x20", f'{_NGINX},status="500"}}': "0+4x20"}),
+            fire=Case({f'{_NGINX},status="200"}}': f"0+{num(100 - bad)}x20",
+                       f'{_NGINX},status="500"}}': f"0+{num(bad)}x20"},
+                      labels={"platform": "voice", "service": "voice-api"}, value=bad / 100),
+            quiet=Case({f'{_NGINX},status="200"}}': f"0+{num(101 - ok)}x20",
+                        f'{_NGINX},status="500"}}': f"0+{num(ok - 1)}x20"}),
             for_="5m",
             meaning="Playbook incident 2: Flask raises (500) or Gunicorn times out (502/504) on a share of "
             "requests above the threshold.",
