@@ -95,7 +95,7 @@ RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s
 # must come back empty at least RECOVERED_AFTER s after the revert, while the metric it reads is present (so
 # that emptiness is not a missing series). This proves that reverting the fault removed its effect from the
 # live data; that the committed rule then resolves once its longer window holds only such data is proven by
-# the promtool unit tests of the rules (prometheus/tests, generated from monitoring/catalog.py).
+# the promtool unit tests of the rules (prometheus/tests, generated from examples/demo.yaml and monitoring/catalog/).
 _RESTARTED_LAST_MINUTE = ("sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[1m]))"
                           " > 0", "worker_pool_worker_restarts_total")  # a worker of the pool restarted
 RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metric that must be present)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from demo.fault_alerts import FAULT_ALERTS
-from monitoring import generate
+from monitoring import build
 from monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
 from monitoring.promql import metric_names
 from monitoring.standard_metrics import names as standard_names
@@ -22,29 +22,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return generate.render_demo()
+    return build.demo_repo_files()
 
 
 def test_generated_files_are_committed_and_fresh(files):
-    assert generate.stale(files) == [], "run: python -m monitoring generate"
+    assert build.stale(files) == [], "run: python -m monitoring generate"
 
 
 def test_output_is_stable_across_runs(files):
-    assert generate.render_demo() == files
+    assert build.demo_repo_files() == files
 
 
-def test_check_fails_on_drift(files, tmp_path, monkeypatch):
+def test_check_fails_on_drift(files, tmp_path):
     for rel in files:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
-    monkeypatch.setattr(generate, "ROOT", tmp_path)
-    assert generate.stale(files) == []
+    assert build.stale(files, tmp_path) == []
     rule = tmp_path / "prometheus/rules/host.yml"
     rule.write_text(rule.read_text().replace("severity: critical", "severity: warning", 1))
     (tmp_path / "dashboards/json/old-board.json").write_text("{}")
-    assert generate.stale(files) == ["prometheus/rules/host.yml", "dashboards/json/old-board.json"]
-    generate.write(files)
-    assert generate.stale(files) == []
+    assert build.stale(files, tmp_path) == ["prometheus/rules/host.yml", "dashboards/json/old-board.json"]
+    build.write_dir(files, tmp_path)
+    assert build.stale(files, tmp_path) == []
 
 
 def test_cli_check_exit_code():
