@@ -142,3 +142,13 @@ alerting:
     assert result("providers.deepseek", "file") == "ok: readable"
     assert result("alerting.receivers.page", "file") == "FAIL: No such file or directory"
     assert r.stdout.splitlines()[-1].endswith("targets answer")
+
+
+def test_check_refuses_a_threshold_the_catalog_does_not_know(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text((ROOT / "examples" / "chat-center.yaml").read_text() + "thresholds: {disk_free_warnin: 0.2}\n")
+    r = run("check", "--site", str(site))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"lookout: {site}: thresholds.disk_free_warnin: unknown threshold"), r.stderr
+    site.write_text((ROOT / "examples" / "chat-center.yaml").read_text() + "thresholds: {disk_free_warning: 0.2}\n")
+    assert run("check", "--site", str(site)).returncode == 0
