@@ -479,14 +479,16 @@ http {{
     def alertmanager_url(self, i: int = 1) -> str:
         return f"http://127.0.0.1:{self.ports[f'alertmanager-{i}']}"
 
-    def alert_rules(self) -> dict[str, dict[str, Any]]:
-        """alertname -> rule (first one seen), from the rule files the generated prometheus.yml loads."""
+    def rule_files(self) -> list[Path]:
+        """The rule files the generated prometheus.yml loads (its paths are relative to it)."""
         prom = self.generated / "prometheus" / "prometheus.yml"
         conf = yaml.safe_load(prom.read_text()) if prom.exists() else {}
-        files = sorted({Path(f) for pattern in conf.get("rule_files", [])
-                        for f in prom.parent.glob(pattern)})
+        return sorted({f for pattern in conf.get("rule_files", []) for f in prom.parent.glob(pattern)})
+
+    def alert_rules(self) -> dict[str, dict[str, Any]]:
+        """alertname -> rule (first one seen), from the rule files the generated prometheus.yml loads."""
         out: dict[str, dict[str, Any]] = {}
-        for f in files:
+        for f in self.rule_files():
             for g in (yaml.safe_load(f.read_text()) or {}).get("groups", []):
                 for r in g.get("rules", []):
                     if "alert" in r:
