@@ -117,15 +117,26 @@ def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
 
 
 def test_every_threshold_is_in_an_alert_and_on_a_panel():
-    from dashboards import boards
+    """Each product threshold guards something in some site (the examples, and the demo watching its containers),
+    and wherever an alert uses one, a panel of that site draws it."""
+    import dataclasses
 
-    on_panels = {t.key for _, panels in boards(c.ctx) for p in panels for t in p.thresholds}
-    in_alerts = {t.key for a in c.alerts for t in a.thresholds} | {t.key for s in c.slos for t in s.thresholds}
-    # the demo has no TLS target and does not watch its containers: those thresholds have nothing to guard
-    absent = {"tls_expiry_days", "container_restarts_10m", "containers_unhealthy_or_oom"}
-    for key in set(c.thresholds) - absent:
-        assert key in on_panels, f"threshold {key} is drawn on no panel"
-        assert key in in_alerts, f"threshold {key} is used by no alert"
+    from dashboards import boards
+    from monitoring.catalog import build
+    from monitoring.catalog.thresholds import DEFAULTS
+    from monitoring.site import load_site
+    from tests.support.catalog import EXAMPLES
+
+    sites = [load_site(p) for p in EXAMPLES]
+    sites.append(dataclasses.replace(DEMO, monitoring=dataclasses.replace(DEMO.monitoring, watch_containers=True)))
+    used_anywhere: set[str] = set()
+    for site in sites:
+        cat = build(site)
+        on_panels = {t.key for _, panels in boards(cat.ctx) for p in panels for t in p.thresholds}
+        in_alerts = {t.key for a in cat.alerts for t in a.thresholds} | {t.key for s in cat.slos for t in s.thresholds}
+        assert in_alerts <= on_panels, f"{site.name}: thresholds drawn on no panel: {in_alerts - on_panels}"
+        used_anywhere |= in_alerts
+    assert set(DEFAULTS) <= used_anywhere, f"thresholds used by no alert: {set(DEFAULTS) - used_anywhere}"
 
 
 def test_alert_thresholds_are_the_ones_its_expression_was_built_with():

@@ -1,1 +1,2 @@
-"""One module per component; each publishes ``RECORDINGS`` and ``ALERTS``."""
+"""One module per component (kubernetes-mixin's ``alerts/*.libsonnet``); each publishes ``recordings(k)`` and
+``alerts(k)`` for a site (``monitoring.catalog.context.Ctx``), composed in order by ``monitoring.catalog.build``."""
