@@ -80,14 +80,13 @@ def routing_md(cat: Catalog) -> str:
 
 def thresholds_md(cat: Catalog) -> str:
     out = ["## Thresholds\n\n",
-           "The thresholds of this site's alerts. Product defaults; override any of them by key under "
-           "`thresholds:` in the site\nfile (a partial map keeps the others; `capacity_*` come from the capacity "
-           "check's `thresholds`). Each is written into\nthe alert expressions and drawn as a line on the panels.\n\n",
-           "| key | value | unit | what |\n|---|---|---|---|\n"]
+           "Product defaults; override any of them by key under `thresholds:` in the site file (a partial map keeps "
+           "the others;\n`capacity_*` come from the capacity check's `thresholds`). Each is written into the alert "
+           "expressions and drawn\nas a line on the panels; `used` says whether this site's alerts read it.\n\n",
+           "| key | value | unit | used | what |\n|---|---|---|---|---|\n"]
     used = {t.key for a in cat.alerts for t in a.thresholds} | {t.key for s in cat.slos for t in s.thresholds}
     for key, t in cat.thresholds.items():
-        if key in used:
-            out.append(f"| `{key}` | {t} | {t.unit} | {t.help} |\n")
+        out.append(f"| `{key}` | {t} | {t.unit} | {'yes' if key in used else 'no'} | {t.help} |\n")
     return "".join(out) + "\n"
 
 
