@@ -219,3 +219,21 @@ def test_capacity_threshold_in_the_site_reaches_the_exporter_config():
     conf = exporter_config.exporter_configs(s)["exporters.yaml"]
     assert conf["collectors"]["capacity"]["thresholds"] == {"active_sellers": 200, "chats_per_day": 10000,
                                                             "concurrent_users": 1000}
+
+
+def test_query_overrides_reach_the_exporter_and_unknown_queries_are_refused():
+    from monitoring import exporter_config
+
+    db = """
+        databases:
+          - name: chat
+            host: app-1
+            platform: chatcenter
+            dsn: ${CHAT_DSN}
+            checks:
+              capacity: {queries: {concurrent_users: "SELECT count(*) AS value FROM sessions"}}
+        """
+    conf = exporter_config.exporter_configs(_site(databases=db))["exporters.yaml"]
+    assert conf["collectors"]["capacity"]["queries"] == {"concurrent_users": "SELECT count(*) AS value FROM sessions"}
+    with pytest.raises(SiteError, match=r"^databases\[0\]\.checks\.capacity: queries\.concurent_users: unknown query"):
+        _site(databases=db.replace("concurrent_users:", "concurent_users:"))
