@@ -542,7 +542,16 @@ class Site:
                     settings["conversations"] = {**(settings.get("conversations") or {}),
                                                  "dsn": "postgresql:///placeholder"}
                 _validate_collector(name, settings, f"{where}.settings")
+        seen_pools: dict[tuple[str, str], int] = {}
         for i, s in enumerate(self.services):
+            key_ = (s.host, s.pool_server or "")
+            if s.pool_server and key_ in seen_pools:
+                j = seen_pools[key_]
+                other = self.services[j]
+                if not (s.match and other.match) or s.match == other.match:
+                    raise ValueError(f"services[{i}].match: services[{j}] is also a {s.kind} pool on {s.host}: give "
+                                     "each a distinct `match` (text of its master's command line)")
+            seen_pools.setdefault(key_, i)
             if s.kind == "celery_beat" and not any(r.celery and r.celery.beat_schedule for r in self.redis):
                 raise ValueError(f"services[{i}].kind: a celery_beat service needs a broker with a "
                                  "beat_schedule (redis[].celery.beat_schedule)")

@@ -237,3 +237,11 @@ def test_query_overrides_reach_the_exporter_and_unknown_queries_are_refused():
     assert conf["collectors"]["capacity"]["queries"] == {"concurrent_users": "SELECT count(*) AS value FROM sessions"}
     with pytest.raises(SiteError, match=r"^databases\[0\]\.checks\.capacity: queries\.concurent_users: unknown query"):
         _site(databases=db.replace("concurrent_users:", "concurent_users:"))
+
+
+def test_two_pools_of_one_server_on_one_host_need_distinct_matches():
+    two = ("services:\n  - {name: a, host: app-1, kind: gunicorn, platform: x, match: 'a:app'}\n"
+           "  - {name: b, host: app-1, kind: gunicorn, platform: x}")
+    with pytest.raises(SiteError, match=r"^services\[1\]\.match: services\[0\] is also a gunicorn pool on app-1"):
+        _site(two)
+    _site(two.replace("platform: x}", "platform: x, match: 'b:app'}"))
