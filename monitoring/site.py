@@ -453,8 +453,9 @@ class Monitoring:
     blackbox: str = key("127.0.0.1:9115", help="blackbox_exporter, which runs the HTTP and TLS probes.")
     scrape_interval: Duration = key(Duration(15), help="Prometheus scrape interval.")
     evaluation_interval: Duration = key(Duration(15), help="Prometheus rule evaluation interval.")
-    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through the "
-                                             "Docker socket (needs DOCKER_GID in .env).")
+    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through a "
+                                             "read-only Docker API proxy (add deploy/compose/containers.yaml "
+                                             "to COMPOSE_FILE).")
     exporter_intervals: Mapping[str, Duration] = key(
         {}, help="Refresh interval per lookout collector (e.g. `worker_pools: 5s`); a check's own "
         "`interval` wins.")

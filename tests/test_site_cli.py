@@ -87,6 +87,7 @@ def test_probe_tries_every_target_and_prints_no_secret(pg, redis_srv, health_ser
     closed = free_port()
     key = tmp_path / "deepseek_api_key"
     key.write_text("sk-probe-secret-0001\n")
+    key.chmod(0o600)
     site = tmp_path / "site.yaml"
     site.write_text(f"""
 name: probe
