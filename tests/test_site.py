@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from exporters.config import CollectorSettings, Duration, Secret, setting
 from monitoring import site as site_mod
 from monitoring.site import SiteError, load_site
 
@@ -103,7 +105,7 @@ def _site(extra: str = "", databases: str = "", tmp: Path | None = None) -> site
 
 
 @pytest.mark.parametrize("snippet, message", [
-    ("colour: blue", r"^colour: unknown key \(known keys: alerting, databases, hosts, "),
+    ("colour: blue", r"^colour: unknown key \(known keys: alerting, collectors, databases, hosts, "),
     ("services:\n  - {name: a, host: app-1, kind: gunicorn, platform: x, wokers: 2}",
      r"^services\[0\]\.wokers: unknown key"),
     ("hosts:\n  - {name: b, address: b}", r"^hosts: duplicate key \(lines 3 and \d+\)"),
@@ -248,3 +250,36 @@ def test_two_pools_of_one_server_on_one_host_need_distinct_matches():
     with pytest.raises(SiteError, match=r"^services\[1\]\.match: services\[0\] is also a gunicorn pool on app-1"):
         _site(two)
     _site(two.replace("platform: x}", "platform: x, match: 'b:app'}"))
+
+
+@dataclasses.dataclass(kw_only=True)
+class FakeSettings(CollectorSettings):
+    dsn: Secret = setting(help="a database")
+    window: Duration = setting(Duration(60), help="a window")
+
+
+def test_further_collectors_are_checked_by_the_collector_and_reach_the_exporter(monkeypatch):
+    """`collectors:` carries a collector the site's keys do not model yet (here a stand-in registered for the
+    test), checked by its own settings class without reading a secret or needing the variables set."""
+    import exporters.collectors as registry
+    from monitoring import exporter_config
+
+    real = registry.settings_class
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, "fake"))
+    monkeypatch.setattr(registry, "settings_class", lambda n: FakeSettings if n == "fake" else real(n))
+    monkeypatch.delenv("FAKE_DSN", raising=False)
+
+    with pytest.raises(SiteError, match=r"^collectors\.nope: unknown collector \(known: "):
+        _site("collectors: {nope: {}}")
+    with pytest.raises(SiteError, match=r"^collectors\.sla: configured by the site's own keys"):
+        _site("collectors: {sla: {dsn: '${X}'}}")
+    with pytest.raises(SiteError, match=r"^collectors\.fake\.windw: unknown key"):
+        _site("collectors: {fake: {dsn: '${FAKE_DSN}', windw: 2h}}")
+    with pytest.raises(SiteError, match=r"^collectors\.fake\.dsn: password given as a literal"):
+        _site("collectors: {fake: {dsn: 'postgresql://u:pw@db/x'}}")
+    s = _site("collectors: {fake: {dsn_file: /nonexistent/dsn, window: 2h}}")  # the file is not read
+    conf = exporter_config.exporter_configs(s)["exporters.yaml"]
+    assert conf["collectors"]["fake"] == {"dsn_file": "/nonexistent/dsn", "window": "2h"}
+    s = _site("collectors: {fake: {dsn: '${FAKE_DSN}'}}")
+    assert exporter_config.exporter_configs(s)["exporters.yaml"]["collectors"]["fake"] == {"dsn": "${FAKE_DSN}"}
+    assert "FAKE_DSN" not in __import__("os").environ
