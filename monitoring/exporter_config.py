@@ -94,7 +94,10 @@ def _central(site: Site) -> dict[str, dict[str, Any]]:
     if site.tokens:
         out["tokens"] = _with_interval(site, "tokens", {"tokens": [{"name": t.name, "file": str(t.file)}
                                                                    for t in site.tokens]})
+    for name, settings in site.collectors.items():  # the site's further collectors, as given
+        out[name] = _with_interval(site, name, settings)
     if site.monitoring.watch_containers:
+        # compose only; DOCKER_HOST is where compose gives the exporter the Docker API (docs/containers.md)
         out["containers"] = _with_interval(site, "containers", {
             "base_url": "${DOCKER_HOST:-unix:///var/run/docker.sock}",
             "label_filters": ["com.docker.compose.project=${COMPOSE_PROJECT_NAME:-lookout}"]})

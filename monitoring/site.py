@@ -28,6 +28,8 @@ __all__ = ["Site", "SiteError", "load_site"]
 Kind = Literal["gunicorn", "uvicorn", "celery_worker", "celery_beat", "http"]
 POOL_KINDS: dict[str, str] = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery_worker": "celery"}
 CHECKS = ("credits", "marketplace_sync", "sla", "capacity", "llm_spend")
+# collectors the site's own keys configure (never through `collectors:`)
+MODELLED = (*CHECKS, "worker_pools", "celery", "tokens", "containers", "deepseek", "elevenlabs")
 # where Prometheus finds the exporters of a host, when the site does not say: the packages' usual ports
 EXPORTER_PORTS = {"lookout": 9808, "node": 9100, "postgres": 9187, "redis": 9121, "nginx_log": 4040}
 _SIZE = re.compile(r"^\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
@@ -453,8 +455,9 @@ class Monitoring:
     blackbox: str = key("127.0.0.1:9115", help="blackbox_exporter, which runs the HTTP and TLS probes.")
     scrape_interval: Duration = key(Duration(15), help="Prometheus scrape interval.")
     evaluation_interval: Duration = key(Duration(15), help="Prometheus rule evaluation interval.")
-    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through the "
-                                             "Docker socket (needs DOCKER_GID in .env).")
+    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through a "
+                                             "read-only Docker API proxy (add deploy/compose/containers.yaml "
+                                             "to COMPOSE_FILE).")
     exporter_intervals: Mapping[str, Duration] = key(
         {}, help="Refresh interval per lookout collector (e.g. `worker_pools: 5s`); a check's own "
         "`interval` wins.")
@@ -487,6 +490,10 @@ class Site:
     thresholds: Mapping[str, float] = key({}, help="Overrides of the catalog's product thresholds by key "
                                                    "(docs/runbooks.md lists them); unnamed ones keep "
                                                    "their defaults.")
+    collectors: Mapping[str, Mapping[str, Any]] = key(
+        {}, help="Settings of further lookout collectors for the monitoring host's exporter, by collector name, "
+        "for what the keys above do not describe (docs/configuration.md); checked by the collector itself. A "
+        "collector the keys above already configure cannot be given here.")
 
     # -- cross-checks (each error names its key path)
     def validate(self) -> None:
@@ -542,7 +549,16 @@ class Site:
                     settings["conversations"] = {**(settings.get("conversations") or {}),
                                                  "dsn": "postgresql:///placeholder"}
                 _validate_collector(name, settings, f"{where}.settings")
+        seen_pools: dict[tuple[str, str], int] = {}
         for i, s in enumerate(self.services):
+            key_ = (s.host, s.pool_server or "")
+            if s.pool_server and key_ in seen_pools:
+                j = seen_pools[key_]
+                other = self.services[j]
+                if not (s.match and other.match) or s.match == other.match:
+                    raise ValueError(f"services[{i}].match: services[{j}] is also a {s.kind} pool on {s.host}: give "
+                                     "each a distinct `match` (text of its master's command line)")
+            seen_pools.setdefault(key_, i)
             if s.kind == "celery_beat" and not any(r.celery and r.celery.beat_schedule for r in self.redis):
                 raise ValueError(f"services[{i}].kind: a celery_beat service needs a broker with a "
                                  "beat_schedule (redis[].celery.beat_schedule)")
@@ -551,6 +567,13 @@ class Site:
         for k, v in self.thresholds.items():
             if v != v:  # NaN
                 raise ValueError(f"thresholds.{k}: expected a number")
+        for name, settings in self.collectors.items():
+            where = f"collectors.{name}"
+            if name not in _collector_names():
+                raise ValueError(f"{where}: unknown collector (known: {', '.join(sorted(_collector_names()))})")
+            if name in MODELLED:
+                raise ValueError(f"{where}: configured by the site's own keys (docs/site.md), not here")
+            _validate_collector(name, settings, where)
         for name in self.monitoring.exporter_intervals:
             if name not in _collector_names():
                 raise ValueError(f"monitoring.exporter_intervals.{name}: unknown collector "
@@ -700,15 +723,61 @@ def _collector_names() -> set[str]:
     return set(REGISTRY)
 
 
-def _validate_collector(name: str, settings: dict[str, Any], where: str) -> None:
-    """The exporter's own settings class checks a check's settings (unknown keys, types, queries)."""
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _placeholder(key: str) -> str:
+    if key == "dsn" or key.endswith("_dsn"):
+        return "postgresql://lookout@127.0.0.1:5432/placeholder"
+    if key.endswith("url") and "broker" in key:
+        return "redis://127.0.0.1:6379/0"
+    if key.endswith("url"):
+        return "https://placeholder.invalid"
+    return "placeholder-value"
+
+
+def _stand_ins(value: Any, key: str, env: dict[str, str]) -> Any:
+    """``value`` as the exporter's settings class can check it here: ``${VAR}``s this machine does not set get a
+    stand-in (in ``env``) and ``*_file`` secrets are not read, so checking a site reads no secret."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            k = str(k)
+            if k.endswith("_file") and isinstance(v, str) and k.removesuffix("_file") not in value:
+                base = k.removesuffix("_file")
+                name = f"LOOKOUT_SITE_CHECK_{len(env)}"
+                env[name] = _placeholder(base)
+                out[base] = f"${{{name}}}"
+            else:
+                out[k] = _stand_ins(v, k, env)
+        return out
+    if isinstance(value, list | tuple):
+        return [_stand_ins(v, key, env) for v in value]
+    if isinstance(value, str):
+        for m in _VAR.finditer(value):
+            if m.group(1) not in os.environ and m.group(2) is None:
+                env.setdefault(m.group(1), _placeholder(key))
+    return value
+
+
+def _validate_collector(name: str, settings: Mapping[str, Any], where: str) -> None:
+    """The exporter's own settings class checks the settings (unknown keys, types, queries)."""
     from exporters.collectors import settings_class
 
-    settings = {k: v for k, v in settings.items() if k != "enabled"}
+    env: dict[str, str] = {}
+    checked = _stand_ins({k: v for k, v in settings.items() if k != "enabled"}, name, env)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        build_dataclass(settings_class(name), settings, where)
+        build_dataclass(settings_class(name), checked, where)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def load_site(path: str | os.PathLike[str]) -> Site:

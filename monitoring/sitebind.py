@@ -335,6 +335,8 @@ def _default_text(f: dataclasses.Field[Any]) -> str:
             return "`true`" if d else "`false`"
         if isinstance(d, Duration):
             return f"`{duration_text(d)}`"
+        if isinstance(d, tuple | Mapping) and not d:
+            return "empty"
         return f"`{d:g}`" if isinstance(d, float) else f"`{d}`"
     if f.default_factory is not dataclasses.MISSING:
         d = f.default_factory()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from exporters.config import CollectorSettings, Duration, Secret, setting
 from monitoring import site as site_mod
 from monitoring.site import SiteError, load_site
 
@@ -103,7 +105,7 @@ def _site(extra: str = "", databases: str = "", tmp: Path | None = None) -> site
 
 
 @pytest.mark.parametrize("snippet, message", [
-    ("colour: blue", r"^colour: unknown key \(known keys: alerting, databases, hosts, "),
+    ("colour: blue", r"^colour: unknown key \(known keys: alerting, collectors, databases, hosts, "),
     ("services:\n  - {name: a, host: app-1, kind: gunicorn, platform: x, wokers: 2}",
      r"^services\[0\]\.wokers: unknown key"),
     ("hosts:\n  - {name: b, address: b}", r"^hosts: duplicate key \(lines 3 and \d+\)"),
@@ -171,8 +173,9 @@ def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkey
     from exporters import config
     from monitoring import exporter_config
 
-    for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL", "REDIS_PASSWORD"):
+    for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL"):
         monkeypatch.setenv(var, "postgresql://ro@127.0.0.1/x")
+    monkeypatch.setenv("REDIS_PASSWORD", "redis-pw")  # goes into a redis:// URL
     s = load_site(path)
     files = exporter_config.render(s)
     assert "exporters.yaml" in files
@@ -181,6 +184,8 @@ def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkey
         for f in ("deepseek_api_key", "elevenlabs_api_key"):
             (tmp_path / f).write_text("k" * 20)
         (tmp_path / "voice_dsn").write_text("postgresql://ro@127.0.0.1/voice")
+        for f in ("deepseek_api_key", "elevenlabs_api_key", "voice_dsn"):
+            (tmp_path / f).chmod(0o600)  # secret files readable by their owner only
         (tmp_path / name).write_text(text)
         cfg = config.load(tmp_path / name)
         assert "worker_pools" in cfg.collectors or name == "exporters.yaml"
@@ -219,3 +224,62 @@ def test_capacity_threshold_in_the_site_reaches_the_exporter_config():
     conf = exporter_config.exporter_configs(s)["exporters.yaml"]
     assert conf["collectors"]["capacity"]["thresholds"] == {"active_sellers": 200, "chats_per_day": 10000,
                                                             "concurrent_users": 1000}
+
+
+def test_query_overrides_reach_the_exporter_and_unknown_queries_are_refused():
+    from monitoring import exporter_config
+
+    db = """
+        databases:
+          - name: chat
+            host: app-1
+            platform: chatcenter
+            dsn: ${CHAT_DSN}
+            checks:
+              capacity: {queries: {concurrent_users: "SELECT count(*) AS value FROM sessions"}}
+        """
+    conf = exporter_config.exporter_configs(_site(databases=db))["exporters.yaml"]
+    assert conf["collectors"]["capacity"]["queries"] == {"concurrent_users": "SELECT count(*) AS value FROM sessions"}
+    with pytest.raises(SiteError, match=r"^databases\[0\]\.checks\.capacity: queries\.concurent_users: unknown query"):
+        _site(databases=db.replace("concurrent_users:", "concurent_users:"))
+
+
+def test_two_pools_of_one_server_on_one_host_need_distinct_matches():
+    two = ("services:\n  - {name: a, host: app-1, kind: gunicorn, platform: x, match: 'a:app'}\n"
+           "  - {name: b, host: app-1, kind: gunicorn, platform: x}")
+    with pytest.raises(SiteError, match=r"^services\[1\]\.match: services\[0\] is also a gunicorn pool on app-1"):
+        _site(two)
+    _site(two.replace("platform: x}", "platform: x, match: 'b:app'}"))
+
+
+@dataclasses.dataclass(kw_only=True)
+class FakeSettings(CollectorSettings):
+    dsn: Secret = setting(help="a database")
+    window: Duration = setting(Duration(60), help="a window")
+
+
+def test_further_collectors_are_checked_by_the_collector_and_reach_the_exporter(monkeypatch):
+    """`collectors:` carries a collector the site's keys do not model yet (here a stand-in registered for the
+    test), checked by its own settings class without reading a secret or needing the variables set."""
+    import exporters.collectors as registry
+    from monitoring import exporter_config
+
+    real = registry.settings_class
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, "fake"))
+    monkeypatch.setattr(registry, "settings_class", lambda n: FakeSettings if n == "fake" else real(n))
+    monkeypatch.delenv("FAKE_DSN", raising=False)
+
+    with pytest.raises(SiteError, match=r"^collectors\.nope: unknown collector \(known: "):
+        _site("collectors: {nope: {}}")
+    with pytest.raises(SiteError, match=r"^collectors\.sla: configured by the site's own keys"):
+        _site("collectors: {sla: {dsn: '${X}'}}")
+    with pytest.raises(SiteError, match=r"^collectors\.fake\.windw: unknown key"):
+        _site("collectors: {fake: {dsn: '${FAKE_DSN}', windw: 2h}}")
+    with pytest.raises(SiteError, match=r"^collectors\.fake\.dsn: password given as a literal"):
+        _site("collectors: {fake: {dsn: 'postgresql://u:pw@db/x'}}")
+    s = _site("collectors: {fake: {dsn_file: /nonexistent/dsn, window: 2h}}")  # the file is not read
+    conf = exporter_config.exporter_configs(s)["exporters.yaml"]
+    assert conf["collectors"]["fake"] == {"dsn_file": "/nonexistent/dsn", "window": "2h"}
+    s = _site("collectors: {fake: {dsn: '${FAKE_DSN}'}}")
+    assert exporter_config.exporter_configs(s)["exporters.yaml"]["collectors"]["fake"] == {"dsn": "${FAKE_DSN}"}
+    assert "FAKE_DSN" not in __import__("os").environ

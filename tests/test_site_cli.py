@@ -87,6 +87,7 @@ def test_probe_tries_every_target_and_prints_no_secret(pg, redis_srv, health_ser
     closed = free_port()
     key = tmp_path / "deepseek_api_key"
     key.write_text("sk-probe-secret-0001\n")
+    key.chmod(0o600)
     site = tmp_path / "site.yaml"
     site.write_text(f"""
 name: probe
@@ -152,3 +153,10 @@ def test_check_refuses_a_threshold_the_catalog_does_not_know(tmp_path):
     assert r.stderr.startswith(f"lookout: {site}: thresholds.disk_free_warnin: unknown threshold"), r.stderr
     site.write_text((ROOT / "examples" / "chat-center.yaml").read_text() + "thresholds: {disk_free_warning: 0.2}\n")
     assert run("check", "--site", str(site)).returncode == 0
+
+
+def test_python_m_monitoring_generate_takes_a_site_too(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "monitoring", "generate", "--site", "examples/chat-center.yaml",
+                        "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "exporters.yaml").exists() and (tmp_path / "prometheus" / "prometheus.yml").exists()

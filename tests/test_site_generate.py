@@ -71,6 +71,7 @@ def test_exporter_configs_pass_the_exporters_check(generated: Path, tmp_path: Pa
     secrets = {"deepseek_api_key", "elevenlabs_api_key", "voice_dsn"}
     for name in secrets:
         (tmp_path / name).write_text("postgresql://ro@127.0.0.1/x\n" if name.endswith("dsn") else "k" * 24 + "\n")
+        (tmp_path / name).chmod(0o600)  # secret files readable by their owner only
     env = {"VOICE_DATABASE_URL": "postgresql://ro@127.0.0.1/v", "CHATCENTER_DATABASE_URL": "postgresql://ro@127.0.0.1/c",
            "REDIS_PASSWORD": "x", "DEEPSEEK_API_KEY_FILE": str(tmp_path / "deepseek_api_key"),
            "ELEVENLABS_API_KEY_FILE": str(tmp_path / "elevenlabs_api_key")}
