@@ -64,9 +64,11 @@ def _check_name(path: str, text: str) -> None:
 # --- hosts ----------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class HostExporters:
-    """Where Prometheus reaches the exporters running on a host (HOST:PORT). Unset: the host's address at
-    the exporter's usual port, for the exporters the host needs (lookout and node on every host, postgres
-    where a database runs, redis where a Redis runs, nginx_log where a service has `nginx_log: true`)."""
+    """Where Prometheus reaches the exporters running on a host (HOST:PORT). Unset: the exporter's usual port
+    on the host's address (on 127.0.0.1 for the monitoring host itself, where exporters bind loopback), for the
+    exporters the host needs: node on every host, lookout on the monitoring host and wherever a worker pool
+    runs, postgres where a database runs, redis where a Redis runs, nginx_log where a service has
+    `nginx_log: true`."""
 
     lookout: str | None = key(None, help="lookout's exporter (`lookout-exporter`, job `lookout`), port 9808.")
     node: str | None = key(None, help="node_exporter, port 9100.")
