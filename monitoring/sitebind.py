@@ -270,7 +270,7 @@ def _class_schema(cls: Any, defs: dict[str, Any]) -> dict[str, Any]:
                 required.append(f"{f.name}|{f.name}_file")
         elif no_default:
             required.append(f.name)
-    out: dict[str, Any] = {"type": "object", "description": (cls.__doc__ or "").strip().splitlines()[0],
+    out: dict[str, Any] = {"type": "object", "description": " ".join((cls.__doc__ or "").split()),
                            "properties": props, "additionalProperties": False}
     plain = [r for r in required if "|" not in r]
     if plain:
