@@ -54,6 +54,7 @@ class Local:
     evaluation_interval: float | None = None
     exporter_intervals: dict[str, str] = dataclasses.field(default_factory=dict)
     beat_speed: float = 1.0
+    # collector -> settings merged into the site's checks, providers and further `collectors:` of that name
     check_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -119,6 +120,8 @@ def localize(site: Site, local: Local, *, demo: bool) -> Site:
     providers = dataclasses.replace(site.providers, **{
         name: dataclasses.replace(p, settings=MappingProxyType(_merge(p.settings, checks_over.get(name, {}))))
         for name, p in site.providers.items()})
+    collectors = MappingProxyType({name: MappingProxyType(_merge(settings, checks_over.get(name, {})))
+                                   for name, settings in site.collectors.items()})
     rc = site.alerting.receivers
     receivers = Receivers(page=_receiver("page", rc.page, local) or rc.page,
                           ticket=_receiver("ticket", rc.ticket, local) or rc.ticket,
@@ -131,5 +134,5 @@ def localize(site: Site, local: Local, *, demo: bool) -> Site:
                                              **{k: Duration.parse(v) for k, v in local.exporter_intervals.items()}}),
         watch_containers=False)  # no Docker engine here
     return dataclasses.replace(site, hosts=hosts, services=services, databases=databases, redis=redis,
-                               providers=providers, monitoring=monitoring,
+                               providers=providers, monitoring=monitoring, collectors=collectors,
                                alerting=dataclasses.replace(site.alerting, receivers=receivers))
