@@ -43,10 +43,13 @@ def demo(pg) -> Iterator[DemoProcess]:
         try:
             yield d
         finally:
-            procs = d.tree()
-            assert d.stop() == 0, d.log()
-            _, alive = psutil.wait_procs(procs, timeout=15)
-            assert not alive, f"left running after SIGTERM: {alive}"
+            try:
+                procs = d.tree()
+                assert d.stop() == 0, d.log()
+                _, alive = psutil.wait_procs(procs, timeout=15)
+                assert not alive, f"left running after SIGTERM: {alive}"
+            finally:
+                d.close()
 
 
 def q(demo: DemoProcess, sql: str, *params: object) -> list[tuple]:

@@ -201,7 +201,8 @@ class Spawner:
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         e = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "WEB_CONCURRENCY")}
         paths = [str(self.tmp)] if setproctitle else [str(self.tmp / "noproctitle"), str(self.tmp)]
-        e.update(PYTHONPATH=os.pathsep.join(paths), HOME=str(home or self.tmp), **(env or {}))
+        # TMPDIR: what a SIGKILLed server leaves (Gunicorn's gunicorn-dirty-*, pymp-*) stays in the test's folder
+        e.update(PYTHONPATH=os.pathsep.join(paths), HOME=str(home or self.tmp), TMPDIR=str(self.tmp), **(env or {}))
         log = open(self.tmp / f"server-{len(self.procs)}.log", "wb")  # noqa: SIM115
         p = subprocess.Popen(args, cwd=self.tmp, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
