@@ -42,8 +42,9 @@ class DemoProcess:
         self.settings: dict[str, Any] = {"pg_url": pg_url, "redis_url": redis_url, **settings}
         for name in PORTS:
             self.settings.setdefault(name, free_port())
-        self.own_run_dir = "run_dir" not in self.settings
-        self.settings.setdefault("run_dir", tempfile.mkdtemp(prefix="lookout-demo-"))
+        self.own_run_dir = not self.settings.get("run_dir")
+        if self.own_run_dir:
+            self.settings["run_dir"] = tempfile.mkdtemp(prefix="lookout-demo-")
         self.run_dir = Path(self.settings["run_dir"])
         self.proc: subprocess.Popen | None = None
 

@@ -40,7 +40,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if left and exitstatus != pytest.ExitCode.INTERRUPTED:
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.ensure_newline()
+            tr.write_line("")
             tr.write_sep("=", "temporary files left by the session (now removed)", red=True)
             for name in left:
                 tr.write_line(f"  $TMPDIR/{name}")
