@@ -5,10 +5,10 @@ container must be run with ``network_mode="none"`` (``DockerEngine.run`` enforce
 registry either: the only image is imported from Debian's static busybox (``busybox_image``).
 The engine manages its own containerd under the exec-root. dockerd runs as a child subreaper, so the
 shims containerd daemonizes stay its descendants; ``docker_engine()`` stops it, ends by pid the
-descendants it had (remembered before each stop) that are left, unmounts and removes the folder, even
-when the test failed. ``get_only_proxy`` stands in for a socket proxy (GET on
-``/_ping``, ``/version``, ``/containers/json``, ``/containers/{id}/json`` and ``/events`` only), on
-127.0.0.1.
+descendants it had (remembered at start, after each ``run`` and before each stop) that are left,
+unmounts and removes the folder, even when the test failed. ``get_only_proxy`` stands in for a socket
+proxy (GET on ``/_ping``, ``/version``, ``/containers/json``, ``/containers/{id}/json`` and ``/events``
+only), on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class DockerEngine:
             if self.socket.exists():
                 with contextlib.suppress(Exception), contextlib.closing(self.client(timeout=5)) as c:
                     c.ping()
+                    self.remember_tree()  # its containerd: known even if dockerd dies before stop()
                     return
             time.sleep(0.2)
         raise TimeoutError(f"dockerd did not answer within {wait}s: {self.log()[-3000:]}")
@@ -115,7 +116,9 @@ class DockerEngine:
     def run(self, client: docker.DockerClient, command: list[str], **kw: Any):
         """``containers.run`` detached, never with a network."""
         assert kw.setdefault("network_mode", "none") == "none", "test containers never get a network"
-        return client.containers.run(IMAGE, command, detach=True, **kw)
+        container = client.containers.run(IMAGE, command, detach=True, **kw)
+        self.remember_tree()  # its shim
+        return container
 
     def remember_tree(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
