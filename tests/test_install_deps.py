@@ -2,9 +2,9 @@
 
 The script runs for real with only its install step stubbed: ``PATH`` holds the few tools it needs plus
 stand-ins for ``apt-get`` (records its calls and what policy-rc.d answered while it ran) and ``id``
-(root), so every Debian package looks missing and no network is used. ``LOOKOUT_POLICY_RC_D`` points
-policy-rc.d into the test's temporary folder: the machine's own ``/usr/sbin/policy-rc.d`` is never
-written (checked).
+(root), so every Debian package looks missing and no network is used. ``LOOKOUT_ROOT`` puts
+policy-rc.d (and systemd's run folder) into the test's temporary folder: the machine's own
+``/usr/sbin/policy-rc.d`` is never written (checked).
 """
 
 from __future__ import annotations
@@ -41,11 +41,23 @@ RECORDERS = ("p" + "kill", "kill" + "all", "pgrep", "pidof", "fuser", "systemctl
 APT_STUB = """#!/bin/sh
 echo "$*" >> "$APT_STUB_LOG"
 [ "$1" = install ] || exit 0
-"$LOOKOUT_POLICY_RC_D" prometheus.service start
+"$LOOKOUT_ROOT/usr/sbin/policy-rc.d" prometheus.service start
 echo "policy-rc.d: $?" >> "$APT_STUB_LOG"
+if [ -n "$DPKG_STUB_DIR" ]; then
+  for p in "$@"; do case "$p" in -*|install) ;; *) echo "$p" >> "$DPKG_STUB_DIR/installed" ;; esac; done
+fi
 case "$APT_STUB_MODE" in
   fail) exit 100 ;;
   hang) exec sleep 120 ;;
+esac
+"""
+
+
+# dpkg-query -W lists $DPKG_STUB_DIR/installed as installed packages, -L PKG prints $DPKG_STUB_DIR/PKG.list
+DPKG_QUERY_STUB = """#!/bin/sh
+case "$1" in
+  -W) while read -r p; do echo "ii  $p"; done < "$DPKG_STUB_DIR/installed" ;;
+  -L) cat "$DPKG_STUB_DIR/$2.list" 2>/dev/null ;;
 esac
 """
 
@@ -70,7 +82,8 @@ class Setup:
 
     def __init__(self, tmp: Path, host_policy: bool):
         self.tmp = tmp
-        self.policy = tmp / "root" / "usr" / "sbin" / "policy-rc.d"
+        self.root = tmp / "root"
+        self.policy = self.root / "usr" / "sbin" / "policy-rc.d"
         self.policy.parent.mkdir(parents=True)
         if host_policy:
             self.policy.write_text(HOST_POLICY)
@@ -89,8 +102,8 @@ class Setup:
             (self.bin / stub).chmod(0o755)
 
     def env(self, mode: str) -> dict[str, str]:
-        return {**os.environ, "PATH": str(self.bin), "LOOKOUT_POLICY_RC_D": str(self.policy),
-                "APT_STUB_LOG": str(self.log), "APT_STUB_MODE": mode}
+        return {**os.environ, "PATH": str(self.bin), "LOOKOUT_ROOT": str(self.root),
+                "APT_STUB_LOG": str(self.log), "APT_STUB_MODE": mode, "DPKG_STUB_DIR": str(self.tmp / "dpkg")}
 
     def run(self, mode: str = "ok") -> subprocess.CompletedProcess[str]:
         return subprocess.run([BASH, str(SCRIPT)], env=self.env(mode), capture_output=True, text=True, timeout=60)
@@ -101,6 +114,7 @@ class Setup:
     def assert_restored(self) -> None:
         assert _snapshot(self.policy) == self.before
         assert sorted(p.name for p in self.policy.parent.iterdir()) == (["policy-rc.d"] if self.before else [])
+        assert not (self.root / "usr" / "sbin" / "policy-rc.d.lookout-saved").exists()
 
 
 def _alive(pid: int, started: float) -> bool:
@@ -218,6 +232,27 @@ def test_a_killed_run_is_restored_by_the_next(tmp_path):
     p.wait(10)
     assert "exit 101" in setup.policy.read_text()
     assert setup.run().returncode == 0
+    setup.assert_restored()
+
+
+def test_units_installed_here_are_disabled_at_boot(tmp_path):
+    """On a systemd host, the units of the packages just installed are disabled (not stopped: none runs);
+    those of packages that were already there, and template units, are left alone."""
+    setup = Setup(tmp_path, host_policy=True)
+    (setup.root / "run" / "systemd" / "system").mkdir(parents=True)
+    dpkg = tmp_path / "dpkg"
+    dpkg.mkdir()
+    (dpkg / "installed").write_text("bash\nredis-server\n")
+    (dpkg / "redis-server.list").write_text("/lib/systemd/system/redis-server.service\n")
+    (dpkg / "prometheus.list").write_text("/usr/bin/prometheus\n/lib/systemd/system/prometheus.service\n")
+    (dpkg / "mtail.list").write_text("/usr/lib/systemd/system/mtail.service\n/usr/lib/systemd/system/mtail@.service\n"
+                                     "/usr/lib/systemd/system/mtail.socket\n")
+    (setup.bin / "dpkg-query").write_text(DPKG_QUERY_STUB)
+    (setup.bin / "dpkg-query").chmod(0o755)
+    r = setup.run()
+    assert r.returncode == 0, r.stderr
+    disabled = [c for c in setup.calls() if c.startswith("called:")]
+    assert disabled == ["called: systemctl disable --quiet mtail.service mtail.socket prometheus.service"]
     setup.assert_restored()
 
 
