@@ -129,7 +129,8 @@ def environment(groups: Groups, sleepers: int, tmp: Path) -> Iterator[list[dict]
     groups.start(["sh", "-c", f"i=0; while [ $i -lt {sleepers} ]; do sleep 3600 & i=$((i+1)); done; wait"])
     (tmp / "bench_app.py").write_text(WSGI_APP)
     (tmp / "bench_asgi.py").write_text(ASGI_APP)
-    env = {**os.environ, "PYTHONPATH": str(tmp), "HOME": str(tmp)}
+    # TMPDIR: what the killed servers leave (pymp-*) goes with the bench's folder
+    env = {**os.environ, "PYTHONPATH": str(tmp), "HOME": str(tmp), "TMPDIR": str(tmp)}
     env.pop("XDG_RUNTIME_DIR", None)
     pools: list[dict] = []
     for i in range(3):

@@ -4,13 +4,16 @@ end-to-end harness.
 ``DemoProcess(pg_url, redis_url, **settings)`` picks a free port for every server unless given,
 ``start()`` waits until the control API reports ready, ``fault()`` / ``status()`` use the control API,
 ``tree()`` lists the supervisor and all its descendants (for CPU and memory), ``stop()`` sends SIGTERM
-and waits. Also a context manager.
+and waits, ``close()`` also removes the run folder when it made it (logs stay readable between the two).
+The demo's processes get ``TMPDIR`` inside the run folder, so what a killed process leaves goes with it.
+Also a context manager (``close()`` on exit, and when ``start()`` fails).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,7 +42,9 @@ class DemoProcess:
         self.settings: dict[str, Any] = {"pg_url": pg_url, "redis_url": redis_url, **settings}
         for name in PORTS:
             self.settings.setdefault(name, free_port())
-        self.settings.setdefault("run_dir", tempfile.mkdtemp(prefix="lookout-demo-"))
+        self.own_run_dir = not self.settings.get("run_dir")
+        if self.own_run_dir:
+            self.settings["run_dir"] = tempfile.mkdtemp(prefix="lookout-demo-")
         self.run_dir = Path(self.settings["run_dir"])
         self.proc: subprocess.Popen | None = None
 
@@ -57,21 +62,26 @@ class DemoProcess:
         return args
 
     def start(self, timeout: float = 120) -> DemoProcess:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "tmp").mkdir(parents=True, exist_ok=True)
         out = open(self.run_dir / "supervisor.out", "ab")  # noqa: SIM115  (kept by the child)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               "TMPDIR": str(self.run_dir / "tmp")}
         self.proc = subprocess.Popen(self.argv(), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"demo exited with {self.proc.returncode}:\n{self.log()}")
+                error: Exception = RuntimeError(f"demo exited with {self.proc.returncode}:\n{self.log()}")
+                break
             with contextlib.suppress(requests.RequestException, ValueError):
                 if self.status(timeout=3).get("ready"):
                     return self
             time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"demo not ready after {timeout}s:\n{self.log()}")
+        else:
+            self.stop()
+            error = TimeoutError(f"demo not ready after {timeout}s:\n{self.log()}")
+        self.close()
+        raise error
 
     def log(self, name: str = "supervisor.out", tail: int = 4000) -> str:
         path = self.run_dir / name
@@ -106,11 +116,17 @@ class DemoProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    def close(self) -> None:
+        """``stop()``, then remove the run folder if this object made it."""
+        self.stop()
+        if self.own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
     def __enter__(self) -> DemoProcess:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
 
 def tree_memory(procs: list[psutil.Process]) -> dict[str, float]:

@@ -115,7 +115,11 @@ class Stack:
     def _proc(self, name: str, argv: list[str], env: dict[str, str] | None = None, isolated: bool = False) -> Proc:
         if isolated and self._ns_pid:
             argv = ["nsenter", "-t", str(self._ns_pid), "-p", "-m", "--", *argv]
-        p = Proc(name, argv, self.run_dir / "logs" / f"{name}.log", env or {}, cwd=ROOT)
+        # temporary files in the run folder: what a killed process leaves (pymp-*, ...) goes with it
+        tmp = self.run_dir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        tmp.chmod(0o1777)
+        p = Proc(name, argv, self.run_dir / "logs" / f"{name}.log", {"TMPDIR": str(tmp), **(env or {})}, cwd=ROOT)
         self.procs[name] = p
         p.start()
         return p

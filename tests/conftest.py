@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
+pytest_plugins = ["tests.support.tmpcheck"]  # the session leaves nothing in the temporary directory
+
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:

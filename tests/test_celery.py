@@ -62,7 +62,8 @@ class Procs:
         self.cwd, self.procs = cwd, {}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": f"{self.cwd}{os.pathsep}{ROOT}"}
+        # TMPDIR: what a SIGKILLed worker leaves (billiard's pymp-*) stays in the test's own folder
+        env = {**os.environ, "PYTHONPATH": f"{self.cwd}{os.pathsep}{ROOT}", "TMPDIR": str(self.cwd)}
         log = open(self.cwd / f"{name}.log", "a")  # noqa: SIM115
         p = subprocess.Popen([CELERY, "-A", "tapp", *args], cwd=self.cwd, env=env, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)

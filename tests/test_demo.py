@@ -31,10 +31,12 @@ SPEED = 60
 
 
 @pytest.fixture(scope="module")
-def demo(pg) -> Iterator[DemoProcess]:
+def demo(pg, tmp_path_factory) -> Iterator[DemoProcess]:
     url = pg.create_database("demo_live")
     with redis_server() as r:  # private: the demo's Celery queues and switches must not meet other tests'
-        d = DemoProcess(url, r.url, speed=SPEED, webhook_secret=SECRET, call_rate=120, call_duration="60:240",
+        # its logs in pytest's tmp_path folders: kept when the session fails
+        d = DemoProcess(url, r.url, run_dir=tmp_path_factory.mktemp("demo"), speed=SPEED, webhook_secret=SECRET,
+                        call_rate=120, call_duration="60:240",
                         marketplace_rate=60, user_rate=60, http_timeout=1,
                         intervals="sync_all_sellers=1,check_sla_escalation=1,analyze_pending_chats=1,"
                                   "auto_close_inactive_chats=3")

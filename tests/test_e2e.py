@@ -169,7 +169,10 @@ def stack(request):
         s.report = {"notes": s.notes, "started_in_s": round(s.started_in, 1)}
         yield s
         name = request.module.__name__.rsplit(".", 1)[-1]
-        path = Path(os.environ.get("LOOKOUT_E2E_REPORT_DIR", s.run_dir.parent)) / f"lookout-{name}-report.json"
+        # a result, not a temporary file: one fixed name a module, overwritten by the next run, in the temporary
+        # directory the session started with (the session's own TMPDIR must end empty)
+        where = os.environ.get("LOOKOUT_E2E_REPORT_DIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT") or s.run_dir.parent
+        path = Path(where) / f"lookout-{name}-report.json"
         path.write_text(json.dumps(s.report, indent=2, default=str))
         print(f"\ne2e report: {path}\n{json.dumps(s.report, indent=2, default=str)}")
 

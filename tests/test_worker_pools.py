@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -193,6 +195,9 @@ class Spawner:
         self.tmp = tmp
         self.tag = uuid.uuid4().hex[:8]  # app names unique to this test: other tests run in parallel
         self.procs: list[subprocess.Popen[bytes]] = []
+        # the servers' TMPDIR: what a SIGKILLed server leaves (Gunicorn's gunicorn-dirty-*, pymp-*) goes with
+        # it; short, not in tmp_path: the dirty arbiter's sockets are in there (107-byte limit of socket paths)
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="spawn-"))
         shim = tmp / "noproctitle" / "setproctitle"
         shim.mkdir(parents=True)
         (shim / "__init__.py").write_text('raise ImportError("setproctitle disabled for this test")\n')
@@ -201,7 +206,8 @@ class Spawner:
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         e = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "WEB_CONCURRENCY")}
         paths = [str(self.tmp)] if setproctitle else [str(self.tmp / "noproctitle"), str(self.tmp)]
-        e.update(PYTHONPATH=os.pathsep.join(paths), HOME=str(home or self.tmp), **(env or {}))
+        e.update(PYTHONPATH=os.pathsep.join(paths), HOME=str(home or self.tmp), TMPDIR=str(self.tmpdir),
+                 **(env or {}))
         log = open(self.tmp / f"server-{len(self.procs)}.log", "wb")  # noqa: SIM115
         p = subprocess.Popen(args, cwd=self.tmp, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -216,6 +222,7 @@ class Spawner:
 
     def cleanup(self) -> None:
         kill_process_groups(self.procs)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 @pytest.fixture

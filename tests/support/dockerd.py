@@ -3,11 +3,12 @@
 No network of any kind: ``--bridge=none``, no iptables, no IP forwarding or masquerading, and every
 container must be run with ``network_mode="none"`` (``DockerEngine.run`` enforces it). There is no
 registry either: the only image is imported from Debian's static busybox (``busybox_image``).
-The engine manages its own containerd under the exec-root. ``docker_engine()`` stops it, ends the
-processes it left (found by their exec-root in the command line, ended by pid), unmounts and removes
-the folder, even when the test failed. ``get_only_proxy`` stands in for a socket proxy (GET on
-``/_ping``, ``/version``, ``/containers/json``, ``/containers/{id}/json`` and ``/events`` only), on
-127.0.0.1.
+The engine manages its own containerd under the exec-root. dockerd runs as a child subreaper, so the
+shims containerd daemonizes stay its descendants; ``docker_engine()`` stops it, ends by pid the
+descendants it had (remembered at start, after each ``run`` and before each stop) that are left,
+unmounts and removes the folder, even when the test failed. ``get_only_proxy`` stands in for a socket
+proxy (GET on ``/_ping``, ``/version``, ``/containers/json``, ``/containers/{id}/json`` and ``/events``
+only), on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
@@ -31,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import psutil
 
+# dockerd's own process becomes a child subreaper (kept across exec): the orphans of its tree (the
+# containerd shims, which daemonize) are re-parented to it, not to init, so they stay its descendants
+SUBREAPER_EXEC = ("import ctypes, os, sys\n"
+                  "if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER\n"
+                  "    sys.exit(f'prctl: {os.strerror(ctypes.get_errno())}')\n"
+                  "os.execv(sys.argv[1], sys.argv[1:])\n")
 IMAGE = "lookout-test-busybox:latest"
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "sleep", "true", "false", "cat", "head", "tail", "dd", "echo", "kill", "ls")
@@ -42,6 +51,7 @@ class DockerEngine:
         self.root = root  # short: unix socket paths are limited to 107 bytes
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = root / "dockerd.log"
+        self.tree: dict[tuple[int, float], psutil.Process] = {}  # every descendant seen, ended in cleanup()
 
     @property
     def socket(self) -> Path:
@@ -59,7 +69,8 @@ class DockerEngine:
         (self.root / "x").mkdir(exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [dockerd, "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+            [sys.executable, "-c", SUBREAPER_EXEC, dockerd,
+             "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
              "--bridge=none", "--userland-proxy=false", "--shutdown-timeout=2",
              "--exec-opt", "native.cgroupdriver=cgroupfs",
              "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "x"),
@@ -74,6 +85,7 @@ class DockerEngine:
             if self.socket.exists():
                 with contextlib.suppress(Exception), contextlib.closing(self.client(timeout=5)) as c:
                     c.ping()
+                    self.remember_tree()  # its containerd: known even if dockerd dies before stop()
                     return
             time.sleep(0.2)
         raise TimeoutError(f"dockerd did not answer within {wait}s: {self.log()[-3000:]}")
@@ -82,6 +94,7 @@ class DockerEngine:
         """Graceful stop: the engine stops its containers (keeping them) and its containerd."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.remember_tree()
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
@@ -103,16 +116,28 @@ class DockerEngine:
     def run(self, client: docker.DockerClient, command: list[str], **kw: Any):
         """``containers.run`` detached, never with a network."""
         assert kw.setdefault("network_mode", "none") == "none", "test containers never get a network"
-        return client.containers.run(IMAGE, command, detach=True, **kw)
+        container = client.containers.run(IMAGE, command, detach=True, **kw)
+        self.remember_tree()  # its shim
+        return container
+
+    def remember_tree(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                for p in psutil.Process(self.proc.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        self.tree[(p.pid, p.create_time())] = p
 
     def cleanup(self) -> None:
-        """After ``stop``: end what the engine left behind, unmount and remove the folder."""
+        """After ``stop``: end what the engine left behind (by pid), unmount and remove the folder."""
+        self.remember_tree()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        for pid in _pids_mentioning(f"{self.root}/"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        left = [p for p in self.tree.values() if p.is_running()]  # is_running: same pid and start time
+        for p in left:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(left, timeout=10)
         for mount in sorted(_mounts_under(self.root), key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -133,17 +158,6 @@ def busybox_rootfs() -> bytes:
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(info)
     return buf.getvalue()
-
-
-def _pids_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if text.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-    return pids
 
 
 def _mounts_under(root: Path) -> list[str]:

@@ -1,0 +1,47 @@
+"""A pytest plugin: the test session leaves nothing in the temporary directory.
+
+The controller (not an xdist worker, which inherits its environment) creates ``lookout-tests-*`` in the
+temporary directory and points ``TMPDIR`` at it before any test runs, so every ``mkdtemp`` of the tests,
+the demo, the stack and the servers they start lands there. At the end of the session the folder must be
+empty: anything left fails the run, listed, and is then removed. pytest's own ``tmp_path`` folders stay
+where they were (``PYTEST_DEBUG_TEMPROOT``), kept for failed tests only (``tmp_path_retention_policy``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SESSION_TMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    d = Path(tempfile.mkdtemp(prefix="lookout-tests-"))
+    d.chmod(0o1777)  # like /tmp itself: servers running as another user (PostgreSQL under root) write here too
+    os.environ["TMPDIR"] = str(d)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    config.stash[SESSION_TMP] = d
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    d = session.config.stash.get(SESSION_TMP, None)
+    if d is None:
+        return
+    left = sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+    shutil.rmtree(d, ignore_errors=True)
+    if left and exitstatus != pytest.ExitCode.INTERRUPTED:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line("")
+            tr.write_sep("=", "temporary files left by the session (now removed)", red=True)
+            for name in left:
+                tr.write_line(f"  $TMPDIR/{name}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
