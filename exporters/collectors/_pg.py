@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from exporters import secrets
+from exporters import conninfo, secrets, source_errors
 from exporters.collector import Collector
+from exporters.collectors._sql import check_one_statement
 from exporters.config import CollectorSettings, Duration, Secret, setting
 
 
@@ -55,6 +56,8 @@ class PgSettings(CollectorSettings):
         unknown = sorted(set(self.queries) - set(self.QUERIES))
         if unknown:
             raise ValueError(f"queries.{unknown[0]}: unknown query (known: {', '.join(self.QUERIES)})")
+        for name, sql in self.queries.items():
+            check_one_statement(sql, f"queries.{name}")
         if float(self.statement_timeout) <= 0 or float(self.connect_timeout) <= 0:
             raise ValueError("statement_timeout and connect_timeout must be positive")
 
@@ -79,6 +82,8 @@ class PgSource:
         self.settings = settings
         self.sql = {**defaults, **settings.queries}
         self.application_name = settings.application_name or f"lookout-{collector}"
+        self.target = conninfo.target(settings.dsn)
+        self.overridden = set(settings.queries)
         self._conn: Any = None
         self._lock = threading.Lock()
 
@@ -97,7 +102,9 @@ class PgSource:
                 keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
             )
         except psycopg.Error as exc:
-            raise QueryError(f"{self.collector}: cannot connect: {_one_line(str(exc))}") from None
+            # never libpq's text: it may quote the DSN's password (an invalid %-escape, a stray quote)
+            kind = source_errors.classify(exc) or "connection failed"
+            raise QueryError(f"{self.collector}: cannot connect to {self.target}: {kind}") from None
         conn.read_only = True  # every transaction BEGINs READ ONLY
         return conn
 
@@ -110,18 +117,28 @@ class PgSource:
                 self._close_locked()
                 self._conn = self._connect()
             conn = self._conn
+        from psycopg.pq import TransactionStatus
+
         results: dict[str, list[dict[str, Any]]] = {}
         current = names[0]
+        timeout = (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",)
         try:
             with conn.transaction():
-                conn.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",),
-                )
-                for name in names:
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
+                for i, name in enumerate(names):
                     current = name
-                    cur = conn.execute(self.sql[name], _used(self.sql[name], params))
+                    if i and names[i - 1] in self.overridden:  # an override may have lifted the timeout
+                        conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
+                    # pipeline mode: always the extended protocol, where one query is one statement
+                    with conn.pipeline():
+                        cur = conn.execute(self.sql[name], _used(self.sql[name], params))
                     results[name] = cur.fetchall() if cur.description else []
+                    if conn.info.transaction_status != TransactionStatus.INTRANS:
+                        # COMMIT or ROLLBACK as a query: what follows would run outside the read-only transaction
+                        raise QueryError(f"query {self.collector}.{name} failed: it ended the read-only transaction")
+        except QueryError:
+            self.close()  # a fresh connection next time: nothing the query did to the session survives
+            raise
         except psycopg.Error as exc:
             # a broken connection is reopened next time; a cancelled or failed query keeps it
             lost = isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled)
