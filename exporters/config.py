@@ -253,8 +253,8 @@ def reject_literal_secret(raw: str, path: str, expanded: str | None = None) -> N
     hint = f"use ${{VAR}} or {key}_file"
     if not key.endswith(_CONNECTION_KEYS):
         if not _ONLY_VAR.match(raw):
-            raise ConfigError(f"{path}: a secret must be exactly ${{VAR}} (no default, no other text); "
-                              f"or use {key}_file")
+            raise ConfigError(f"{path}: secret given as a literal in the file; {hint} "
+                              "(a secret is exactly one ${VAR}, without default or other text)")
         return
     text = _ENV_RE.sub(lambda m: _FROM_ENV if m.group(2) is None else m.group(2), raw)
     for password in conninfo.passwords(text):
@@ -353,6 +353,13 @@ def convert(value: Any, tp: Any, path: str) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     raise ConfigError(f"{path}: unsupported setting type {tp}")
+
+
+def _check_keys(cls: Any, value: dict[Any, Any], path: str) -> None:
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    for key in map(str, value):
+        if key not in fields and key.removesuffix("_file") not in fields:
+            raise ConfigError(f"{path}.{key}: unknown key (known keys: {', '.join(sorted(fields))})")
 
 
 def build_dataclass(cls: Any, value: Any, path: str) -> Any:
@@ -473,9 +480,13 @@ def load(path: str | os.PathLike[str]) -> Config:
                     raise ConfigError(
                         f"collectors.{name}: unknown collector (known: {', '.join(sorted(REGISTRY))})"
                     )
-                built = build_dataclass(settings_class(name), settings or {}, f"collectors.{name}")
-                if built.enabled:
-                    cfg.collectors[name] = built
+                cls = settings_class(name)
+                if isinstance(settings, dict) and convert(settings.get("enabled", True), bool,
+                                                          f"collectors.{name}.enabled") is False:
+                    # kept for later: its keys are checked, its values (variables, secret files) not read
+                    _check_keys(cls, settings, f"collectors.{name}")
+                    continue
+                cfg.collectors[name] = build_dataclass(cls, settings or {}, f"collectors.{name}")
         else:
             raise ConfigError(f"{key}: unknown key (known keys: collectors, listen, log_level)")
     if not cfg.collectors:

@@ -71,7 +71,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
     cur: BaseException | None = exc
     while cur is not None and cur not in seen and len(seen) < 8:
         seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
     for e in list(seen):  # urllib3's MaxRetryError keeps its cause in .reason
         reason = getattr(e, "reason", None)
         if isinstance(reason, BaseException) and reason not in seen:

@@ -221,12 +221,20 @@ class Stack:
             "CHAT_HTTP_PORT": str(p.get("demo-chat", 8001)),
             "DEEPSEEK_API_URL": f"http://127.0.0.1:{p['demo-deepseek']}" if "demo-deepseek" in p else "",
             "ELEVENLABS_API_URL": f"http://127.0.0.1:{p['demo-elevenlabs']}" if "demo-elevenlabs" in p else "",
-            "DEEPSEEK_API_KEY_FILE": str(DEMO_SECRETS / "deepseek_api_key"),
-            "ELEVENLABS_API_KEY_FILE": str(DEMO_SECRETS / "elevenlabs_api_key"),
+            "DEEPSEEK_API_KEY_FILE": self._private_secret("deepseek_api_key"),
+            "ELEVENLABS_API_KEY_FILE": self._private_secret("elevenlabs_api_key"),
             "WB_FEEDBACKS_TOKEN_FILE": str(DEMO_SECRETS / "wb_token"),
         }
         env.update(self.opts.exporters_env)
         return env
+
+    def _private_secret(self, name: str) -> str:
+        """A copy of a demo secret only its owner reads: the exporter refuses world-readable secret files."""
+        target = self.run_dir / "secrets" / name
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        target.write_bytes((DEMO_SECRETS / name).read_bytes())
+        target.chmod(0o600)
+        return str(target)
 
     def _exporters_config(self) -> Path:
         """The configuration as given, minus the collectors whose source does not exist here."""

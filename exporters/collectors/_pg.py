@@ -62,7 +62,7 @@ class PgSettings(CollectorSettings):
             raise ValueError("statement_timeout and connect_timeout must be positive")
 
 
-class QueryError(Exception):
+class QueryError(source_errors.SourceError):
     """A named query failed; the message is one line and carries no secret."""
 
 
