@@ -238,14 +238,42 @@ Rules for a replacement:
   `query credits.negative_balance failed: result has no column 'credits'`.
 - Parameters are psycopg named placeholders, `%(now)s`; a replacement may use any subset of the
   parameters listed for its collector. Write a literal percent sign as `%%`.
+- It is exactly one statement: `python -m exporters check` refuses `SELECT ...; SELECT ...` (exit 2), and every
+  query is sent with the extended protocol, where PostgreSQL itself refuses a second statement.
 - It runs inside a `READ ONLY` transaction with `SET LOCAL statement_timeout` (the collector's
   `statement_timeout`); all of a collector's queries share one transaction per refresh, hence one
-  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured).
+  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured). A query that
+  ends the transaction (`COMMIT`, `ROLLBACK`) fails the refresh and closes the connection before anything else
+  runs, and the timeout is set again after each replaced query, so no query runs without it.
 - An unknown query name is a configuration error (`python -m exporters check` exits 2).
 - Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
   tenant data, and never return a tenant id in a metric query's label columns.
 - Keep it bounded: range conditions on an indexed column (`started_at >= %(now)s - %(window)s`),
   not expressions over it (`now() - started_at < ...`), so the cost does not grow with the table.
+
+## The read-only role
+
+The guardrails above hold whatever role connects, but give lookout a role that cannot write in the first
+place, with its own limits, so that neither a mistake in an override nor a leaked DSN can change data:
+
+```sql
+-- as a superuser; set the password with psql's \\password lookout (it then never reaches a log or history)
+CREATE ROLE lookout LOGIN CONNECTION LIMIT 10;
+ALTER ROLE lookout SET default_transaction_read_only = on;
+ALTER ROLE lookout SET statement_timeout = '10s';
+ALTER ROLE lookout SET idle_in_transaction_session_timeout = '30s';
+GRANT CONNECT ON DATABASE chatcenter TO lookout;
+-- PostgreSQL 14 and later: read every table and view, nothing else
+GRANT pg_read_all_data TO lookout;
+-- before 14, per schema: existing tables, then the ones the application's role creates later
+GRANT USAGE ON SCHEMA public TO lookout;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO lookout;
+ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT ON TABLES TO lookout;
+```
+
+and in `pg_hba.conf` only the exporter's address, with a password: `host chatcenter lookout 127.0.0.1/32
+scram-sha-256`. The DSN then comes from the environment or a file (`dsn: ${CHATCENTER_DATABASE_URL}` or
+`dsn_file:`), never from the configuration itself; see docs/security.md.
 
 ## Drill-down
 
