@@ -238,11 +238,16 @@ def test_statement_counter():
     assert statements("SELECT 'a''b'; SELECT 2") == 2
 
 
-def test_multi_statement_override_refused(tmp_path):
+def test_multi_statement_override_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKOUT_SEC_KEY", KEY)
     p = tmp_path / "c.yaml"
     p.write_text("collectors:\n  credits:\n    dsn: postgresql://u@127.0.0.1/db\n    queries:\n"
                  "      negative_balance: 'COMMIT; SET statement_timeout = 0; CREATE TABLE x (a int)'\n")
     one_line_error(run_cli("check", "--config", str(p)), "queries.negative_balance: 3 SQL statements")
+    refused(tmp_path, "collectors:\n  elevenlabs:\n    api_key: ${LOOKOUT_SEC_KEY}\n    conversations:\n"
+                      "      dsn: postgresql://u@127.0.0.1/db\n"
+                      "      query: 'SELECT 1 WHERE %(ids)s IS NULL; DROP TABLE conversations'\n",
+            "collectors.elevenlabs.conversations: query: 2 SQL statements")
 
 
 # --- redaction -----------------------------------------------------------------------------------------------
