@@ -2,6 +2,8 @@
 
 from dashboards._lib import board, timeseries
 from monitoring import catalog as c
+from monitoring.catalog import thresholds as t
+from monitoring.catalog import uids
 from monitoring.model import Threshold
 
 SEL = 'job="chatcenter_api",instance=~"$instance",path!~"/api/(health|metrics)"'
@@ -22,7 +24,7 @@ def _slo_panel(slo):
 
 
 DASHBOARD = board(
-    "lookout-http-slo", "Lookout / Chat API: HTTP RED and SLOs",
+    uids.HTTP_SLO, "Lookout / Chat API: HTTP RED and SLOs",
     "Rate, errors and duration of the chat-center API (/api/metrics), and its SLOs.",
     [
         timeseries("Requests per second", "Requests per second by path (health and metrics excluded).",
@@ -31,16 +33,16 @@ DASHBOARD = board(
         timeseries("Error share (5xx)", "Share of requests answered 5xx.",
                    [(f'sum(rate(http_requests_total{{{SEL},status_code=~"5.."}}[$__rate_interval]))'
                      f" / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval]))", "5xx share")], "percentunit",
-                   [c.T_CHAT_5XX_RATIO], w=8),
+                   [t.T_CHAT_5XX_RATIO], w=8),
         timeseries("Latency p50/p95/p99", "Request duration quantiles from the histogram.",
                    [(f"histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket{{{SEL}}}"
                      "[$__rate_interval])))", f"p{round(q * 100)}") for q in (0.5, 0.95, 0.99)], "s",
-                   [c.T_SLO_LATENCY], w=8),
+                   [t.T_SLO_LATENCY], w=8),
         _slo_panel(c.SLOS[0]),
         _slo_panel(c.SLOS[1]),
         timeseries("Error budget remaining (30 d)", "Share of the 30-day error budget left, per SLO.",
                    [("slo:period_error_budget_remaining:ratio", "{{sloth_slo}}")], "percentunit",
-                   [c.T_ERROR_BUDGET_LEFT], min0=False, w=24),
+                   [t.T_ERROR_BUDGET_LEFT], min0=False, w=24),
     ],
     ("instance", "Instance", 'label_values(up{job="chatcenter_api"}, instance)'),
 )

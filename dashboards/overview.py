@@ -1,11 +1,12 @@
 """Status overview per platform: is it up, is it serving, is money leaking, and is monitoring itself up."""
 
 from dashboards._lib import board, stat, timeseries
-from monitoring import catalog as c
+from monitoring.catalog import thresholds as t
+from monitoring.catalog import uids
 
 P = 'platform=~"$platform"'
 DASHBOARD = board(
-    "lookout-overview", "Lookout / Status overview",
+    uids.OVERVIEW, "Lookout / Status overview",
     "Both platforms at a glance: health probes, request errors, money leaks, firing alerts.",
     [
         stat("Health probes", "1 when the blackbox exporter gets a 2xx from the service's /health "
@@ -21,24 +22,24 @@ DASHBOARD = board(
         timeseries("Voice: 502 responses", "502 Bad Gateway per second from nginx: Gunicorn down or unreachable "
                    "(playbook incident 1).",
                    [(f'sum by (service) (rate(nginx_http_response_count_total{{status="502",{P}}}[$__rate_interval]))',
-                     "{{service}}")], "reqps", [c.T_VOICE_502_RATE], w=8),
+                     "{{service}}")], "reqps", [t.T_VOICE_502_RATE], w=8),
         timeseries("Voice: 5xx share", "Share of voice platform responses with a 5xx status (playbook incident 2).",
                    [(f'sum by (service) (rate(nginx_http_response_count_total{{status=~"5..",{P}}}[$__rate_interval]))'
                      f" / sum by (service) (rate(nginx_http_response_count_total{{{P}}}[$__rate_interval]))",
-                     "{{service}}")], "percentunit", [c.T_VOICE_5XX_RATIO], w=8),
+                     "{{service}}")], "percentunit", [t.T_VOICE_5XX_RATIO], w=8),
         timeseries("Chat API: 5xx share", "Share of chat API requests answered 5xx over 5 minutes (SLI of the "
                    "availability SLO).",
                    [('slo:sli_error:ratio_rate5m{sloth_id="chatcenter-api-availability"}', "5xx share")],
-                   "percentunit", [c.T_CHAT_5XX_RATIO], w=8),
+                   "percentunit", [t.T_CHAT_5XX_RATIO], w=8),
         stat("Money leaking: unreconciled seconds", "Seconds (= credits, 1 credit = 1 second) of voice "
              "conversations not charged or charged wrong in the look-back window.",
-             [("sum by (reason) (credits_unreconciled_seconds)", "{{reason}}")], "s", [c.T_CREDITS_UNRECONCILED],
+             [("sum by (reason) (credits_unreconciled_seconds)", "{{reason}}")], "s", [t.T_CREDITS_UNRECONCILED],
              w=8),
         stat("Money leaking: LLM spend over 24 h", "USD spent on LLM tokens over the last day, per provider.",
-             [("provider:llm_spend_usd:increase1d", "{{provider}}")], "currencyUSD", [c.T_LLM_DAILY_BUDGET], w=8),
+             [("provider:llm_spend_usd:increase1d", "{{provider}}")], "currencyUSD", [t.T_LLM_DAILY_BUDGET], w=8),
         stat("TLS certificate expiry (days)", "Days until the earliest certificate of each TLS probe expires.",
              [(f'(probe_ssl_earliest_cert_expiry{{job="blackbox_tls",{P}}} - time()) / 86400', "{{instance}}")], "d",
-             [c.T_TLS_DAYS], w=8),
+             [t.T_TLS_DAYS], w=8),
         timeseries("Serving: requests per second", "Is it serving: voice requests through nginx and chat API "
                    "requests (health and metrics excluded), per second.",
                    [(f"sum by (platform) (rate(nginx_http_response_count_total{{{P}}}[$__rate_interval]))",

@@ -83,7 +83,7 @@ def rule_groups(panels: dict[tuple[str, str], str]) -> dict[str, list[dict[str, 
             rule["labels"] = dict(r.labels)
         groups[r.group].append(rule)
     for a in c.ALERTS:
-        rule = {"alert": a.name, "expr": a.expr}
+        rule = {"alert": a.name, "expr": str(a.expr)}
         if a.for_ != "0m":
             rule["for"] = a.for_
         rule["labels"] = {"severity": a.severity, **a.keep_labels}

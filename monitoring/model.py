@@ -1,11 +1,14 @@
 """The vocabulary of the catalog: thresholds, alerts, recording rules, SLOs and their test cases.
 
 Reads nothing. Publishes the dataclasses ``Threshold``, ``Case``, ``Alert``, ``Recording``, ``Slo`` and
-``FaultExpectation`` that ``monitoring.catalog`` fills in and the generators read.
+``FaultExpectation`` that ``monitoring.catalog`` fills in and the generators read, and the expression
+builders ``above``, ``below``, ``at_least``, ``at_most`` and ``promql``: the only way a threshold enters
+an alert, so an alert's thresholds are exactly those its expression was built with.
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 
 SEVERITIES = ("critical", "warning", "info")
@@ -26,6 +29,46 @@ class Threshold:
         return str(int(v)) if v.is_integer() else repr(v)
 
 
+class Expr(str):
+    """PromQL text that remembers the thresholds written into it."""
+
+    thresholds: tuple[Threshold, ...]
+
+    def __new__(cls, text: str, thresholds: tuple[Threshold, ...] = ()) -> Expr:
+        out = super().__new__(cls, text)
+        out.thresholds = thresholds
+        return out
+
+
+def _compare(expr: str, op: str, t: Threshold) -> Expr:
+    return Expr(f"{expr} {op} {t}", (t,))
+
+
+def above(expr: str, t: Threshold) -> Expr:
+    return _compare(expr, ">", t)
+
+
+def below(expr: str, t: Threshold) -> Expr:
+    return _compare(expr, "<", t)
+
+
+def at_least(expr: str, t: Threshold) -> Expr:
+    return _compare(expr, ">=", t)
+
+
+def at_most(expr: str, t: Threshold) -> Expr:
+    return _compare(expr, "<=", t)
+
+
+def promql(template: str, **thresholds: Threshold) -> Expr:
+    """``template`` with ``{name}`` fields filled by thresholds; every threshold given must be used."""
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    unused = set(thresholds) - fields
+    if unused:
+        raise ValueError(f"thresholds {sorted(unused)} are not used in {template!r}")
+    return Expr(template.format(**thresholds), tuple(thresholds[k] for k in sorted(fields)))
+
+
 @dataclass(frozen=True)
 class Case:
     """One ``promtool test rules`` scenario: input series, when to evaluate, what to expect.
@@ -43,8 +86,11 @@ class Case:
     samples: tuple[tuple[str, float], ...] = ()  # recording rules: (series, value) expected at ``at``
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert:
+    """One alert with its tests and runbook. ``thresholds`` come from ``expr`` when it was built with
+    ``above``/``below``/``promql``; they cannot be declared apart from it."""
+
     name: str
     group: str
     expr: str
@@ -58,11 +104,14 @@ class Alert:
     confirm: str
     fix: str
     for_: str = "0m"
-    thresholds: tuple[Threshold, ...] = ()
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
+    thresholds: tuple[Threshold, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "thresholds", getattr(self.expr, "thresholds", ()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Recording:
     record: str
     group: str

@@ -7,7 +7,7 @@ pager recording what each receiver gets. In order:
 
 1. every target is up (Prometheus scrapes no Grafana, so the native stack has a counterpart for every job);
 2. no alert other than Watchdog fires on the healthy demo for 3 minutes;
-3. the demo's faults, applied in compatible batches: each fault's alert (``monitoring.catalog.FAULT_ALERTS``)
+3. the demo's faults, applied in compatible batches: each fault's alert (``demo.fault_alerts.FAULT_ALERTS``)
    fires and reaches its receiver within a bound derived from its ``for`` and the intervals, then resolves
    after the fault is reverted (or, for alerts looking back further than the budget, the signal they read
    is seen back to normal: ``RECOVERED``);
@@ -206,7 +206,7 @@ def test_no_false_pages_on_the_healthy_demo(stack: Stack) -> None:
 
 
 def _expectations() -> dict[str, tuple[str, str]]:
-    from monitoring.catalog import FAULT_ALERTS
+    from demo.fault_alerts import FAULT_ALERTS
 
     return {f: (e.alert, e.receiver) for f, e in FAULT_ALERTS.items()}
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from demo.fault_alerts import FAULT_ALERTS
 from monitoring import catalog as c
 from monitoring import generate
+from monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
 from monitoring.promql import metric_names
 from monitoring.standard_metrics import names as standard_names
 from monitoring.templating import humanize, humanize_duration, humanize_percentage, render
@@ -115,13 +117,30 @@ def test_every_threshold_is_in_an_alert_and_on_a_panel():
     for key in c.THRESHOLDS:
         assert key in on_panels, f"threshold {key} is drawn on no panel"
         assert key in in_alerts, f"threshold {key} is used by no alert"
-    records: dict[str, str] = {}
-    for r in c.RECORDINGS:
-        records[r.record] = records.get(r.record, "") + " " + r.expr
+
+
+def test_alert_thresholds_are_the_ones_its_expression_was_built_with():
+    """A threshold enters an alert only through the builders (above, below, promql ...): the alert's thresholds
+    are read from its expression, so none can be declared without being written into the PromQL."""
     for a in c.ALERTS:
-        reads = a.expr + " ".join(e for name, e in records.items() if name in a.expr)
+        assert isinstance(a.expr, Expr) or not a.thresholds, a.name
+        assert a.thresholds == getattr(a.expr, "thresholds", ()), a.name
         for t in a.thresholds:
-            assert str(t) in reads, f"{a.name}: threshold {t.key} declared but not in the expression"
+            assert c.THRESHOLDS[t.key] is t, f"{a.name}: {t.key} is not the catalog's threshold"
+    credits = c.ALERTS_BY_NAME["ElevenLabsEndEventsMissing"]
+    assert [t.key for t in credits.thresholds] == ["credits_unreconciled"]
+
+
+def test_expression_builders_record_what_they_use():
+    t = Threshold("x", 0.5, "short", "help")
+    assert above("m", t) == "m > 0.5" and above("m", t).thresholds == (t,)
+    assert below("m", t) == "m < 0.5" and at_least("m", t) == "m >= 0.5" and at_most("m", t) == "m <= 0.5"
+    e = promql("predict_linear(m[1d], {d} * 86400) > 1", d=t)
+    assert e == "predict_linear(m[1d], 0.5 * 86400) > 1" and e.thresholds == (t,)
+    with pytest.raises(ValueError, match="not used"):
+        promql("m > 1", d=t)
+    with pytest.raises(TypeError):
+        Alert(name="A", thresholds=(t,))  # type: ignore[call-arg]
 
 
 def test_alert_thresholds_are_drawn_on_the_alerts_panel():
@@ -164,9 +183,9 @@ def test_every_metric_used_is_published_by_a_known_exporter():
 
 def test_fault_alerts_cover_every_demo_fault():
     faults = pytest.importorskip("demo.faults").FAULTS
-    assert set(c.FAULT_ALERTS) == set(faults)
+    assert set(FAULT_ALERTS) == set(faults)
     by_name = {a.name: a for a in c.ALERTS}
-    for fault, exp in c.FAULT_ALERTS.items():
+    for fault, exp in FAULT_ALERTS.items():
         assert exp.alert in by_name, fault
         assert c.RECEIVER_OF_SEVERITY[by_name[exp.alert].severity] == exp.receiver, fault
         assert all(a in by_name for a in exp.also), fault

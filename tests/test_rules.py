@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from demo.fault_alerts import FAULT_ALERTS
 from monitoring import catalog as c
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ def test_every_alert_has_a_firing_and_a_silent_case():
 
 def test_fault_driven_alerts_wait_at_most_5_minutes():
     by_name = {a.name: a for a in c.ALERTS}
-    for exp in c.FAULT_ALERTS.values():
+    for exp in FAULT_ALERTS.values():
         for_ = by_name[exp.alert].for_
         assert int(for_.rstrip("m")) <= 5, (exp.alert, for_)
 

@@ -63,7 +63,13 @@ def test_service_hardening(unit: Path) -> None:
 def test_exporter_unit_reads_secrets_from_an_environment_file() -> None:
     svc = parse_unit((UNITS / "lookout-exporter.service").read_text())["Service"]
     assert svc["EnvironmentFile"] == ["/etc/lookout/exporters.env"]
-    assert "--listen 127.0.0.1:9808" in svc["ExecStart"][-1]
+    # no --listen: the generated configuration decides (default 127.0.0.1:9808; another host's file names
+    # the address the site gives Prometheus for it)
+    assert "--listen" not in svc["ExecStart"][-1]
+    assert "--config /etc/lookout/generated/exporters.yaml" in svc["ExecStart"][-1]
+    from exporters.config import DEFAULT_LISTEN
+
+    assert DEFAULT_LISTEN == "127.0.0.1:9808"
     assert "exporters check" in svc["ExecStartPre"][-1]
     example = (UNITS / "exporters.env.example").read_text()
     assert all("=" in line for line in example.splitlines() if line and not line.startswith("#"))
@@ -74,7 +80,7 @@ def test_dropins_reset_execstart_and_listen_on_loopback(dropin: Path) -> None:
     svc = parse_unit(dropin.read_text())["Service"]
     assert svc["ExecStart"][0] == "", "a drop-in must clear ExecStart before replacing it"
     cmd = svc["ExecStart"][-1]
-    assert "--config.file=/etc/lookout/" in cmd
+    assert "--config.file=/etc/lookout/generated/" in cmd
     assert re.search(r"--web\.listen-address=127\.0\.0\.1:\d+", cmd)
 
 

@@ -22,6 +22,13 @@ from exporters.collectors._pg import PgCollector, PgSettings, column, seconds
 from exporters.config import Duration, setting
 
 RESOURCES = ("active_sellers", "chats_per_day", "concurrent_users")
+# the second seed's "when to scale" figures: defaults, each overridable on its own
+DEFAULT_THRESHOLDS: dict[str, float] = {"active_sellers": 100.0, "chats_per_day": 10000.0, "concurrent_users": 1000.0}
+
+
+def merged_thresholds(overrides: dict[str, float]) -> dict[str, float]:
+    """The defaults with ``overrides`` merged over them: a partial map never drops the other resources."""
+    return {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in overrides.items()}}
 
 PARAMS: dict[str, str] = {
     "now": "timestamptz: the refresh time",
@@ -59,8 +66,9 @@ class CapacitySettings(PgSettings):
         Duration(300), help="A user counts as concurrent when seen (`last_seen_at`) within this window."
     )
     thresholds: dict[str, float] = setting(
-        {"active_sellers": 100.0, "chats_per_day": 10000.0, "concurrent_users": 1000.0},
-        help="Scaling threshold per resource, published as `capacity_threshold{resource}`.",
+        DEFAULT_THRESHOLDS,
+        help="Scaling threshold per resource, published as `capacity_threshold{resource}`. A partial map "
+        "is merged over the defaults: the resources it does not name keep theirs.",
     )
 
     def validate(self) -> None:
@@ -68,6 +76,7 @@ class CapacitySettings(PgSettings):
         unknown = sorted(set(self.thresholds) - set(RESOURCES))
         if unknown:
             raise ValueError(f"thresholds.{unknown[0]}: unknown resource (known: {', '.join(RESOURCES)})")
+        self.thresholds = merged_thresholds(self.thresholds)
 
 
 class CapacityCollector(PgCollector):

@@ -1,0 +1,1 @@
+"""One module per component; each publishes ``RECORDINGS`` and ``ALERTS``."""

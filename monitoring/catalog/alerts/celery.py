@@ -1,0 +1,145 @@
+"""Celery: queues, live workers, periodic tasks of the beat schedule, task failures.
+
+Reads the thresholds and facts of the catalog. Publishes ``RECORDINGS`` and ``ALERTS``.
+"""
+
+from __future__ import annotations
+
+from monitoring.catalog import uids
+from monitoring.catalog.facts import PERIODIC_TASKS
+from monitoring.catalog.series import X, _x
+from monitoring.catalog.thresholds import (
+    T_CELERY_BACKLOG,
+    T_CELERY_FAILURE_RATIO,
+    T_CELERY_MIN_WORKERS,
+    T_CELERY_WAIT,
+    T_STALE_INTERVALS,
+)
+from monitoring.model import Alert, Case, Recording, above, below
+
+RECORDINGS: list[Recording] = [
+    Recording(
+        record="task:celery_periodic_staleness:intervals",
+        group="celery",
+        expr="(time() - celery_task_last_success_timestamp_seconds) / celery_periodic_task_interval_seconds"
+        " and celery_task_last_success_timestamp_seconds > 0",
+        test=Case({f'celery_task_last_success_timestamp_seconds{{{X},name="sync_all_sellers"}}': "300x20",
+              f'celery_periodic_task_interval_seconds{{{X},name="sync_all_sellers"}}': "30x20"},
+             samples=((f'task:celery_periodic_staleness:intervals{{{X},name="sync_all_sellers"}}', 10),)),
+    ),
+    Recording(
+        record="task:celery_task_failure:ratio_rate5m",
+        group="celery",
+        expr="sum by (host, name) (rate(celery_task_failed_total[5m]))"
+        " / (sum by (host, name) (rate(celery_task_succeeded_total[5m]))"
+        " + sum by (host, name) (rate(celery_task_failed_total[5m])))",
+        test=Case({f'celery_task_failed_total{{{X},name="analyze_pending_chats"}}': "0+1x20",
+              f'celery_task_succeeded_total{{{X},name="analyze_pending_chats"}}': "0+3x20"},
+             samples=(('task:celery_task_failure:ratio_rate5m{name="analyze_pending_chats"}', 0.25),)),
+    ),
+]
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="CeleryQueueBacklog",
+        group="celery",
+        expr=above("celery_queue_length", T_CELERY_BACKLOG),
+        severity="warning",
+        summary="A Celery queue is backing up.",
+        description="Queue {{ $labels.queue_name }} holds {{ $value | humanize }} ready messages for 5 minutes.",
+        panel=(uids.CELERY, "Queue length"),
+        fire=Case({f"celery_queue_length{_x(queue_name='celery')}": "150x10"}, value=150),
+        quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": "100x10"}),
+        for_="5m",
+        meaning="Tasks are produced faster than the workers run them (too few workers, slow tasks, or a "
+        "stuck worker).",
+        confirm="`celery -A APP inspect active`; `redis-cli llen celery`; the waiting-age panel.",
+        fix="Restart a stuck worker (`sudo systemctl restart <app>-celery`); raise concurrency if "
+        "CPU allows; find the slow task in the runtime panel.",
+    ),
+    Alert(
+        name="CeleryTaskWaitingTooLong",
+        group="celery",
+        expr=above("celery_queue_oldest_message_age_seconds", T_CELERY_WAIT),
+        severity="warning",
+        summary="Celery tasks wait too long before a worker picks them up.",
+        description="The oldest message in {{ $labels.queue_name }} has waited {{ $value | humanizeDuration }}.",
+        panel=(uids.CELERY, "Oldest message age"),
+        fire=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": "600x10"}, value=600),
+        quiet=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": "300x10"}),
+        for_="2m",
+        meaning="Work is delayed: marketplace sync every 30 s and SLA escalation every 5 min run late.",
+        confirm="The queue-length and workers panels; `celery -A APP inspect active` for long tasks.",
+        fix="As for CeleryQueueBacklog; a dead worker shows in CeleryNoLiveWorker.",
+    ),
+    Alert(
+        name="CeleryNoLiveWorker",
+        group="celery",
+        expr=below("celery_workers", T_CELERY_MIN_WORKERS),
+        severity="critical",
+        summary="No Celery worker is alive.",
+        description="{{ $labels.instance }} sees no Celery worker heartbeat: background tasks do not run.",
+        panel=(uids.CELERY, "Live workers"),
+        fire=Case({f"celery_workers{{{X}}}": "0x10"}),
+        quiet=Case({f"celery_workers{{{X}}}": "1x10"}), for_="1m",
+        meaning="No worker sends heartbeats: marketplace sync, chat analysis and SLA escalation have stopped; "
+        "beat keeps queueing tasks that nobody runs.",
+        confirm="`sudo systemctl status <app>-celery`; `sudo journalctl -u <unit> -n 100`; "
+        "`celery -A APP inspect ping`.",
+        fix="Restart the worker unit after reading the journal (import error, broker URL, OOM).",
+    ),
+    Alert(
+        name="CeleryWorkerDown",
+        group="celery",
+        expr="celery_worker_up == 0",
+        severity="warning",
+        summary="A known Celery worker stopped sending heartbeats.",
+        description="Worker {{ $labels.hostname }} has stopped sending heartbeats.",
+        panel=(uids.CELERY, "Live workers"),
+        fire=Case({f"celery_worker_up{_x(hostname='celery@vps')}": "0x10"}),
+        quiet=Case({f"celery_worker_up{_x(hostname='celery@vps')}": "1x10"}), for_="1m",
+        meaning="One worker died or hangs (SIGKILL, OOM); others may still run tasks.",
+        confirm="`celery -A APP inspect ping`; the unit's journal; `dmesg | grep -i oom`.",
+        fix="Restart the worker unit; if it was OOM-killed, lower concurrency or the task's memory use.",
+    ),
+    Alert(
+        name="CeleryPeriodicTaskStale",
+        group="celery",
+        expr=above("task:celery_periodic_staleness:intervals", T_STALE_INTERVALS),
+        severity="warning",
+        summary="A periodic Celery task has not succeeded for 3 intervals.",
+        description="{{ $labels.name }} has not succeeded for {{ $value | humanize }} of its intervals.",
+        panel=(uids.CELERY, "Periodic tasks: intervals since last success"),
+        fire=Case({f"celery_task_last_success_timestamp_seconds{_x(name='sync_all_sellers')}": "1x20",
+              f"celery_periodic_task_interval_seconds{_x(name='sync_all_sellers')}": "30x20"}, at="10m",
+             labels={"job": "lookout", "instance": "exporters:9808", "name": "sync_all_sellers"}, value=599 / 30),
+        quiet=Case({f"celery_task_last_success_timestamp_seconds{_x(name='sync_all_sellers')}": "0+60x20",
+              f"celery_periodic_task_interval_seconds{_x(name='sync_all_sellers')}": "30x20"}, at="10m"),
+        for_="1m",
+        meaning="Beat stopped sending the task, or every run fails: "
+        + ", ".join(f"`{k}` every {v} s" for k, v in PERIODIC_TASKS.items())
+        + ". A stale `sync_all_sellers` means chats are not synced; a stale `check_sla_escalation` means breaches "
+        "are not escalated.",
+        confirm="`sudo systemctl status <app>-celery-beat`; the task's failures on the Celery board; "
+        "the worker's journal for the task's traceback.",
+        fix="Restart beat (`sudo systemctl restart <beat unit>`) if it stopped; fix the task if it fails.",
+    ),
+    Alert(
+        name="CeleryTaskFailureRateHigh",
+        group="celery",
+        expr=above("task:celery_task_failure:ratio_rate5m", T_CELERY_FAILURE_RATIO),
+        severity="warning",
+        summary="A Celery task fails too often.",
+        description="{{ $value | humanizePercentage }} of {{ $labels.name }} runs failed over 5 minutes.",
+        panel=(uids.CELERY, "Task failure share"),
+        fire=Case({f"celery_task_failed_total{_x(name='analyze_pending_chats')}": "0+1x20",
+              f"celery_task_succeeded_total{_x(name='analyze_pending_chats')}": "0+3x20"},
+             labels={"name": "analyze_pending_chats"}, value=0.25),
+        quiet=Case({f"celery_task_failed_total{_x(name='analyze_pending_chats')}": "0+1x20",
+              f"celery_task_succeeded_total{_x(name='analyze_pending_chats')}": "0+9x20"}),
+        for_="5m",
+        meaning="A task raises on a share of its runs: a provider answering 402/429/5xx, a schema change, a bug.",
+        confirm="The worker's journal for the traceback; provider panels (LLM, marketplace).",
+        fix="Fix the cause; failed periodic runs recover on the next schedule.",
+    ),
+]

@@ -1,0 +1,87 @@
+"""The chat center's business: marketplace sync lag, SLA breaches, token expiry.
+
+Reads the thresholds and facts of the catalog. Publishes ``RECORDINGS`` and ``ALERTS``.
+"""
+
+from __future__ import annotations
+
+from monitoring.catalog import uids
+from monitoring.catalog.facts import DAY
+from monitoring.catalog.series import _x
+from monitoring.catalog.thresholds import T_SLA_BREACHED, T_SYNC_LAG, T_TOKEN_DAYS
+from monitoring.model import Alert, Case, Recording, above, below
+
+RECORDINGS: list[Recording] = [
+]
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="MarketplaceSyncLagging",
+        group="chatcenter",
+        expr=above("marketplace_sync_lag_seconds", T_SYNC_LAG),
+        severity="warning",
+        summary="Marketplace sync is falling behind.",
+        description="{{ $labels.marketplace }} {{ $labels.kind }} sync lags by {{ $value | humanizeDuration }}.",
+        panel=(uids.MARKETPLACE_SLA, "Sync lag (worst seller)"),
+        fire=Case({f"marketplace_sync_lag_seconds{_x(marketplace='wb', kind='chats')}": "900x10"}, value=900),
+        quiet=Case({f"marketplace_sync_lag_seconds{_x(marketplace='wb', kind='chats')}": "300x10"}),
+        for_="2m",
+        meaning="`sync_all_sellers` runs every 30 s; a seller not synced for 10 intervals means buyers' "
+        "messages are not seen (marketplace slow, rate-limited (429), failing (5xx), or a token expired).",
+        confirm="`python -m exporters report sync --config FILE` lists the sellers; the erroring-sellers panel; "
+        "the Celery periodic-task panel.",
+        fix="Rate limits (~100 req/min per token): spread sellers; 5xx: wait and watch; token errors: renew the "
+        "seller's token.",
+    ),
+    Alert(
+        name="SlaBreached",
+        group="chatcenter",
+        expr=above("sum by (host, channel) (sla_interactions_breached)", T_SLA_BREACHED),
+        severity="critical",
+        summary="Buyer interactions passed their SLA deadline unanswered.",
+        description="{{ $value | humanize }} open {{ $labels.channel }} interactions are past their SLA deadline.",
+        panel=(uids.MARKETPLACE_SLA, "SLA: breached and at risk"),
+        fire=Case({f"sla_interactions_breached{_x(channel='chat')}": "2x10"}, labels={"channel": "chat"}, value=2),
+        quiet=Case({f"sla_interactions_breached{_x(channel='chat')}": "0x10"}),
+        for_="1m",
+        meaning="Chats, feedbacks or questions are open past the deadline of their `sla_rules`: sellers are "
+        "penalised by the marketplace.",
+        confirm="`python -m exporters report sla --config FILE`; check `check_sla_escalation` runs (Celery board).",
+        fix="Escalate to the seller's operators now; if escalation itself is stale, restart Celery beat/worker.",
+    ),
+    Alert(
+        name="ApiTokenExpiringSoon",
+        group="chatcenter",
+        expr=below("(api_token_expiry_timestamp_seconds - time()) / 86400", T_TOKEN_DAYS),
+        severity="warning",
+        summary="An API token expires within 14 days.",
+        description="Token {{ $labels.name }} expires in {{ $value | humanize }} days.",
+        panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
+        fire=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{10 * DAY + 600}x20"}, at="10m",
+             value=10),
+        quiet=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{14 * DAY + 600}x20"}, at="10m"),
+        for_="5m",
+        meaning="A JWT the platform uses (for example the WB connector token, valid 180 days) is about to "
+        "expire; syncs will fail with 401 afterwards.",
+        confirm="The token's `exp` claim (`python -m exporters once --config FILE | grep api_token`).",
+        fix="Issue a new token at the provider, store it in the secrets file, restart the service that uses it.",
+    ),
+    Alert(
+        name="MarketplaceTokenExpiringSoon",
+        group="chatcenter",
+        expr=below("(marketplace_token_earliest_expiry_timestamp_seconds - time()) / 86400", T_TOKEN_DAYS),
+        severity="warning",
+        summary="A seller's marketplace token expires within 14 days.",
+        description="The first {{ $labels.marketplace }} seller token expires in {{ $value | humanize }} days.",
+        panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
+        fire=Case({f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}": f"{3 * DAY + 600}x20"},
+             at="10m", value=3),
+        quiet=Case(
+            {f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}": f"{14 * DAY + 600}x20"},
+             at="10m"),
+        for_="5m",
+        meaning="A seller's WB/Ozon token (WB JWTs are valid 180 days) expires soon: that seller's sync stops.",
+        confirm="`python -m exporters report sync --config FILE` lists sellers and token expiry.",
+        fix="Ask the seller to issue a new token and update it in the seller's settings.",
+    ),
+]

@@ -1,0 +1,89 @@
+"""Monitoring itself: the heartbeat, scrape targets and the lookout exporter's collectors.
+
+Reads the thresholds and facts of the catalog. Publishes ``RECORDINGS`` and ``ALERTS``.
+"""
+
+from __future__ import annotations
+
+from monitoring.catalog import uids
+from monitoring.catalog.facts import JOBS
+from monitoring.catalog.series import _x
+from monitoring.model import Alert, Case, Recording
+
+RECORDINGS: list[Recording] = [
+]
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="Watchdog",
+        group="lookout-meta",
+        expr="vector(1)",
+        severity="info",
+        summary="The alerting pipeline is working; this alert always fires.",
+        description="Heartbeat from Prometheus through Alertmanager to the dead man's switch (value {{ $value | "
+        "humanize }}).",
+        panel=(uids.OVERVIEW, "Firing alerts"),
+        fire=Case({}, at="1m", labels={}, value=1),
+        quiet=None,
+        meaning="Always firing. Alertmanager sends it to the heartbeat receiver every minute; the receiver "
+        "(a dead man's switch such as healthchecks.io or the relay) raises an alarm when it stops arriving.",
+        confirm="Open Alertmanager (`http://127.0.0.1:9093`) and check that Watchdog is listed; "
+        "`amtool alert query alertname=Watchdog`.",
+        fix="If the heartbeat stopped: Prometheus or Alertmanager is down, or they cannot reach each other. "
+        "`systemctl status prometheus prometheus-alertmanager` (or `docker compose ps`), then their logs.",
+    ),
+    Alert(
+        name="TargetDown",
+        group="lookout-meta",
+        expr="up == 0",
+        severity="warning",
+        summary="A scrape target does not answer Prometheus.",
+        description="{{ $labels.job }} target {{ $labels.instance }} has been down for 2 minutes.",
+        panel=(uids.OVERVIEW, "Scrape targets up"),
+        fire=Case({'up{job="redis",instance="redis-exporter:9121"}': "0x10"}, value=0),
+        quiet=Case({'up{job="redis",instance="redis-exporter:9121"}': "1x10"}),
+        for_="2m",
+        meaning="Prometheus cannot scrape an exporter or app: everything it publishes is missing, so other "
+        "alerts about it cannot fire.",
+        confirm="Prometheus > Status > Targets shows the error; `curl -s http://TARGET/metrics | head`.",
+        fix="Start the exporter or app (`systemctl restart NAME` / `docker compose up -d NAME`); check its "
+        "journal (`journalctl -u NAME -n 100`) and the firewall between Prometheus and the target.",
+    ),
+    Alert(
+        name="TargetAbsent",
+        group="lookout-meta",
+        expr=" or ".join(f'absent(up{{job="{j}"}})' for j in JOBS),
+        severity="warning",
+        summary="A scrape job has no target at all.",
+        description="Prometheus has no target for job {{ $labels.job }}: the scrape configuration lost it.",
+        panel=(uids.OVERVIEW, "Scrape targets up"),
+        fire=Case({f'up{{job="{j}",instance="x"}}': "1x10" for j in JOBS if j != "nginx"}, labels={"job": "nginx"},
+             value=1),
+        quiet=Case({f'up{{job="{j}",instance="x"}}': "1x10" for j in JOBS}),
+        for_="5m",
+        meaning="A job the dashboards and alerts rely on is not scraped at all (not even failing), so its "
+        "`up` series is absent and TargetDown cannot fire for it.",
+        confirm="Prometheus > Status > Targets: the job is missing. `promtool check config prometheus.yml`.",
+        fix="Restore the job in `prometheus/prometheus.yml` (it is generated: `python -m monitoring generate`) "
+        "and reload Prometheus (`curl -X POST http://127.0.0.1:9090/-/reload`).",
+    ),
+    Alert(
+        name="ExporterCollectorDown",
+        group="lookout-meta",
+        expr="exporter_collector_up == 0",
+        severity="warning",
+        summary="A lookout collector cannot read its source.",
+        description="Collector {{ $labels.collector }} on {{ $labels.instance }} has failed for 3 minutes; its "
+        "gauges are gone.",
+        panel=(uids.OVERVIEW, "Collectors up"),
+        fire=Case({f"exporter_collector_up{_x(collector='celery')}": "0x10"}),
+        quiet=Case({f"exporter_collector_up{_x(collector='celery')}": "1x10"}),
+        for_="3m",
+        meaning="One collector of the lookout exporter fails to refresh (source down, bad credentials, query "
+        "error or timeout). The exporter keeps serving; the collector's gauges are dropped.",
+        confirm="The exporter's log says why, once per state change: `journalctl -u lookout-exporter -n 50` "
+        "(or `docker compose logs exporters`). `python -m exporters once --config FILE` runs every collector once.",
+        fix="Fix the source (database, Redis, provider API) or the collector's settings "
+        "(docs/configuration.md); the collector recovers on its next refresh.",
+    ),
+]

@@ -1,0 +1,65 @@
+"""PostgreSQL from postgres_exporter: up and connections against max_connections.
+
+Reads the thresholds and facts of the catalog. Publishes ``RECORDINGS`` and ``ALERTS``.
+"""
+
+from __future__ import annotations
+
+from monitoring.catalog import uids
+from monitoring.catalog.series import PG
+from monitoring.catalog.thresholds import T_PG_CONN_RATIO
+from monitoring.model import Alert, Case, Recording, above
+
+RECORDINGS: list[Recording] = [
+    Recording(
+        record="instance:pg_connections:ratio",
+        group="voice-platform",
+        expr="sum by (host, instance, job) (pg_stat_activity_count)"
+        " / on (instance, job) max by (host, instance, job) (pg_settings_max_connections)",
+        test=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="active"}}': "30x10",
+              f'pg_stat_activity_count{{{PG},datname="voice",state="idle"}}': "20x10",
+              f"pg_settings_max_connections{{{PG}}}": "100x10"},
+             samples=((f"instance:pg_connections:ratio{{{PG}}}", 0.5),)),
+    ),
+]
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="PostgresDown",
+        group="voice-platform",
+        expr="pg_up == 0",
+        severity="critical",
+        summary="PostgreSQL does not answer the exporter.",
+        description="postgres_exporter {{ $labels.instance }} cannot connect to PostgreSQL for 1 minute.",
+        panel=(uids.HOST, "PostgreSQL up"),
+        fire=Case({f"pg_up{{{PG}}}": "0x10"}),
+        quiet=Case({f"pg_up{{{PG}}}": "1x10"}), for_="1m",
+        meaning="Playbook incident 3 (P1): the database is down or refuses connections; every platform "
+        "request that touches it fails.",
+        confirm="`systemctl status postgresql`; `sudo -u postgres psql -c 'SELECT 1'`; the PostgreSQL log.",
+        fix="Restart PostgreSQL after reading its log (disk full? see HostDiskSpaceCritical); then restart the "
+        "apps if their pools do not reconnect.",
+    ),
+    Alert(
+        name="PostgresConnectionsNearMax",
+        group="voice-platform",
+        expr=above("instance:pg_connections:ratio", T_PG_CONN_RATIO),
+        severity="warning",
+        summary="PostgreSQL connections are close to max_connections.",
+        description="{{ $value | humanizePercentage }} of max_connections are in use on {{ $labels.instance }}.",
+        panel=(uids.HOST, "PostgreSQL connections / max_connections"),
+        fire=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="idle in transaction"}}': "85x10",
+              f"pg_settings_max_connections{{{PG}}}": "100x10"}, labels={"job": "postgres",
+             "instance": "postgres-exporter:9187"}, value=0.85),
+        quiet=Case({f'pg_stat_activity_count{{{PG},datname="voice",state="idle in transaction"}}': "80x10",
+              f"pg_settings_max_connections{{{PG}}}": "100x10"}),
+        for_="2m",
+        meaning="Playbook incident 3: the connection pool is about to be exhausted; new connections will be "
+        "refused with 'too many clients'.",
+        confirm="`sudo -u postgres psql -c 'SELECT count(*) FROM pg_stat_activity;'` and "
+        "`SELECT state, count(*) FROM pg_stat_activity GROUP BY 1;` (look for 'idle in transaction'); blocking "
+        "queries: `SELECT * FROM pg_stat_activity WHERE state = 'active';`.",
+        fix="Terminate leaked sessions (`SELECT pg_terminate_backend(pid) ...` for old idle-in-transaction ones), "
+        "fix the leak in the app, size pools so workers x pool size < max_connections.",
+    ),
+]

@@ -1,0 +1,766 @@
+"""The site file: what one operator runs, in one YAML file (docs/site.md, monitoring/site.schema.json).
+
+Reads: a site file such as ``examples/demo.yaml``. Secrets are never read: DSNs, broker URLs and API keys
+stay ``${VAR}`` references or ``*_file`` paths, expanded by the exporter where they are used.
+Publishes: ``Site`` (frozen dataclasses) and ``load_site(path) -> Site``; every bad input raises
+``SiteError`` with one line naming the key path. The catalog asks the site what exists (hosts, services
+by kind, platforms, databases with their checks, providers, receivers) and merges the site's
+``thresholds`` over its product defaults.
+
+``python -m monitoring.site write`` writes the JSON Schema and the key tables of docs/site.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from exporters.config import ConfigError, Duration, build_dataclass
+from monitoring.sitebind import FileRef, SecretRef, SiteError, bind, json_schema, key, key_docs, load_yaml
+
+__all__ = ["Site", "SiteError", "load_site"]
+
+Kind = Literal["gunicorn", "uvicorn", "celery_worker", "celery_beat", "http"]
+POOL_KINDS: dict[str, str] = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery_worker": "celery"}
+CHECKS = ("credits", "marketplace_sync", "sla", "capacity", "llm_spend")
+# where Prometheus finds the exporters of a host, when the site does not say: the packages' usual ports
+EXPORTER_PORTS = {"lookout": 9808, "node": 9100, "postgres": 9187, "redis": 9121, "nginx_log": 4040}
+_SIZE = re.compile(r"^\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+_ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+
+
+def size_bytes(text: str) -> int:
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"expected a size such as 4GiB or 20GB, got {text!r}")
+    return int(float(text[: -len(m.group(2))]) * _SIZE_UNITS[m.group(2)])
+
+
+def _check_size(path: str, text: str | None) -> None:
+    if text is not None and not _SIZE.match(text):
+        raise ValueError(f"{path}: expected a size such as 4GiB or 20GB, got {text!r}")
+
+
+def _check_address(path: str, text: str | None) -> None:
+    if text is not None and not _ADDRESS.match(text):
+        raise ValueError(f"{path}: expected HOST:PORT, got {text!r}")
+
+
+def _check_name(path: str, text: str) -> None:
+    if not _NAME.match(text):
+        raise ValueError(f"{path}: expected lower-case letters, digits, '-', '_' or '.', got {text!r}")
+
+
+# --- hosts ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class HostExporters:
+    """Where Prometheus reaches the exporters running on a host (HOST:PORT). Unset: the host's address at
+    the exporter's usual port, for the exporters the host needs (lookout and node on every host, postgres
+    where a database runs, redis where a Redis runs, nginx_log where a service has `nginx_log: true`)."""
+
+    lookout: str | None = key(None, help="lookout's exporter (`lookout-exporter`, job `lookout`), port 9808.")
+    node: str | None = key(None, help="node_exporter, port 9100.")
+    postgres: str | None = key(None, help="postgres_exporter, port 9187.")
+    redis: str | None = key(None, help="redis_exporter, port 9121.")
+    nginx_log: str | None = key(None, help="The Nginx access-log exporter (mtail), port 4040.")
+
+    def validate(self) -> None:
+        for name in EXPORTER_PORTS:
+            _check_address(name, getattr(self, name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host:
+    """A machine (VPS) of the platform."""
+
+    name: str = key(help="The `host` label of every series from this machine.", example="app-1")
+    address: str = key(help="How the monitoring host reaches it: a DNS name or IP (127.0.0.1 on one VPS).",
+                       example="app-1.example.internal")
+    vcpus: int = key(2, help="vCPUs: the board's title and the load-per-CPU context.")
+    memory: str = key("4GiB", help="Memory size (e.g. `4GiB`): pool and Redis memory thresholds derive from it.")
+    disk: str = key("20GB", help="Disk size (e.g. `20GB`), shown on the host board.")
+    exporters: HostExporters = key(HostExporters(), help="Exporter addresses on this host, when not the usual.")
+
+    def validate(self) -> None:
+        _check_name("name", self.name)
+        _check_size("memory", self.memory)
+        _check_size("disk", self.disk)
+        if self.vcpus < 1:
+            raise ValueError(f"vcpus: must be >= 1, got {self.vcpus}")
+
+    @property
+    def memory_bytes(self) -> int:
+        return size_bytes(self.memory)
+
+    @property
+    def disk_bytes(self) -> int:
+        return size_bytes(self.disk)
+
+
+# --- services -------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Objective:
+    """An availability objective over a window."""
+
+    objective: float = key(help="Share of good requests, e.g. 0.995.")
+    window: Duration = key(Duration(30 * 86400), help="SLO window (error budget period).")
+
+    def validate(self) -> None:
+        if not 0 < self.objective < 1:
+            raise ValueError(f"objective: expected a share between 0 and 1, got {self.objective:g}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyObjective:
+    """A latency objective: the share of requests served within `threshold`."""
+
+    objective: float = key(help="Share of requests faster than `threshold`, e.g. 0.99.")
+    threshold: Duration = key(help="A request slower than this is a bad event (a histogram bucket bound).")
+    window: Duration = key(Duration(30 * 86400), help="SLO window (error budget period).")
+
+    def validate(self) -> None:
+        if not 0 < self.objective < 1:
+            raise ValueError(f"objective: expected a share between 0 and 1, got {self.objective:g}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSlo:
+    """HTTP service-level objectives measured on the app's own metrics (`http_requests_total`,
+    `http_request_duration_seconds`)."""
+
+    availability: Objective | None = key(None, help="Requests answered without a 5xx.")
+    latency: LatencyObjective | None = key(None, help="Requests served within a time.")
+    exclude_paths: tuple[str, ...] = key(("/api/health", "/api/metrics"),
+                                         help="Paths left out of the SLO (health checks, the metrics endpoint).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppMetrics:
+    """The app's own Prometheus endpoint."""
+
+    path: str = key("/metrics", help="Metrics path, e.g. `/api/metrics`.")
+    port: int | None = key(None, help="Port. Default: the service's port.")
+    slo: HttpSlo | None = key(None, help="HTTP SLOs computed from these metrics.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """A process (or process group) of the platform on one host."""
+
+    name: str = key(help="The `service` label, e.g. `voice-api`.")
+    host: str = key(help="Name of the host it runs on.")
+    kind: Kind = key(help="What runs it: a Gunicorn or Uvicorn pool, a Celery worker or beat, or any HTTP "
+                          "server (probed only).")
+    platform: str = key(help="The `platform` label grouping the services of one product, e.g. `voice`.")
+    match: str | None = key(None, help="Text of the master's command line that identifies it (needed when "
+                                       "several masters of one kind run on the host).")
+    port: int | None = key(None, help="Listening TCP port (listen-queue metrics; the metrics endpoint's "
+                                      "default port).")
+    address: str | None = key(None, help="Name under which the monitoring host reaches it, when not the "
+                                         "host's address (e.g. a compose service name).")
+    workers: int | None = key(None, help="Workers the pool should run (Gunicorn `-w`, Uvicorn `--workers`, "
+                                         "Celery `--concurrency`).")
+    health_url: str | None = key(None, help="URL probed over HTTP (blackbox `http_2xx`) for a 2xx answer.")
+    tls_host: str | None = key(None, help="Public HTTPS endpoint `HOST:PORT` whose certificate is checked.")
+    metrics: AppMetrics | None = key(None, help="The app's own metrics endpoint, when it has one.")
+    nginx_log: bool = key(False, help="Nginx in front of it writes the access log read by the nginx_log "
+                                      "exporter on this host (502 and 5xx rates).")
+    unit: str | None = key(None, help="systemd unit, used in runbooks (`systemctl restart UNIT`).")
+
+    def validate(self) -> None:
+        _check_name("name", self.name)
+        _check_name("platform", self.platform)
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"workers: must be >= 0, got {self.workers}")
+        if self.tls_host is not None:
+            _check_address("tls_host", self.tls_host)
+        if self.health_url is not None and not self.health_url.startswith(("http://", "https://")):
+            raise ValueError(f"health_url: expected an http:// or https:// URL, got {self.health_url!r}")
+        if self.metrics is not None and self.metrics.port is None and self.port is None:
+            raise ValueError("metrics.port: required when the service has no port")
+        if self.kind == "celery_beat" and self.workers is not None:
+            raise ValueError("workers: a celery_beat service runs no worker pool")
+
+    @property
+    def pool_server(self) -> str | None:
+        """The worker_pools collector's `server` for this kind, or None when it runs no pool."""
+        return POOL_KINDS.get(self.kind)
+
+    @property
+    def metrics_port(self) -> int | None:
+        return None if self.metrics is None else (self.metrics.port or self.port)
+
+
+# --- data sources ---------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Checks:
+    """Business checks on one database. Each enabled check is a mapping of the exporter collector's
+    settings (docs/configuration.md: interval, queries overrides, windows...; `dsn` comes from the
+    database); `{}` enables it with its defaults. Each check may be enabled on one database only."""
+
+    credits: Mapping[str, Any] | None = key(None, help="Voice credits charged per conversation (`credits`).")
+    marketplace_sync: Mapping[str, Any] | None = key(None, help="Marketplace sync lag and errors.")
+    sla: Mapping[str, Any] | None = key(None, help="Open interactions past or near their SLA deadline.")
+    capacity: Mapping[str, Any] | None = key(
+        None, help="Volumes against the scaling thresholds; `thresholds:` merges over the defaults "
+        "(active_sellers 100, chats_per_day 10000, concurrent_users 1000): a partial map keeps the rest.")
+    llm_spend: Mapping[str, Any] | None = key(None, help="LLM spend from the app's usage table.")
+
+    def enabled(self) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        for name in CHECKS:
+            settings = getattr(self, name)
+            if settings is not None:
+                yield name, settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Database:
+    """A PostgreSQL database of the platform, read with a read-only role."""
+
+    name: str = key(help="Name of the database entry (referred to by providers), e.g. `voice`.")
+    host: str = key(help="Name of the host it runs on (where postgres_exporter is scraped).")
+    platform: str = key(help="The platform it belongs to.")
+    dsn: SecretRef = key(help="libpq URL of a read-only role: `${VAR}`, or `dsn_file: PATH`; a password is "
+                              "never literal.", secret=True)
+    version: str | None = key(None, help="PostgreSQL major version, for the runbooks (e.g. `16`).")
+    unit: str | None = key(None, help="systemd unit of the server, for the runbooks (e.g. `postgresql`).")
+    checks: Checks = key(Checks(), help="Business checks run against this database.")
+
+    def validate(self) -> None:
+        _check_name("name", self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Celery:
+    """Celery on this broker: the queues watched and the beat schedule."""
+
+    queues: tuple[str, ...] = key(("celery",), help="Queues whose depth and wait are watched.")
+    beat_schedule: Mapping[str, Duration] = key({}, help="Periodic task name -> interval; a task that does "
+                                                         "not succeed for 3 intervals tickets.")
+    settings: Mapping[str, Any] = key({}, help="Other settings of the exporter's celery collector "
+                                               "(docs/configuration.md).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redis:
+    """A Redis of the platform (cache, rate limits, Celery broker)."""
+
+    name: str = key(help="Name of the entry, e.g. `redis`.")
+    host: str = key(help="Name of the host it runs on (where redis_exporter is scraped).")
+    platform: str = key("shared", help="The platform it belongs to (`shared` when several use it).")
+    url: SecretRef = key(help="`redis://HOST:PORT/DB`; a password only as `${VAR}`, or `url_file: PATH`.",
+                         secret=True)
+    celery: Celery | None = key(None, help="Set when it is a Celery broker.")
+    unit: str | None = key(None, help="systemd unit of the server, for the runbooks.")
+
+    def validate(self) -> None:
+        _check_name("name", self.name)
+
+
+# --- providers and tokens -------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """An external AI provider the platform pays for."""
+
+    api_key: SecretRef | None = key(None, help="API key: `${VAR}`, or `api_key_file: PATH`.", secret=True)
+    base_url: str | None = key(None, help="API root. Default: the provider's public API.")
+    monthly_budget_usd: float | None = key(None, help="Expected spend per month; the daily budget alert "
+                                                      "derives from it.")
+    platform: str | None = key(None, help="The platform that uses it.")
+    database: str | None = key(None, help="ElevenLabs: the database whose conversations are compared with "
+                                          "the provider's.")
+    settings: Mapping[str, Any] = key({}, help="Other settings of the exporter's collector for this provider "
+                                               "(docs/configuration.md).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Providers:
+    """The AI providers. DeepSeek and ElevenLabs have balance/usage collectors; Gemini has no balance API
+    (its spend comes from the app's usage table through `llm_spend`)."""
+
+    deepseek: Provider | None = key(None, help="DeepSeek (balance, runway).")
+    elevenlabs: Provider | None = key(None, help="ElevenLabs Conversational AI (quota, conversations).")
+    gemini: Provider | None = key(None, help="Google Gemini (budget only).")
+
+    def items(self) -> Iterator[tuple[str, Provider]]:
+        for name in ("deepseek", "elevenlabs", "gemini"):
+            p = getattr(self, name)
+            if p is not None:
+                yield name, p
+
+
+@dataclass(frozen=True, kw_only=True)
+class Token:
+    """A JWT or API token whose expiry is watched (e.g. a marketplace connector token)."""
+
+    name: str = key(help="The `name` label, e.g. `wb_feedbacks`.")
+    file: FileRef = key(help="File holding the token, read at every refresh (never printed).")
+    platform: str | None = key(None, help="The platform that uses it.")
+
+
+# --- alerting -------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Webhook:
+    """An HTTP endpoint receiving Alertmanager's webhook payload."""
+
+    url: SecretRef | None = key(None, help="URL (a token in it only as `${VAR}`), or `url_file: PATH`.",
+                                secret=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PagerDuty:
+    """PagerDuty Events API v2."""
+
+    routing_key_file: FileRef = key(help="File holding the integration's routing key.", secret=True)
+    url: str | None = key(None, help="Events API endpoint. Default: PagerDuty's (set for a proxy or a test pager).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Telegram:
+    """A Telegram bot posting to one chat."""
+
+    bot_token_file: FileRef = key(help="File holding the bot token.", secret=True)
+    chat_id: int = key(help="Chat (group) id, e.g. -1001234567890.")
+    api_url: str | None = key(None, help="Bot API root. Default: Telegram's (set for a proxy or a test pager).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Email:
+    """E-mail through an SMTP relay."""
+
+    to: str = key(help="Recipient address.")
+    from_address: str = key(help="Sender address.")
+    smarthost: str = key(help="SMTP relay `HOST:PORT`.")
+    auth_username: str | None = key(None, help="SMTP user.")
+    auth_password_file: FileRef | None = key(None, help="File holding the SMTP password.", secret=True)
+
+    def validate(self) -> None:
+        _check_address("smarthost", self.smarthost)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Receiver:
+    """Where one class of notifications goes; any combination of integrations."""
+
+    webhooks: tuple[Webhook, ...] = key((), help="Webhook endpoints.")
+    pagerduty: PagerDuty | None = key(None, help="PagerDuty integration.")
+    telegram: Telegram | None = key(None, help="Telegram chat.")
+    email: Email | None = key(None, help="E-mail.")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.webhooks or self.pagerduty or self.telegram or self.email)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Receivers:
+    """`page`: critical alerts (wake someone up); `ticket`: warnings (next working hours); `heartbeat`: the
+    always-firing Watchdog, for a dead man's switch."""
+
+    page: Receiver = key(help="Critical alerts.")
+    ticket: Receiver = key(help="Warnings.")
+    heartbeat: Receiver | None = key(None, help="Watchdog, every minute. Unset: not sent anywhere.")
+
+    def validate(self) -> None:
+        for name in ("page", "ticket"):
+            if getattr(self, name).empty:
+                raise ValueError(f"{name}: a receiver needs at least one of webhooks, pagerduty, telegram, email")
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuietHours:
+    """When tickets wait (pages always go out): Alertmanager's mute time interval for the ticket route."""
+
+    start: str = key(help="Start, `HH:MM` in the alerting time zone.")
+    end: str = key(help="End, `HH:MM` (may be earlier than start: the quiet hours cross midnight).")
+    weekdays: tuple[str, ...] = key((), help="Days it applies (`monday`...). Empty: every day.")
+
+    def validate(self) -> None:
+        for name in ("start", "end"):
+            if not _CLOCK.match(getattr(self, name)):
+                raise ValueError(f"{name}: expected HH:MM, got {getattr(self, name)!r}")
+        for i, d in enumerate(self.weekdays):
+            if d not in _WEEKDAYS:
+                raise ValueError(f"weekdays[{i}]: expected one of {', '.join(_WEEKDAYS)}, got {d!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alerting:
+    """Receivers and the links every alert carries."""
+
+    receivers: Receivers = key(help="Where pages, tickets and the heartbeat go.")
+    grafana_url: str = key("http://localhost:3000", help="Grafana base URL used in every alert's dashboard link.")
+    runbook_url: str = key("https://github.com/lookout-monitoring/lookout/blob/main/docs/runbooks.md",
+                           help="Runbook page; each alert links `<runbook_url>#<alert>`.")
+    timezone: str = key("UTC", help="Time zone of the quiet hours (IANA name, e.g. `Europe/Rome`).")
+    quiet_hours: tuple[QuietHours, ...] = key((), help="When tickets are held back.")
+
+    def validate(self) -> None:
+        for name in ("grafana_url", "runbook_url"):
+            if not getattr(self, name).startswith(("http://", "https://")):
+                raise ValueError(f"{name}: expected an http:// or https:// URL")
+
+
+# --- the monitoring side --------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Retention:
+    """How long Prometheus keeps data, and its disk budget (whichever is reached first applies)."""
+
+    time: str = key("15d", help="Retention time (Prometheus duration, e.g. `15d`).")
+    size: str = key("2GB", help="Disk budget of the TSDB (e.g. `2GB`).")
+
+    def validate(self) -> None:
+        if not re.match(r"^\d+(ms|s|m|h|d|w|y)$", self.time):
+            raise ValueError(f"time: expected a Prometheus duration such as 15d, got {self.time!r}")
+        if not re.match(r"^\d+(B|KB|MB|GB|TB|PB|EB)$", self.size):
+            raise ValueError(f"size: expected a Prometheus size such as 2GB, got {self.size!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteWrite:
+    """A remote_write endpoint (long-term storage, a central Prometheus)."""
+
+    url: str = key(help="Endpoint URL.")
+    name: str | None = key(None, help="Name shown in Prometheus' metrics.")
+    bearer_token_file: FileRef | None = key(None, help="File holding a bearer token.", secret=True)
+    username: str | None = key(None, help="Basic-auth user.")
+    password_file: FileRef | None = key(None, help="File holding the basic-auth password.", secret=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitoring:
+    """Where lookout itself runs and how its parts reach each other. Defaults: everything on one host,
+    at the Debian packages' ports (the systemd install)."""
+
+    host: str | None = key(None, help="Host running Prometheus, Alertmanager and the central collectors "
+                                      "(databases, broker, providers). Default: the first host.")
+    prometheus: str = key("127.0.0.1:9090", help="Prometheus, as it scrapes itself.")
+    alertmanagers: tuple[str, ...] = key(("127.0.0.1:9093",), help="Alertmanager replicas (HOST:PORT).")
+    blackbox: str = key("127.0.0.1:9115", help="blackbox_exporter, which runs the HTTP and TLS probes.")
+    scrape_interval: Duration = key(Duration(15), help="Prometheus scrape interval.")
+    evaluation_interval: Duration = key(Duration(15), help="Prometheus rule evaluation interval.")
+    watch_containers: bool = key(False, help="Compose only: watch the stack's own containers through the "
+                                             "Docker socket (needs DOCKER_GID in .env).")
+    exporter_intervals: Mapping[str, Duration] = key(
+        {}, help="Refresh interval per lookout collector (e.g. `worker_pools: 5s`); a check's own "
+        "`interval` wins.")
+
+    def validate(self) -> None:
+        _check_address("prometheus", self.prometheus)
+        _check_address("blackbox", self.blackbox)
+        for i, a in enumerate(self.alertmanagers):
+            _check_address(f"alertmanagers[{i}]", a)
+        if not self.alertmanagers:
+            raise ValueError("alertmanagers: at least one is needed")
+
+
+# --- the site -------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Site:
+    """What one operator runs: hosts, services, data sources, providers and where alerts go."""
+
+    name: str = key(help="Name of the site (the `site` external label), e.g. `production`.")
+    hosts: tuple[Host, ...] = key(help="The machines, at least one.")
+    services: tuple[Service, ...] = key((), help="Processes watched on the hosts.")
+    databases: tuple[Database, ...] = key((), help="PostgreSQL databases and the checks run on them.")
+    redis: tuple[Redis, ...] = key((), help="Redis servers (cache, Celery broker).")
+    providers: Providers = key(Providers(), help="AI providers: keys, budgets.")
+    tokens: tuple[Token, ...] = key((), help="Tokens whose expiry is watched.")
+    alerting: Alerting = key(help="Receivers, links, quiet hours.")
+    retention: Retention = key(Retention(), help="Prometheus retention and disk budget.")
+    remote_write: tuple[RemoteWrite, ...] = key((), help="Optional remote_write endpoints.")
+    monitoring: Monitoring = key(Monitoring(), help="Where lookout's own parts run.")
+    thresholds: Mapping[str, float] = key({}, help="Overrides of the catalog's product thresholds by key "
+                                                   "(docs/runbooks.md lists them); unnamed ones keep "
+                                                   "their defaults.")
+
+    # -- cross-checks (each error names its key path)
+    def validate(self) -> None:
+        _check_name("name", self.name)
+        if not self.hosts:
+            raise ValueError("hosts: at least one host is needed")
+        hosts = _unique("hosts", [h.name for h in self.hosts])
+        _unique("services", [f"{s.host}/{s.name}" for s in self.services], "a service of this name on this host")
+        dbs = _unique("databases", [d.name for d in self.databases])
+        _unique("redis", [r.name for r in self.redis])
+        _unique("tokens", [t.name for t in self.tokens])
+        for section, items in (("services", self.services), ("databases", self.databases),
+                               ("redis", self.redis)):
+            for i, item in enumerate(items):
+                if item.host not in hosts:
+                    raise ValueError(f"{section}[{i}].host: no host named {item.host!r} "
+                                     f"(hosts: {', '.join(hosts)})")
+        if self.monitoring.host is not None and self.monitoring.host not in hosts:
+            raise ValueError(f"monitoring.host: no host named {self.monitoring.host!r}")
+        seen: dict[str, str] = {}
+        for i, db in enumerate(self.databases):
+            for check, settings in db.checks.enabled():
+                where = f"databases[{i}].checks.{check}"
+                if check in seen:
+                    raise ValueError(f"{where}: already enabled on database {seen[check]!r} (one database per "
+                                     "check)")
+                seen[check] = db.name
+                _validate_collector(check, {**settings, "dsn": "postgresql:///placeholder"}, where)
+        brokers = [i for i, r in enumerate(self.redis) if r.celery is not None]
+        if len(brokers) > 1:
+            raise ValueError(f"redis[{brokers[1]}].celery: only one Celery broker is watched")
+        for i in brokers:
+            c = self.redis[i].celery
+            assert c is not None
+            settings = {**c.settings, "broker_url": "redis://127.0.0.1:6379/0", "queues": list(c.queues),
+                        "periodic_tasks": dict(c.beat_schedule)}
+            _validate_collector("celery", settings, f"redis[{i}].celery.settings")
+        for name, p in self.providers.items():
+            where = f"providers.{name}"
+            if p.database is not None and p.database not in dbs:
+                raise ValueError(f"{where}.database: no database named {p.database!r}")
+            if p.database is not None and name != "elevenlabs":
+                raise ValueError(f"{where}.database: only elevenlabs compares conversations with a database")
+            if name in ("deepseek", "elevenlabs") and p.api_key is None:
+                raise ValueError(f"{where}.api_key: required key is missing (`${{VAR}}` or api_key_file)")
+            if p.monthly_budget_usd is not None and p.monthly_budget_usd <= 0:
+                raise ValueError(f"{where}.monthly_budget_usd: must be positive")
+            if name in ("deepseek", "elevenlabs"):
+                settings = {**p.settings, "api_key": "${LOOKOUT_SITE_CHECK:-x}"}
+                if p.base_url:
+                    settings["base_url"] = p.base_url
+                if name == "elevenlabs" and p.database is not None:
+                    settings["conversations"] = {**(settings.get("conversations") or {}),
+                                                 "dsn": "postgresql:///placeholder"}
+                _validate_collector(name, settings, f"{where}.settings")
+        for i, s in enumerate(self.services):
+            if s.kind == "celery_beat" and not any(r.celery and r.celery.beat_schedule for r in self.redis):
+                raise ValueError(f"services[{i}].kind: a celery_beat service needs a broker with a "
+                                 "beat_schedule (redis[].celery.beat_schedule)")
+            if s.kind in ("celery_worker", "celery_beat") and not brokers:
+                raise ValueError(f"services[{i}].kind: a Celery service needs a broker (redis[].celery)")
+        for k, v in self.thresholds.items():
+            if v != v:  # NaN
+                raise ValueError(f"thresholds.{k}: expected a number")
+        for name in self.monitoring.exporter_intervals:
+            if name not in _collector_names():
+                raise ValueError(f"monitoring.exporter_intervals.{name}: unknown collector "
+                                 f"(known: {', '.join(sorted(_collector_names()))})")
+
+    # -- what the catalog asks
+    @property
+    def monitoring_host(self) -> Host:
+        name = self.monitoring.host or self.hosts[0].name
+        return self.host(name)
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def services_of_kind(self, *kinds: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if s.kind in kinds)
+
+    def services_on(self, host: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if s.host == host)
+
+    def service(self, name: str, host: str | None = None) -> Service:
+        """The service of that name (on ``host``; the first one when the name runs on several hosts)."""
+        for s in self.services:
+            if s.name == name and host in (None, s.host):
+                return s
+        raise KeyError(name)
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        """Distinct service names (a service on two app servers counts once; the `host` label tells)."""
+        return tuple(dict.fromkeys(s.name for s in self.services))
+
+    @property
+    def pools(self) -> tuple[Service, ...]:
+        """Services that run a worker pool (Gunicorn, Uvicorn, Celery worker)."""
+        return tuple(s for s in self.services if s.pool_server is not None)
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        names = [s.platform for s in self.services] + [d.platform for d in self.databases]
+        return tuple(dict.fromkeys(names))
+
+    def has_platform(self, name: str) -> bool:
+        return name in self.platforms
+
+    def has_check(self, name: str) -> bool:
+        return self.check(name) is not None
+
+    def check(self, name: str) -> tuple[Database, Mapping[str, Any]] | None:
+        """The database a business check runs on, and the check's settings."""
+        for db in self.databases:
+            settings = getattr(db.checks, name)
+            if settings is not None:
+                return db, settings
+        return None
+
+    @property
+    def broker(self) -> Redis | None:
+        """The Redis that is the Celery broker, if any."""
+        return next((r for r in self.redis if r.celery is not None), None)
+
+    @property
+    def periodic_tasks(self) -> dict[str, float]:
+        """The beat schedule, seconds per task."""
+        b = self.broker
+        return {k: float(v) for k, v in b.celery.beat_schedule.items()} if b and b.celery else {}
+
+    @property
+    def capacity_thresholds(self) -> dict[str, float]:
+        """The scaling thresholds the capacity check publishes: the site's over the collector's defaults."""
+        from exporters.collectors.capacity import merged_thresholds
+
+        found = self.check("capacity")
+        return merged_thresholds(dict(found[1].get("thresholds") or {}) if found else {})
+
+    @property
+    def threshold_overrides(self) -> Mapping[str, float]:
+        return self.thresholds
+
+    def merged_thresholds(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """``defaults`` (the catalog's, by key) with the site's overrides merged over them; a key the
+        catalog does not know is refused, naming it. Values of ``defaults`` that have a ``value`` attribute
+        (the catalog's ``Threshold``) get it replaced; plain numbers are replaced."""
+        import dataclasses as dc
+
+        unknown = sorted(set(self.thresholds) - set(defaults))
+        if unknown:
+            raise SiteError(f"thresholds.{unknown[0]}: unknown threshold (known: {', '.join(sorted(defaults))})")
+        out = dict(defaults)
+        for k, v in self.thresholds.items():
+            d = out[k]
+            out[k] = dc.replace(d, value=v) if dc.is_dataclass(d) else v
+        return out
+
+    def monthly_budget_usd(self, provider: str) -> float | None:
+        p = getattr(self.providers, provider)
+        return None if p is None else p.monthly_budget_usd
+
+    def exporter_address(self, host: Host, exporter: str) -> str:
+        """HOST:PORT where Prometheus scrapes ``exporter`` on ``host``. Unset: the usual port, on 127.0.0.1
+        for the monitoring host itself (exporters bind 127.0.0.1 there), on the host's address elsewhere."""
+        given = getattr(host.exporters, exporter)
+        if given:
+            return str(given)
+        addr = "127.0.0.1" if host.name == self.monitoring_host.name else host.address
+        return f"{addr}:{EXPORTER_PORTS[exporter]}"
+
+    def exporters_on(self, host: Host) -> dict[str, str]:
+        """The exporters Prometheus scrapes on ``host`` (name -> HOST:PORT): node everywhere, lookout on the
+        monitoring host and where a worker pool runs, postgres/redis where a database/Redis runs, nginx_log
+        where a service sits behind Nginx."""
+        names = ["node"]
+        if host.name == self.monitoring_host.name or any(s.pool_server for s in self.services_on(host.name)):
+            names.append("lookout")
+        if any(d.host == host.name for d in self.databases):
+            names.append("postgres")
+        if any(r.host == host.name for r in self.redis):
+            names.append("redis")
+        if any(s.nginx_log for s in self.services_on(host.name)):
+            names.append("nginx_log")
+        return {n: self.exporter_address(host, n) for n in EXPORTER_PORTS if n in names}
+
+    @property
+    def exporter_hosts(self) -> tuple[Host, ...]:
+        """Hosts that run lookout's own exporter."""
+        return tuple(h for h in self.hosts if "lookout" in self.exporters_on(h))
+
+    def service_address(self, s: Service) -> str:
+        return s.address or self.host(s.host).address
+
+
+def _unique(section: str, names: list[str], what: str = "") -> list[str]:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise ValueError(f"{section}[{i}].name: {what or repr(n)} is used twice")
+        seen.add(n)
+    return names
+
+
+def _collector_names() -> set[str]:
+    from exporters.collectors import REGISTRY
+
+    return set(REGISTRY)
+
+
+def _validate_collector(name: str, settings: dict[str, Any], where: str) -> None:
+    """The exporter's own settings class checks a check's settings (unknown keys, types, queries)."""
+    from exporters.collectors import settings_class
+
+    settings = {k: v for k, v in settings.items() if k != "enabled"}
+    try:
+        build_dataclass(settings_class(name), settings, where)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def load_site(path: str | os.PathLike[str]) -> Site:
+    """Read and validate a site file; raise SiteError with a one-line message naming the key path."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise SiteError(f"cannot read the site file: {exc.strerror}") from None
+    data = load_yaml(text)
+    if not isinstance(data, dict):
+        raise SiteError("expected a mapping at the top level")
+    return bind(Site, data)
+
+
+SCHEMA_ID = "https://github.com/lookout-monitoring/lookout/blob/main/monitoring/site.schema.json"
+SCHEMA_PATH = Path(__file__).with_name("site.schema.json")
+
+
+def schema() -> dict[str, Any]:
+    return json_schema(Site, "lookout site file", SCHEMA_ID)
+
+
+def docs() -> str:
+    return key_docs(Site)
+
+
+DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "site.md"
+DOCS_BEGIN = "<!-- Generated from monitoring/site.py by `python -m monitoring.site write`; do not edit below. -->\n"
+DOCS_END = "<!-- end of generated keys -->\n"
+
+
+def published() -> dict[Path, str]:
+    """The schema and docs/site.md as they must be committed (tests/test_site.py compares)."""
+    import json
+
+    text = DOCS_PATH.read_text() if DOCS_PATH.exists() else DOCS_BEGIN + DOCS_END
+    head, _, rest = text.partition(DOCS_BEGIN)
+    _, _, tail = rest.partition(DOCS_END)
+    return {SCHEMA_PATH: json.dumps(schema(), indent=2) + "\n",
+            DOCS_PATH: head + DOCS_BEGIN + "\n" + docs() + DOCS_END + tail}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["write"]:
+        for path, text in published().items():
+            path.write_text(text)
+        return 0
+    sys.stderr.write("usage: python -m monitoring.site write   (the JSON Schema and docs/site.md's key tables)\n")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
