@@ -253,8 +253,7 @@ def reject_literal_secret(raw: str, path: str, expanded: str | None = None) -> N
     hint = f"use ${{VAR}} or {key}_file"
     if not key.endswith(_CONNECTION_KEYS):
         if not _ONLY_VAR.match(raw):
-            raise ConfigError(f"{path}: secret given as a literal in the file; {hint} "
-                              "(a secret is exactly one ${VAR}, without default or other text)")
+            raise ConfigError(f"{path}: secret given as a literal in the file; {hint}")
         return
     text = _ENV_RE.sub(lambda m: _FROM_ENV if m.group(2) is None else m.group(2), raw)
     for password in conninfo.passwords(text):
@@ -292,6 +291,8 @@ def convert(value: Any, tp: Any, path: str) -> Any:
         if tp is Duration:
             return check_duration(Duration.parse(value), path)
         if tp is Secret:
+            if isinstance(value, Secret):  # built by code (a placeholder while validating), never by YAML
+                return value
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
             expanded = expand_env(value, path)

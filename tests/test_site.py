@@ -171,8 +171,9 @@ def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkey
     from exporters import config
     from monitoring import exporter_config
 
-    for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL", "REDIS_PASSWORD"):
+    for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL"):
         monkeypatch.setenv(var, "postgresql://ro@127.0.0.1/x")
+    monkeypatch.setenv("REDIS_PASSWORD", "redis-pw")  # goes into a redis:// URL: a PG URL there is refused
     s = load_site(path)
     files = exporter_config.render(s)
     assert "exporters.yaml" in files
@@ -181,6 +182,8 @@ def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkey
         for f in ("deepseek_api_key", "elevenlabs_api_key"):
             (tmp_path / f).write_text("k" * 20)
         (tmp_path / "voice_dsn").write_text("postgresql://ro@127.0.0.1/voice")
+        for f in ("deepseek_api_key", "elevenlabs_api_key", "voice_dsn"):
+            (tmp_path / f).chmod(0o600)  # the exporter refuses world-readable secret files
         (tmp_path / name).write_text(text)
         cfg = config.load(tmp_path / name)
         assert "worker_pools" in cfg.collectors or name == "exporters.yaml"
