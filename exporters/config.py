@@ -31,7 +31,17 @@ DEFAULT_LISTEN = "127.0.0.1:9808"
 
 
 class ConfigError(Exception):
-    """A problem with the configuration, as one line naming the key path."""
+    """A problem with the configuration, as one line naming the key path.
+
+    Control characters (a key or value holding a newline or a carriage return) are shown escaped, so the
+    message stays one line whatever the file holds.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(_CONTROL.sub(lambda m: repr(m.group())[1:-1], message))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Duration(float):
