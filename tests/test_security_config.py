@@ -264,3 +264,49 @@ def test_every_spelling_of_a_secret_is_redacted():
     cfg_pw = "Yb7@p/ss?"
     config.convert(f"http://user:{quote(cfg_pw, safe='')}@127.0.0.1:1/", str, "collectors.deepseek.base_url")
     assert "Yb7" not in secrets.redact(f"GET http://user:{quote(cfg_pw, safe='')}@127.0.0.1:1/x failed; {cfg_pw}")
+
+
+def test_config_errors_stay_one_line(tmp_path):
+    # found by the property test: a key holding a carriage return split the error over two lines
+    message = refused(tmp_path, 'collectors:\n  "dee\\rpseek\\nx": {}\n', "collectors.dee\\rpseek\\nx")
+    assert "\r" not in message
+
+
+def test_runtime_records_classified_redacted_errors():
+    """The boundary: whatever a collector raises, ``last_error`` (/healthz, log, once) is classified or redacted."""
+    import dataclasses
+
+    import redis
+
+    from exporters.collector import Collector
+    from exporters.runtime import Runtime
+    from tests.support.servers import free_port
+
+    secret = "Wq5 p@ss/é-runtime"
+    port = free_port()
+
+    @dataclasses.dataclass
+    class S(config.CollectorSettings):
+        broker_url: str = ""
+
+    class Leaky(Collector):
+        name = "leaky"
+
+        def refresh(self, snap):
+            raise ValueError(f"bad value {secret!r}, {quote(secret)} and {json.dumps(secret)}")
+
+    class Broker(Collector):
+        name = "broker"
+
+        def refresh(self, snap):
+            redis.Redis.from_url(self.settings.broker_url, socket_connect_timeout=1).ping()
+
+    url = f"redis://:{quote(secret, safe='')}@127.0.0.1:{port}/0"
+    secrets.register(url)
+    rt = Runtime([Leaky(S()), Broker(S(broker_url=url))])
+    for r in rt.runners:
+        assert r.refresh_once() is False
+    health = rt.health()
+    assert health["broker"]["last_error"] == f"127.0.0.1:{port}: connection refused"
+    assert health["leaky"]["last_error"].startswith("ValueError: bad value ")
+    assert "Wq5" not in health["leaky"]["last_error"], health
