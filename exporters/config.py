@@ -419,8 +419,25 @@ def build_dataclass(cls: Any, value: Any, path: str) -> Any:
 CONFIG_MAX = 1 << 20  # bytes; a configuration is a few KiB
 
 
+MAX_DEPTH = 50  # nesting levels; a configuration uses fewer than 10
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a mapping that repeats a key (PyYAML keeps the last one silently)."""
+    """PyYAML's safe loader, refusing a mapping that repeats a key (PyYAML keeps the last one silently) and
+    nesting deeper than ``MAX_DEPTH`` (PyYAML would recurse until a ``RecursionError``, slowly)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}

@@ -26,7 +26,7 @@ from exporters import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [ROOT / "examples" / "config.yaml", ROOT / "deploy" / "compose" / "exporters.yaml"]
-SETTINGS = settings(max_examples=80, deadline=1500, derandomize=True, database=None,
+SETTINGS = settings(max_examples=60, deadline=1500, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 KEYS = ["collectors", "listen", "log_level", "interval", "timeout", "enabled", "dsn", "dsn_file", "api_key",

@@ -213,7 +213,10 @@ def test_unreadable_yaml_exit_2(tmp_path):
     }
     for name, data in bad.items():
         (tmp_path / name).write_bytes(data)
-        one_line_error(run_cli("check", "--config", str(tmp_path / name)), name)
+        with pytest.raises(config.ConfigError, match=name):
+            config.load(tmp_path / name)
+    # and as users run it: one line, exit 2
+    one_line_error(run_cli("check", "--config", str(tmp_path / "deep.yaml")), "nested deeper than 50 levels")
     one_line_error(run_cli("check", "--config", "/dev/zero"), "/dev/zero")
 
 

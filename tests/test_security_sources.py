@@ -24,6 +24,8 @@ import pytest
 import redis
 import requests
 from psycopg import sql
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from exporters import source_errors
 from exporters.collectors._pg import PgSettings, PgSource, QueryError
@@ -201,13 +203,16 @@ def test_postgres_failures_are_classified(pg, pw_pg):
     assert line == "t: cannot connect to the database: invalid DSN"
 
 
+NO_RETRY = Retry(NoBackoff(), 0)
+
+
 def test_redis_and_http_failures_are_classified():
     closed = free_port()
     with pytest.raises(redis.RedisError) as err:
-        redis.Redis(port=closed, socket_connect_timeout=1).ping()
+        redis.Redis(port=closed, socket_connect_timeout=1, retry=NO_RETRY).ping()
     assert source_errors.describe(err.value, f"127.0.0.1:{closed}") == f"127.0.0.1:{closed}: connection refused"
     with silent_listener() as port, pytest.raises(redis.RedisError) as err:
-        redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+        redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5, retry=NO_RETRY).ping()
     assert source_errors.classify(err.value) == "timed out"
     with http_server(503) as port:
         resp = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
