@@ -272,7 +272,7 @@ def reject_literal_secret(raw: str, path: str, expanded: str | None = None) -> N
     if expanded is not None:
         # the reading above fails when a variable holds structure (``${HOST}:pw@db``); the expanded value does not
         env = [os.environ[m.group(1)] for m in _ENV_RE.finditer(raw) if m.group(2) is None and m.group(1) in os.environ]
-        sources = [f for v in env for f in secrets.forms(v) | {v}]
+        sources = [f for v in env for f in secrets.forms(v) | {v} | set(conninfo.passwords(v))]
         for password in conninfo.passwords(expanded):
             if not any(password in src for src in sources):
                 raise ConfigError(f"{path}: password given as a literal in the file; {hint}")
@@ -417,8 +417,6 @@ def build_dataclass(cls: Any, value: Any, path: str) -> Any:
 
 
 CONFIG_MAX = 1 << 20  # bytes; a configuration is a few KiB
-
-
 MAX_DEPTH = 50  # nesting levels; a configuration uses fewer than 10
 
 

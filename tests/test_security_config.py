@@ -80,6 +80,7 @@ def test_secrets_from_variables_load(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOKOUT_SEC_KEY", KEY)
     monkeypatch.setenv("LOOKOUT_SEC_PW", "p@ss/w?rd é")
     monkeypatch.setenv("LOOKOUT_SEC_PWQ", quote("p@ss/w?rd é", safe=""))
+    monkeypatch.setenv("LOOKOUT_SEC_KWDSN", "host=127.0.0.1 port=5 password='it\\'s a \"pw\"' dbname=db")
     monkeypatch.setenv("LOOKOUT_SEC_DSN", f"postgresql://u:{quote('p@ss/w?rd é', safe='')}@127.0.0.1:5/db")
     cfg = load_text(tmp_path, """collectors:
   deepseek: {api_key: '${LOOKOUT_SEC_KEY}'}
@@ -87,6 +88,7 @@ def test_secrets_from_variables_load(tmp_path, monkeypatch):
   sla: {dsn: 'postgresql://u@127.0.0.1:5/db?password=${LOOKOUT_SEC_PWQ}'}
   capacity: {dsn: "host=127.0.0.1 port=5 user=u password='${LOOKOUT_SEC_PW}' dbname=db"}
   celery: {broker_url: 'redis://:${LOOKOUT_SEC_KEY}@127.0.0.1:6379/0'}
+  llm_spend: {dsn: '${LOOKOUT_SEC_KWDSN}'}
 """)
     assert cfg.collectors["deepseek"].api_key == KEY
     assert conninfo.target(cfg.collectors["credits"].dsn) == "127.0.0.1:5"
