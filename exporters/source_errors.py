@@ -113,8 +113,10 @@ def classify(exc: BaseException) -> str | None:
     for needle, kind in _BY_MESSAGE:
         if needle in text:
             return kind
-    if any(_module(e) == "redis" and type(e).__name__ == "ResponseError" for e in chain):
-        return "the server refused the command"
+    for e in chain:
+        if _module(e) == "redis" and type(e).__name__ == "ResponseError":
+            # a command the server refused (a Lua script error): its words name the command, never a credential
+            return f"the server refused the command: {_one_line(str(e))[:200]}"
     return "connection failed"
 
 

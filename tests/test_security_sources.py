@@ -206,8 +206,15 @@ def test_postgres_failures_are_classified(pg, pw_pg):
 NO_RETRY = Retry(NoBackoff(), 0)
 
 
-def test_redis_and_http_failures_are_classified():
+def test_redis_and_http_failures_are_classified(redis_srv):
     closed = free_port()
+    r = redis.Redis(port=redis_srv.port)
+    r.set("sec:string", "v")
+    with pytest.raises(redis.ResponseError) as err:
+        r.lpush("sec:string", "x")
+    r.close()
+    assert source_errors.describe(err.value, "h:1") == \
+        "h:1: the server refused the command: WRONGTYPE Operation against a key holding the wrong kind of value"
     with pytest.raises(redis.RedisError) as err:
         redis.Redis(port=closed, socket_connect_timeout=1, retry=NO_RETRY).ping()
     assert source_errors.describe(err.value, f"127.0.0.1:{closed}") == f"127.0.0.1:{closed}: connection refused"
