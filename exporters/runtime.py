@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector as PromCollector
 
-from exporters import __version__
+from exporters import __version__, source_errors
 from exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge, info
 
 log = logging.getLogger("exporters.runtime")
@@ -90,7 +90,8 @@ class Runner:
             else:
                 st.up = False
                 st.errors += 1
-                st.last_error = f"{type(error).__name__}: {error}".strip()
+                # classified and redacted here, once: /healthz, the log and `once` all show this line
+                st.last_error = source_errors.describe(error, source_errors.target_of(c.settings))
                 st.snapshot = [m for m in st.snapshot if m.type in ("counter", "histogram")]
         if error is None and was_up is False:
             log.info("collector %s recovered", c.name)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from exporters.config import ConfigError, Duration, build_dataclass
+from exporters.config import ConfigError, Duration, Secret, build_dataclass
 from monitoring.sitebind import FileRef, SecretRef, SiteError, bind, json_schema, key, key_docs, load_yaml
 
 __all__ = ["Site", "SiteError", "load_site"]
@@ -544,7 +544,7 @@ class Site:
             if p.monthly_budget_usd is not None and p.monthly_budget_usd <= 0:
                 raise ValueError(f"{where}.monthly_budget_usd: must be positive")
             if name in ("deepseek", "elevenlabs"):
-                settings = {**p.settings, "api_key": "${LOOKOUT_SITE_CHECK:-x}"}
+                settings = {**p.settings, "api_key": Secret("site-check-placeholder")}
                 if p.base_url:
                     settings["base_url"] = p.base_url
                 if name == "elevenlabs" and p.database is not None:

@@ -266,12 +266,20 @@ class Stack:
                 "CELERY_BROKER_URL": self.redis_url or "",
                 "DEEPSEEK_API_URL": f"http://127.0.0.1:{p['demo-deepseek']}",
                 "ELEVENLABS_API_URL": f"http://127.0.0.1:{p['demo-elevenlabs']}",
-                "DEEPSEEK_API_KEY_FILE": str(DEMO_SECRETS / "deepseek_api_key"),
-                "ELEVENLABS_API_KEY_FILE": str(DEMO_SECRETS / "elevenlabs_api_key"),
+                "DEEPSEEK_API_KEY_FILE": self._private_secret("deepseek_api_key"),
+                "ELEVENLABS_API_KEY_FILE": self._private_secret("elevenlabs_api_key"),
                 "WB_FEEDBACKS_TOKEN_FILE": str(DEMO_SECRETS / "wb_token"),
             }
         env.update(self.opts.exporters_env)
         return env
+
+    def _private_secret(self, name: str) -> str:
+        """A copy of a demo secret only its owner reads: the exporter refuses world-readable secret files."""
+        target = self.run_dir / "secrets" / name
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        target.write_bytes((DEMO_SECRETS / name).read_bytes())
+        target.chmod(0o600)
+        return str(target)
 
     def _start_exporters(self) -> None:
         port = self.ports["exporters"]

@@ -123,6 +123,7 @@ def test_passwords_never_in_stderr(tmp_path):
     r = run_cli("check", "--config", str(path), env={"LOOKOUT_TEST_DSN": dsn})
     assert PASSWORD not in one_line_error(r, f"collectors.{name}.bogus_key")
     (tmp_path / "secret").write_text(dsn + "\n")
+    (tmp_path / "secret").chmod(0o600)
     path = write_config(tmp_path / "c.yaml", {name: {f"{key}_file": str(tmp_path / "secret"), "interval": dsn}})
     assert PASSWORD not in one_line_error(run_cli("check", "--config", str(path)), f"collectors.{name}.interval")
     # a source that cannot be reached: the failure is logged without the password

@@ -43,6 +43,7 @@ def test_every_collector_example_is_a_valid_config(tmp_path, monkeypatch):
         for key, _path in re.findall(r"^\s*(\w+_file):\s*(\S+)", text, re.M):
             data[cls.name][key] = str(tmp_path / key)
             (tmp_path / key).write_text("example-secret\n")
+            (tmp_path / key).chmod(0o600)
         p = tmp_path / f"{cls.name}.yaml"
         p.write_text(yaml.safe_dump({"collectors": data}))
         cfg = config.load(p)

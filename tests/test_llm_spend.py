@@ -260,8 +260,9 @@ def test_exporter_restart_counters_monotonic_and_promtool_clean(dsn, tmp_path):
         assert "sk-e2e-key" not in log
         insert(dsn, [(PEAK, "deepseek", "deepseek-flash", "chat_analysis", 100, 200, 300)] * 3)
         with exporter(cfg, env) as exp:
-            s2 = exp.wait_for(lambda s: calls(s) == 28)
-            assert value(s2, "exporter_collector_up", collector="elevenlabs") == 1
+            # the first refreshes after a restart race: wait for elevenlabs' too, not only llm_spend's
+            s2 = exp.wait_for(lambda s: calls(s) == 28
+                              and value(s, "exporter_collector_up", collector="elevenlabs") == 1)
             assert value(s2, "elevenlabs_conversations_missing_end_event") == 0  # the only conversation is old
     table_counters = ("llm_tokens_total", "llm_spend_usd_total", "llm_calls_total")  # recomputed from the table
     checked = [k for k in s1 if k[0] in table_counters]

@@ -105,5 +105,6 @@ def test_duplicate_names_and_value_file(tmp_path):
         load(tmp_path, "collectors:\n  tokens:\n    tokens:\n      - {name: a, env: X}\n      - {name: a, env: Y}\n")
     secret = tmp_path / "s"
     secret.write_text(jwt({"exp": 5}))
+    secret.chmod(0o600)
     cfg = load(tmp_path, f"collectors:\n  tokens:\n    tokens:\n      - {{name: a, value_file: {secret}}}\n")
     assert jwt_expiry(cfg.collectors["tokens"].tokens[0].read()) == 5

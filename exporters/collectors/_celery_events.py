@@ -233,9 +233,10 @@ class EventListener:
         with self.state.lock:
             self.state.connected = ok
         if not ok and not self._logged_down:
-            from exporters.secrets import redact
+            from exporters import conninfo, source_errors
 
-            log.warning("celery event stream disconnected: %s", redact(f"{type(exc).__name__}: {exc}"))
+            reason = source_errors.describe(exc, conninfo.target(self.url)) if exc is not None else "closed"
+            log.warning("celery event stream disconnected: %s", reason)
             self._logged_down = True
         elif ok:
             self._logged_down = False

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from exporters import secrets
+from exporters import conninfo, secrets, source_errors
 from exporters.collector import Collector
+from exporters.collectors._sql import check_one_statement
 from exporters.config import CollectorSettings, Duration, Secret, setting
 
 
@@ -55,11 +56,13 @@ class PgSettings(CollectorSettings):
         unknown = sorted(set(self.queries) - set(self.QUERIES))
         if unknown:
             raise ValueError(f"queries.{unknown[0]}: unknown query (known: {', '.join(self.QUERIES)})")
+        for name, sql in self.queries.items():
+            check_one_statement(sql, f"queries.{name}")
         if float(self.statement_timeout) <= 0 or float(self.connect_timeout) <= 0:
             raise ValueError("statement_timeout and connect_timeout must be positive")
 
 
-class QueryError(Exception):
+class QueryError(source_errors.SourceError):
     """A named query failed; the message is one line and carries no secret."""
 
 
@@ -79,6 +82,8 @@ class PgSource:
         self.settings = settings
         self.sql = {**defaults, **settings.queries}
         self.application_name = settings.application_name or f"lookout-{collector}"
+        self.target = conninfo.target(settings.dsn)
+        self.overridden = set(settings.queries)
         self._conn: Any = None
         self._lock = threading.Lock()
 
@@ -97,7 +102,9 @@ class PgSource:
                 keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
             )
         except psycopg.Error as exc:
-            raise QueryError(f"{self.collector}: cannot connect: {_one_line(str(exc))}") from None
+            # never libpq's text: it may quote the DSN's password (an invalid %-escape, a stray quote)
+            kind = source_errors.classify(exc) or "connection failed"
+            raise QueryError(f"{self.collector}: cannot connect to {self.target}: {kind}") from None
         conn.read_only = True  # every transaction BEGINs READ ONLY
         return conn
 
@@ -110,18 +117,28 @@ class PgSource:
                 self._close_locked()
                 self._conn = self._connect()
             conn = self._conn
+        from psycopg.pq import TransactionStatus
+
         results: dict[str, list[dict[str, Any]]] = {}
         current = names[0]
+        timeout = (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",)
         try:
             with conn.transaction():
-                conn.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",),
-                )
-                for name in names:
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
+                for i, name in enumerate(names):
                     current = name
-                    cur = conn.execute(self.sql[name], _used(self.sql[name], params))
+                    if i and names[i - 1] in self.overridden:  # an override may have lifted the timeout
+                        conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
+                    # pipeline mode: always the extended protocol, where one query is one statement
+                    with conn.pipeline():
+                        cur = conn.execute(self.sql[name], _used(self.sql[name], params))
                     results[name] = cur.fetchall() if cur.description else []
+                    if conn.info.transaction_status != TransactionStatus.INTRANS:
+                        # COMMIT or ROLLBACK as a query: what follows would run outside the read-only transaction
+                        raise QueryError(f"query {self.collector}.{name} failed: it ended the read-only transaction")
+        except QueryError:
+            self.close()  # a fresh connection next time: nothing the query did to the session survives
+            raise
         except psycopg.Error as exc:
             # a broken connection is reopened next time; a cancelled or failed query keeps it
             lost = isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled)
@@ -221,14 +238,42 @@ Rules for a replacement:
   `query credits.negative_balance failed: result has no column 'credits'`.
 - Parameters are psycopg named placeholders, `%(now)s`; a replacement may use any subset of the
   parameters listed for its collector. Write a literal percent sign as `%%`.
+- It is exactly one statement: `python -m exporters check` refuses `SELECT ...; SELECT ...` (exit 2), and every
+  query is sent with the extended protocol, where PostgreSQL itself refuses a second statement.
 - It runs inside a `READ ONLY` transaction with `SET LOCAL statement_timeout` (the collector's
   `statement_timeout`); all of a collector's queries share one transaction per refresh, hence one
-  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured).
+  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured). A query that
+  ends the transaction (`COMMIT`, `ROLLBACK`) fails the refresh and closes the connection before anything else
+  runs, and the timeout is set again after each replaced query, so no query runs without it.
 - An unknown query name is a configuration error (`python -m exporters check` exits 2).
 - Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
   tenant data, and never return a tenant id in a metric query's label columns.
 - Keep it bounded: range conditions on an indexed column (`started_at >= %(now)s - %(window)s`),
   not expressions over it (`now() - started_at < ...`), so the cost does not grow with the table.
+
+## The read-only role
+
+The guardrails above hold whatever role connects, but give lookout a role that cannot write in the first
+place, with its own limits, so that neither a mistake in an override nor a leaked DSN can change data:
+
+```sql
+-- as a superuser; set the password with psql's \\password lookout (it then never reaches a log or history)
+CREATE ROLE lookout LOGIN CONNECTION LIMIT 10;
+ALTER ROLE lookout SET default_transaction_read_only = on;
+ALTER ROLE lookout SET statement_timeout = '10s';
+ALTER ROLE lookout SET idle_in_transaction_session_timeout = '30s';
+GRANT CONNECT ON DATABASE chatcenter TO lookout;
+-- PostgreSQL 14 and later: read every table and view, nothing else
+GRANT pg_read_all_data TO lookout;
+-- before 14, per schema: existing tables, then the ones the application's role creates later
+GRANT USAGE ON SCHEMA public TO lookout;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO lookout;
+ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT ON TABLES TO lookout;
+```
+
+and in `pg_hba.conf` only the exporter's address, with a password: `host chatcenter lookout 127.0.0.1/32
+scram-sha-256`. The DSN then comes from the environment or a file (`dsn: ${CHATCENTER_DATABASE_URL}` or
+`dsn_file:`), never from the configuration itself; see docs/security.md.
 
 ## Drill-down
 

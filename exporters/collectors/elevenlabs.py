@@ -25,6 +25,7 @@ from typing import Any
 from exporters.collector import Collector, Snapshot, gauge, info
 from exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
 from exporters.collectors._pg import PgSettings, PgSource
+from exporters.collectors._sql import check_one_statement
 from exporters.config import Duration, Secret, setting
 
 ENDED_QUERY = """
@@ -73,6 +74,7 @@ class ConversationCheck:
             raise ValueError("finished_statuses: must not be empty")
         if "%(ids)s" not in self.query:
             raise ValueError("query: must use %(ids)s")
+        check_one_statement(self.query, "query")
 
 
 @dataclass(kw_only=True)
