@@ -1,24 +1,49 @@
-"""HTTP endpoint: ``/metrics`` (Prometheus text format from the runtime's snapshots) and
-``/healthz`` (JSON: 200 while the process runs, with each collector's state).
+"""HTTP endpoint: ``/metrics`` (prometheus_client's exposition: text or OpenMetrics as the scraper
+asks, gzip when accepted) and ``/healthz`` (JSON: 200 while the process runs, each collector's state,
+redacted), served by waitress.
 
 Reads: the ``Runtime``'s snapshots only, never a source, so a scrape takes milliseconds.
+
+Why waitress and what is bounded (docs/security.md, "HTTP server"): one event loop owns every socket,
+a small fixed pool of threads renders responses, and no client can hold the server:
+
+- open connections are capped below the process's descriptor limit (``RLIMIT_NOFILE``); when the cap
+  is reached, the oldest connection that has not sent a complete request is closed to make room, so a
+  well-behaved scraper always gets in however many slow or half-open clients are connected;
+- a connection idle for ``CHANNEL_TIMEOUT`` seconds is closed; request headers are capped in size;
+- the listen backlog is ``BACKLOG``; clients that disconnect mid-request are dropped without a log line.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
+import resource
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.process_collector import ProcessCollector
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.server import TcpWSGIServer
 
+from exporters import secrets
 from exporters.runtime import Runtime
 
 log = logging.getLogger("exporters.server")
+
+MAX_CONNECTIONS = 100  # an exporter has two Prometheus servers and a few curious people as clients
+RESERVED_FDS = 64  # descriptors kept for collectors (database and HTTP clients, Docker, log files)
+CHANNEL_TIMEOUT = 30  # seconds without any byte in or out before a connection is closed
+BACKLOG = 512
+THREADS = 4
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024  # the endpoints take GET only
+
+StartResponse = Callable[..., Any]
 
 
 def make_registry(runtime: Runtime) -> CollectorRegistry:
@@ -28,67 +53,123 @@ def make_registry(runtime: Runtime) -> CollectorRegistry:
     return registry
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "lookout-exporter"
-    registry: CollectorRegistry
-    runtime: Runtime
+def connection_limit(cap: int = MAX_CONNECTIONS) -> int:
+    """At most ``cap`` connections, and always fewer than the soft ``RLIMIT_NOFILE`` minus a reserve."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return cap
+    reserve = min(RESERVED_FDS, soft // 2)
+    return max(4, min(cap, soft - reserve))
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+
+def make_app(runtime: Runtime) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    metrics = make_wsgi_app(make_registry(runtime))
+    page = (
+        b'<html><body><h1>lookout exporter</h1><a href="/metrics">metrics</a> '
+        b'<a href="/healthz">healthz</a></body></html>'
+    )
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Content-Type", "text/plain"), ("Allow", "GET, HEAD")])
+            return [b"method not allowed\n"]
         if path == "/metrics":
-            body = generate_latest(self.registry)
-            headers = {"Content-Type": CONTENT_TYPE_LATEST}
-            if "gzip" in self.headers.get("Accept-Encoding", ""):
-                body = gzip.compress(body, compresslevel=1)
-                headers["Content-Encoding"] = "gzip"
-            self._send(200, body, headers)
-        elif path == "/healthz":
-            body = json.dumps({"status": "ok", "collectors": self.runtime.health()}).encode()
-            self._send(200, body, {"Content-Type": "application/json"})
-        elif path == "/":
-            page = (
-                b'<html><body><h1>lookout exporter</h1><a href="/metrics">metrics</a> '
-                b'<a href="/healthz">healthz</a></body></html>'
-            )
-            self._send(200, page, {"Content-Type": "text/html"})
-        else:
-            self._send(404, b"not found\n", {"Content-Type": "text/plain"})
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            # last_error is already classified and redacted by the runtime; redact again at the exit
+            body = secrets.redact(json.dumps({"status": "ok", "collectors": runtime.health()})).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if path == "/":
+            start_response("200 OK", [("Content-Type", "text/html")])
+            return [page]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
 
-    def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(code)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    return app
 
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+
+class _Server(TcpWSGIServer):
+    """waitress's TCP server, with eviction instead of refusal when the connection cap is reached.
+
+    waitress stops accepting when full, so idle clients would keep a scraper waiting in the backlog
+    until they leave; here the oldest connection without a complete request makes room instead.
+    """
+
+    limit = MAX_CONNECTIONS
+    evicted = 0
+    _full_logged = False
+
+    def _oldest_idle(self) -> Any:
+        idle = [ch for ch in self.active_channels.values()
+                if not ch.requests and not ch.total_outbufs_len and not ch.will_close]
+        return min(idle, key=lambda ch: ch.creation_time, default=None)
+
+    def readable(self) -> bool:
+        now = time.time()
+        if now >= self.next_channel_cleanup:
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        if not self.accepting:
+            return False
+        # all connections busy with complete requests: wait in the backlog for one to finish
+        return len(self.active_channels) < self.limit or self._oldest_idle() is not None
+
+    def handle_accept(self) -> None:
+        super().handle_accept()
+        # the new connection is accepted first: the victim's descriptor cannot be reused by it while
+        # the event loop still holds poll results for the victim
+        if len(self.active_channels) > self.limit:
+            victim = self._oldest_idle()
+            if victim is not None:
+                victim.handle_close()
+                self.evicted += 1
+                if not self._full_logged:
+                    self._full_logged = True
+                    log.warning("connection limit %d reached: closing the oldest idle connections", self.limit)
+        elif self._full_logged and len(self.active_channels) < self.limit * 3 // 4:
+            self._full_logged = False
+            log.info("open connections back below the limit (%d)", self.limit)
 
 
 class MetricsServer:
-    def __init__(self, runtime: Runtime, host: str, port: int):
-        handler = type("Handler", (_Handler,), {"registry": make_registry(runtime), "runtime": runtime})
-        ThreadingHTTPServer.allow_reuse_address = True
-        if ":" in host:
-            import socket
-
-            class V6Server(ThreadingHTTPServer):
-                address_family = socket.AF_INET6
-
-            self.httpd: ThreadingHTTPServer = V6Server((host, port), handler)
-        else:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    def __init__(self, runtime: Runtime, host: str, port: int, max_connections: int = MAX_CONNECTIONS):
+        limit = connection_limit(max_connections)
+        adj = Adjustments(
+            host=host, port=port, threads=THREADS, backlog=BACKLOG, channel_timeout=CHANNEL_TIMEOUT,
+            cleanup_interval=min(5, CHANNEL_TIMEOUT), connection_limit=limit + 1,
+            max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=MAX_BODY_BYTES,
+            log_socket_errors=False, expose_tracebacks=False, ident="lookout-exporter",
+            asyncore_use_poll=True,  # select() cannot watch a descriptor above 1023
+        )
+        self._map: dict[int, Any] = {}
+        self.httpd = _Server(make_app(runtime), map=self._map, adj=adj, sockinfo=adj.listen[0])
+        self.httpd.limit = limit
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="http-server", daemon=True)
 
     @property
     def port(self) -> int:
-        return self.httpd.server_address[1]
+        return int(self.httpd.effective_port)
+
+    @property
+    def limit(self) -> int:
+        return self.httpd.limit
+
+    def _serve(self) -> None:
+        # one loop turn at a time so that stop() is honoured within a second; every socket is closed
+        # by this thread, the only one that touches the map
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=1.0, map=self._map, use_poll=True, count=1)
+        for obj in list(self._map.values()):
+            obj.close()
+        self.httpd.task_dispatcher.shutdown(timeout=1)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._stopping.set()
+        self.httpd.pull_trigger()
+        self._thread.join(5)

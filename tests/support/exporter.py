@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -56,8 +57,9 @@ def promtool_check_metrics(text: str) -> str:
 
 
 class ExporterProcess:
-    def __init__(self, config_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, config_path: Path, env: dict[str, str] | None = None, nofile: int | None = None):
         self.port = free_port()
+        self.nofile = nofile  # RLIMIT_NOFILE of the exporter process, when set
         self.config_path = config_path
         self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
@@ -73,6 +75,7 @@ class ExporterProcess:
             [sys.executable, "-m", "exporters", "run", "--config", str(self.config_path),
              "--listen", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=None if self.nofile is None else self._limit_fds,
         )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -83,6 +86,9 @@ class ExporterProcess:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"exporter did not start: {self.log()}")
+
+    def _limit_fds(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -120,8 +126,9 @@ class ExporterProcess:
 
 
 @contextlib.contextmanager
-def exporter(config_path: Path, env: dict[str, str] | None = None) -> Iterator[ExporterProcess]:
-    p = ExporterProcess(config_path, env)
+def exporter(config_path: Path, env: dict[str, str] | None = None,
+             nofile: int | None = None) -> Iterator[ExporterProcess]:
+    p = ExporterProcess(config_path, env, nofile)
     p.start()
     try:
         yield p
