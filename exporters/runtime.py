@@ -6,6 +6,8 @@ Publishes, for every collector (label ``collector``):
 ``exporter_collector_last_success_timestamp_seconds``, ``exporter_collector_errors_total``,
 plus ``exporter_build_info``. ``/metrics`` only ever reads snapshots under a lock, so a hung
 source never delays a scrape: a refresh running longer than its timeout is reported as ``up`` 0.
+A collector thread that dies outside a refresh is reported as ``up`` 0 at once, counted in
+``exporter_collector_errors_total``, logged, and restarted with backoff by a supervisor thread.
 
 When a refresh fails the collector's gauges are dropped (a dead source must not look healthy) and
 its counters and histograms are kept from the last good snapshot, so ``rate()`` sees no reset.
@@ -28,7 +30,11 @@ from exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge,
 log = logging.getLogger("exporters.runtime")
 
 RUNTIME_METRICS: tuple[MetricSpec, ...] = (
-    gauge("exporter_collector_up", "1 if the collector's last refresh succeeded and none is overdue.", "collector"),
+    gauge(
+        "exporter_collector_up",
+        "1 if the collector's last refresh succeeded, none is overdue and its thread is alive.",
+        "collector",
+    ),
     gauge("exporter_collector_duration_seconds", "Duration of the collector's last refresh.", "collector"),
     gauge(
         "exporter_collector_last_success_timestamp_seconds",
@@ -55,17 +61,36 @@ class CollectorState:
 
 
 class Runner:
-    """Runs one collector: a background thread refreshing on its interval."""
+    """Runs one collector: a background thread refreshing on its interval, restarted if it dies.
+
+    A refresh that raises is a failed refresh (``refresh_once``). Anything that ends the thread
+    otherwise (a ``BaseException`` from the collector, an error in the scheduling itself) marks the
+    collector down at once, counts an error, logs it, and the runtime's supervisor starts a new thread
+    after a backoff (``RESTART_BACKOFF`` doubling up to ``RESTART_BACKOFF_MAX``).
+    """
+
+    RESTART_BACKOFF = 1.0
+    RESTART_BACKOFF_MAX = 60.0
+    STABLE_AFTER = 300.0  # a thread that lived this long resets the backoff when it dies
 
     def __init__(self, collector: Collector, stop: threading.Event):
         self.state = CollectorState(collector)
         self.lock = threading.Lock()
         self._stop = stop
-        self._thread = threading.Thread(target=self._loop, name=f"collector-{collector.name}", daemon=True)
+        self._thread: threading.Thread | None = None
+        self._thread_started = 0.0
+        self._backoff = self.RESTART_BACKOFF
+        self._restart_at: float | None = None
+        self.restarts = 0
 
     @property
     def name(self) -> str:
         return self.state.collector.name
+
+    @property
+    def thread_alive(self) -> bool:
+        """False once the collector's thread has died (and until its replacement runs)."""
+        return self._thread is None or self._thread.is_alive()
 
     def refresh_once(self) -> bool:
         """Refresh now in the calling thread; return True on success."""
@@ -107,9 +132,57 @@ class Runner:
             elapsed = time.monotonic() - started
             self._stop.wait(max(0.05, interval - elapsed))
 
+    def _main(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # the thread is ending: say so, the supervisor restarts it
+            self._died(exc)
+        else:
+            if not self._stop.is_set():
+                self._died(None)
+
+    def _died(self, exc: BaseException | None) -> None:
+        c = self.state.collector
+        why = "exited" if exc is None else source_errors.describe(exc, source_errors.target_of(c.settings))
+        lived = time.monotonic() - self._thread_started
+        if lived >= self.STABLE_AFTER or not self.restarts:
+            self._backoff = self.RESTART_BACKOFF
+        else:  # dies again soon after a restart: wait longer each time
+            self._backoff = min(self._backoff * 2, self.RESTART_BACKOFF_MAX)
+        with self.lock:
+            st = self.state
+            st.up = False
+            st.running_since = None
+            st.errors += 1
+            st.last_error = f"collector thread died: {why}"
+            st.snapshot = [m for m in st.snapshot if m.type in ("counter", "histogram")]
+            self._restart_at = time.monotonic() + self._backoff
+        log.error("collector %s: thread died (%s); restarting in %.0fs", c.name, why.splitlines()[0][:300],
+                  self._backoff)
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=f"collector-{self.name}", daemon=True)
+        self._thread_started = time.monotonic()
+        self._thread.start()
+
+    def supervise(self, now: float) -> None:
+        """Called by the runtime's supervisor: start a new thread once the backoff after a death is over."""
+        if self._stop.is_set() or self._thread is None or self._thread.is_alive():
+            return
+        with self.lock:
+            if self._restart_at is None:  # died without passing through _died (cannot happen, but be sure)
+                self._restart_at = now
+                self.state.up = False
+            due = now >= self._restart_at
+        if due:
+            self._restart_at = None
+            self.restarts += 1
+            log.info("collector %s: thread restarted (restart %d)", self.name, self.restarts)
+            self._start_thread()
+
     def start(self) -> None:
         self.state.collector.start()
-        self._thread.start()
+        self._start_thread()
 
     def stop(self) -> None:
         try:
@@ -125,9 +198,21 @@ class Runtime(PromCollector):
         self.stop_event = threading.Event()
         self.runners = [Runner(c, self.stop_event) for c in collectors]
 
+    SUPERVISE_EVERY = 0.2
+
     def start(self) -> None:
         for r in self.runners:
             r.start()
+        threading.Thread(target=self._supervise, name="collector-supervisor", daemon=True).start()
+
+    def _supervise(self) -> None:
+        while not self.stop_event.wait(self.SUPERVISE_EVERY):
+            now = time.monotonic()
+            for r in self.runners:
+                try:
+                    r.supervise(now)
+                except Exception:  # the supervisor must outlive anything it watches
+                    log.exception("supervising collector %s failed", r.name)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -168,7 +253,7 @@ class Runtime(PromCollector):
             with r.lock:
                 st = r.state
                 out[r.name] = {
-                    "up": self._is_up(st, now),
+                    "up": self._is_up(st, now, r.thread_alive),
                     "last_success": st.last_success,
                     "errors": st.errors,
                     "last_error": st.last_error,
@@ -176,11 +261,11 @@ class Runtime(PromCollector):
         return out
 
     @staticmethod
-    def _is_up(st: CollectorState, now: float) -> bool:
+    def _is_up(st: CollectorState, now: float, alive: bool = True) -> bool:
         settings = st.collector.settings
         timeout = float(settings.timeout or settings.interval)
         overdue = st.running_since is not None and now - st.running_since > timeout
-        return st.up and not overdue
+        return st.up and not overdue and alive
 
     def collect(self) -> Iterable[Metric]:
         now = time.monotonic()
@@ -195,7 +280,7 @@ class Runtime(PromCollector):
         for r in self.runners:
             with r.lock:
                 st = r.state
-                up.add_metric([r.name], 1.0 if self._is_up(st, now) else 0.0)
+                up.add_metric([r.name], 1.0 if self._is_up(st, now, r.thread_alive) else 0.0)
                 dur.add_metric([r.name], st.duration)
                 last.add_metric([r.name], st.last_success)
                 errs.add_metric([r.name], float(st.errors))

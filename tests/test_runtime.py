@@ -109,3 +109,85 @@ def test_hung_source_does_not_block_metrics():
     finally:
         server.stop()
         rt.stop()
+
+
+class Dying(Fake):
+    """Kills its own thread from inside: a BaseException escapes ``refresh`` (not a failed refresh)."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.kill = threading.Event()
+
+    def refresh(self, snap: Snapshot) -> None:
+        if self.kill.is_set():
+            self.kill.clear()
+            raise SystemExit("collector thread killed from inside")
+        super().refresh(snap)
+
+
+def _up_and_errors(rt):
+    s = samples(generate_latest(make_registry(rt)).decode())
+    return value(s, "exporter_collector_up", collector="fake"), value(s, "exporter_collector_errors_total",
+                                                                       collector="fake")
+
+
+def _wait(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_dead_collector_thread_is_down_at_once_then_restarted(caplog, monkeypatch):
+    caplog.set_level("INFO")
+    monkeypatch.setattr(Runtime, "SUPERVISE_EVERY", 0.05)
+    c = Dying(FakeSettings(interval=Duration(0.05)))
+    rt = Runtime([c])
+    runner = rt.runners[0]
+    monkeypatch.setattr(runner, "RESTART_BACKOFF", 0.5)
+    rt.start()
+    try:
+        assert _wait(lambda: _up_and_errors(rt) == (1, 0))
+        first = runner._thread
+        c.kill.set()
+        assert _wait(lambda: not first.is_alive())
+        # the moment the thread is gone: down, one error, and the reason on /healthz
+        assert _up_and_errors(rt) == (0, 1)
+        h = rt.health()["fake"]
+        assert h["up"] is False and h["last_error"].startswith("collector thread died")
+        assert value(generate_latest(make_registry(rt)).decode(), "fake_value", kind="a") is None
+        # restarted after the backoff, and up again
+        assert _wait(lambda: _up_and_errors(rt) == (1, 1))
+        assert runner._thread is not first and runner.restarts == 1
+        msgs = [r.getMessage() for r in caplog.records]
+        assert any("thread died" in m and "restarting in" in m for m in msgs), msgs
+        assert any("thread restarted" in m for m in msgs), msgs
+    finally:
+        rt.stop()
+
+
+def test_thread_killed_outside_refresh_and_backoff_grows(monkeypatch):
+    """An exception injected into the thread while it waits between refreshes (the scheduling, not the
+    source): same handling; a second death soon after doubles the wait."""
+    import ctypes
+
+    monkeypatch.setattr(Runtime, "SUPERVISE_EVERY", 0.05)
+    c = Fake(FakeSettings(interval=Duration(0.3)))
+    rt = Runtime([c])
+    runner = rt.runners[0]
+    monkeypatch.setattr(runner, "RESTART_BACKOFF", 0.2)
+    rt.start()
+    try:
+        for n in (1, 2):
+            assert _wait(lambda n=n: _up_and_errors(rt) == (1, n - 1))
+            t = runner._thread
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(OverflowError))
+            assert _wait(lambda t=t: not t.is_alive())
+            assert _up_and_errors(rt) == (0, n)
+        assert runner._backoff == 0.4
+        assert _wait(lambda: _up_and_errors(rt) == (1, 2))
+        assert runner.restarts == 2
+    finally:
+        rt.stop()
