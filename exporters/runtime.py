@@ -117,7 +117,10 @@ class Runner:
                 st.errors += 1
                 # classified and redacted here, once: /healthz, the log and `once` all show this line
                 st.last_error = source_errors.describe(error, source_errors.target_of(c.settings))
-                st.snapshot = [m for m in st.snapshot if m.type in ("counter", "histogram")]
+                if getattr(error, "keep_snapshot", False):  # a failure that still says something (throttled)
+                    st.snapshot = snap.families()
+                else:
+                    st.snapshot = [m for m in st.snapshot if m.type in ("counter", "histogram")]
         if error is None and was_up is False:
             log.info("collector %s recovered", c.name)
         elif error is not None and was_up is not False:

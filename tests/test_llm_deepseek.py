@@ -105,3 +105,58 @@ def test_parse_balance_rejects_wrong_shapes():
                 {"is_available": True, "balance_infos": [{"currency": "US D", "total_balance": "1"}]}):
         with pytest.raises(BalanceError):
             parse_balance(bad)
+
+
+def test_long_retry_after_is_a_counted_failure_with_the_wait_published(fake, caplog):
+    caplog.set_level("INFO")
+    fake.set_mode("429", retry_after=999999999)  # 31 years: honoured for retry_after_max at most
+    c, rt = make(fake, retry_after_max=Duration(3600))
+    for n in (1, 2, 3):
+        assert rt.refresh_all_once() == {"deepseek": False}
+        text, s = scrape(rt)
+        assert value(s, "exporter_collector_up", collector="deepseek") == 0
+        assert value(s, "exporter_collector_errors_total", collector="deepseek") == n
+        assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == 429
+        assert 3500 < value(s, "llm_provider_api_retry_after_seconds", provider="deepseek") <= 3600
+        assert promtool_check_metrics(text) == ""
+    assert fake.request_count("/user/balance") == 1  # the later refreshes did not call
+    assert "throttled" in rt.health()["deepseek"]["last_error"]
+    # the wait is over: called again, recovered, the gauge back to 0; one log line per change of state
+    fake.set_mode("ok")
+    c.client.blocked_until = 0.0
+    assert rt.refresh_all_once() == {"deepseek": True}
+    _, s = scrape(rt)
+    assert value(s, "llm_provider_api_retry_after_seconds", provider="deepseek") == 0
+    msgs = [r.getMessage() for r in caplog.records if r.name == "exporters.runtime"]
+    assert sum("failed" in m for m in msgs) == 1 and sum("recovered" in m for m in msgs) == 1, msgs
+
+
+@pytest.mark.parametrize(("key", "why"), [("sk-ключ", "outside Latin-1"), ("sk-a\nb", "control character")])
+def test_unsendable_key_is_refused_at_check(tmp_path, key, why):
+    from tests.support.exporter import run_cli, write_config
+
+    path = write_config(tmp_path / "c.yaml", {"deepseek": {"api_key": "${DS_KEY}"}})
+    r = run_cli("check", "--config", str(path), env={"DS_KEY": key})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and why in r.stderr and "Traceback" not in r.stderr
+    assert key.strip() not in r.stderr and "ключ" not in r.stderr
+
+
+@pytest.mark.parametrize(("url", "extra", "ok"), [
+    ("http://api.example.com", {}, False),
+    ("http://api.example.com", {"allow_http": True}, True),
+    ("http://127.0.0.1:5592", {}, True),
+    ("http://[::1]:5592", {}, True),
+    ("https://api.example.com", {}, True),
+    ("ftp://api.example.com", {}, False),
+    ("https://u:pw@api.example.com", {}, False),
+])
+def test_plain_http_only_to_loopback_unless_allowed(tmp_path, url, extra, ok):
+    from tests.support.exporter import run_cli, write_config
+
+    path = write_config(tmp_path / "c.yaml", {"deepseek": {"api_key": "${DS_KEY}", "base_url": url, **extra}})
+    r = run_cli("check", "--config", str(path), env={"DS_KEY": "sk-x"})
+    assert r.returncode == (0 if ok else 2), (r.stdout, r.stderr)
+    if not ok:
+        assert len(r.stderr.strip().splitlines()) == 1 and "base_url" in r.stderr
+        assert "pw" not in r.stderr

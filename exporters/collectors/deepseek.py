@@ -10,8 +10,9 @@ API's health as seen by the exporter: ``llm_provider_api_up{provider}`` and
 
 An HTTP error answer (401, 402, 429, 5xx) is a successful refresh that reports the status and no balance; a
 402 Insufficient Balance also sets ``llm_provider_balance_available`` to 0 (that is what it says, and the
-page on it must keep firing). A connection failure, a timeout or an unparseable body fails the refresh
-(``exporter_collector_up`` 0).
+page on it must keep firing). A connection failure, a timeout, an oversized or unparseable body, a redirect
+to another host, or a ``Retry-After`` longer than a refresh (``llm_provider_api_retry_after_seconds``) fails
+the refresh (``exporter_collector_up`` 0, counted in ``exporter_collector_errors_total``).
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ deepseek:
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.settings: Settings = settings
-        self.health = ApiHealth(settings.provider)
         self.client = HttpClient.from_settings(
             settings.base_url, {"Authorization": f"Bearer {settings.api_key}"}, settings, stop=threading.Event()
         )
+        self.health = ApiHealth(settings.provider, self.client)
 
     def refresh(self, snap: Snapshot) -> None:
         p = self.settings.provider
@@ -109,6 +110,7 @@ deepseek:
             snap.declare("llm_provider_balance")
             if result.status == INSUFFICIENT_BALANCE:
                 snap.add("llm_provider_balance_available", 0, provider=p)
+            self.health.raise_if_throttled()
             return
         try:
             available, balances = parse_balance(result.data)

@@ -126,10 +126,10 @@ elevenlabs:
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.settings: Settings = settings
-        self.health = ApiHealth("elevenlabs")
         self.client = HttpClient.from_settings(
             settings.base_url, {"xi-api-key": str(settings.api_key)}, settings, stop=threading.Event()
         )
+        self.health = ApiHealth("elevenlabs", self.client)
         self.db: PgSource | None = None
         check = settings.conversations
         if check is not None:
@@ -155,6 +155,7 @@ elevenlabs:
             raise
         self.health.up = ok
         self.health.emit(snap)
+        self.health.raise_if_throttled()
 
     def _conversations(self, snap: Snapshot, check: ConversationCheck) -> bool:
         now = self.clock()
