@@ -314,6 +314,8 @@ def convert(value: Any, tp: Any, path: str) -> Any:
         if tp is bool:
             if isinstance(value, bool):
                 return value
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):  # from ${VAR}
+                return value.strip().lower() == "true"
             raise ValueError(f"expected true or false, got {value!r}")
         if tp is int:
             if isinstance(value, int) and not isinstance(value, bool):

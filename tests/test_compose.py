@@ -198,3 +198,74 @@ def test_mounted_config_files_exist(services: dict) -> None:
             src = Path(v["source"])
             if v["type"] == "bind" and src.is_relative_to(ROOT) and src.suffix:
                 assert src.exists(), f"{name} mounts missing {src}"
+
+
+def _exporters_env(files: str) -> dict[str, str]:
+    r = run_compose("config", "--format", "json", files=files)
+    assert r.returncode == 0, r.stderr
+    return {k: v or "" for k, v in json.loads(r.stdout)["services"]["exporters"]["environment"].items()}
+
+
+def test_exporter_gets_no_docker_socket_nor_root_group(services: dict) -> None:
+    ex = services["exporters"]
+    assert not ex.get("group_add"), "the exporter must not join the root (or docker) group by default"
+    assert not any("docker.sock" in str(v.get("source", "")) for v in ex.get("volumes", []))
+
+
+def test_containers_override_reads_through_a_read_only_proxy() -> None:
+    for files in ("compose.yaml:deploy/compose/containers.yaml",
+                  "compose.yaml:deploy/compose/real.yaml:deploy/compose/containers.yaml"):
+        r = run_compose("config", "--format", "json", files=files)
+        assert r.returncode == 0, r.stderr
+        cfg = json.loads(r.stdout)
+        svc, proxy = cfg["services"]["exporters"], cfg["services"]["docker-socket-proxy"]
+        assert not svc.get("group_add") and not any("docker.sock" in str(v["source"]) for v in svc["volumes"])
+        assert svc["environment"]["DOCKER_HOST"] == "tcp://docker-socket-proxy:2375"
+        assert proxy["environment"]["POST"] == "0" and not proxy.get("ports")
+        assert re.search(r":v\d+\.\d+\.\d+$", proxy["image"]), proxy["image"]
+        assert cfg["networks"]["docker-api"]["internal"] is True
+        assert set(proxy["networks"]) == {"docker-api"} and "docker-api" in svc["networks"]
+        assert proxy["healthcheck"]["test"][0] == "CMD"
+        assert svc["depends_on"]["docker-socket-proxy"]["condition"] == "service_healthy"
+        assert proxy["deploy"]["resources"]["limits"]["memory"]
+    # the generated site configuration reads the API where this file points
+    from monitoring.exporter_config import __file__ as gen
+    assert "${DOCKER_HOST:-unix:///var/run/docker.sock}" in Path(gen).read_text()
+
+
+@pytest.mark.parametrize(("files", "ok"), [("compose.yaml", True), ("compose.yaml:deploy/compose/real.yaml", False)])
+def test_real_mode_never_sends_a_key_to_the_demo_address(tmp_path: Path, files: str, ok: bool) -> None:
+    """The exporter's configuration checked with the environment compose gives it: the demo passes, real mode
+    with the provider URLs unset is refused on base_url (not http://demo-providers with a real key)."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_URL")}
+    env.update(_exporters_env(files))
+    for name in ("deepseek_api_key", "elevenlabs_api_key", "wb_token"):
+        f = tmp_path / name
+        f.write_text("key-for-the-check\n")
+        f.chmod(0o600)
+    env.update(DEEPSEEK_API_KEY_FILE=str(tmp_path / "deepseek_api_key"),
+               ELEVENLABS_API_KEY_FILE=str(tmp_path / "elevenlabs_api_key"),
+               WB_FEEDBACKS_TOKEN_FILE=str(tmp_path / "wb_token"))
+    r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+                        str(ROOT / "deploy" / "compose" / "exporters.yaml")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if ok:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode == 2, (r.stdout, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "base_url" in r.stderr, r.stderr
+    # and a real provider URL with plain http is refused in real mode too
+    if not ok:
+        env["DEEPSEEK_API_URL"] = "http://api.deepseek.com"
+        env["ELEVENLABS_API_URL"] = "https://api.elevenlabs.io"
+        r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+                            str(ROOT / "deploy" / "compose" / "exporters.yaml")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "unencrypted" in r.stderr, r.stderr
+        env["DEEPSEEK_API_URL"] = "https://api.deepseek.com"
+        r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+                            str(ROOT / "deploy" / "compose" / "exporters.yaml")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
