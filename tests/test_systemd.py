@@ -111,3 +111,18 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
         out = _verify([str(base)], {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path / 'units'}:"})
         problems = [line for line in out.splitlines() if str(tmp_path) in line]
         assert not problems, out
+
+
+def test_exporter_unit_bounds_descriptors_above_the_connection_cap() -> None:
+    import resource
+
+    from exporters import server
+
+    svc = parse_unit((ROOT / "deploy" / "systemd" / "lookout-exporter.service").read_text())["Service"]
+    limit = int(svc["LimitNOFILE"][-1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
+        assert server.connection_limit() + server.RESERVED_FDS <= limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
