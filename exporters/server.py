@@ -94,17 +94,26 @@ class _Server(TcpWSGIServer):
     """waitress's TCP server, with eviction instead of refusal when the connection cap is reached.
 
     waitress stops accepting when full, so idle clients would keep a scraper waiting in the backlog
-    until they leave; here the oldest connection without a complete request makes room instead.
+    until they leave; here the oldest connection without a complete request makes room instead. Several
+    pending connections are accepted per turn of the event loop, so a flood of reconnecting clients does
+    not queue a scraper behind them one loop turn each.
     """
 
     limit = MAX_CONNECTIONS
+    accept_batch = 32
     evicted = 0
     _full_logged = False
 
+    def _open(self) -> int:
+        """Connections that count against the cap (those being closed do not)."""
+        return sum(1 for ch in self.active_channels.values() if not ch.will_close)
+
     def _oldest_idle(self) -> Any:
-        idle = [ch for ch in self.active_channels.values()
-                if not ch.requests and not ch.total_outbufs_len and not ch.will_close]
-        return min(idle, key=lambda ch: ch.creation_time, default=None)
+        # active_channels is in creation order (a dict; a reused descriptor is a new, last key)
+        for ch in self.active_channels.values():
+            if not ch.requests and not ch.total_outbufs_len and not ch.will_close:
+                return ch
+        return None
 
     def readable(self) -> bool:
         now = time.time()
@@ -114,21 +123,39 @@ class _Server(TcpWSGIServer):
         if not self.accepting:
             return False
         # all connections busy with complete requests: wait in the backlog for one to finish
-        return len(self.active_channels) < self.limit or self._oldest_idle() is not None
+        return self._open() < self.limit or self._oldest_idle() is not None
 
     def handle_accept(self) -> None:
-        super().handle_accept()
-        # the new connection is accepted first: the victim's descriptor cannot be reused by it while
-        # the event loop still holds poll results for the victim
-        if len(self.active_channels) > self.limit:
-            victim = self._oldest_idle()
-            if victim is not None:
-                victim.handle_close()
+        open_now = self._open()
+        for _ in range(self.accept_batch):
+            if open_now >= self.limit:
+                victim = self._oldest_idle()
+                if victim is None:
+                    return
+                # closed by the event loop on its next turn (writable() is true once will_close is set):
+                # its descriptor stays taken meanwhile, so no poll result of this turn can name a new
+                # connection that reused it
+                victim.will_close = True
                 self.evicted += 1
+                open_now -= 1
                 if not self._full_logged:
                     self._full_logged = True
                     log.warning("connection limit %d reached: closing the oldest idle connections", self.limit)
-        elif self._full_logged and len(self.active_channels) < self.limit * 3 // 4:
+            try:
+                pair = self.accept()
+            except OSError:
+                return
+            if pair is None:  # nothing more pending
+                break
+            conn, addr = pair
+            try:
+                self.set_socket_options(conn)
+            except OSError:  # the client already left
+                conn.close()
+                continue
+            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            open_now += 1
+        if self._full_logged and open_now < self.limit * 3 // 4:
             self._full_logged = False
             log.info("open connections back below the limit (%d)", self.limit)
 
