@@ -21,6 +21,7 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     reconnects: int = 0  # hostile connections the server closed (and we reopened)
     connect_failures: int = 0
+    failures: list[str] = field(default_factory=list)  # what the failed scrapes saw
 
     def p(self, q: float) -> float:
         if not self.latencies:
@@ -32,7 +33,8 @@ class Figures:
         med = statistics.median(self.latencies) if self.latencies else float("nan")
         return (f"{self.ok}/{self.scrapes} scrapes ok, p50 {med * 1000:.1f} ms, p99 {self.p(0.99) * 1000:.1f} ms, "
                 f"max {max(self.latencies, default=float('nan')) * 1000:.1f} ms; hostile connections closed by "
-                f"the server {self.reconnects}, connect failures {self.connect_failures}")
+                f"the server {self.reconnects}, connect failures {self.connect_failures}"
+                + (f"; failures: {self.failures[:3]}" if self.failures else ""))
 
 
 class Attackers:
@@ -122,7 +124,9 @@ def scrape_under_attack(url: str, port: int, hostile: int, scrapes: int, timeout
                 if r.status_code == 200 and "exporter_build_info" in r.text:
                     fig.ok += 1
                     fig.latencies.append(time.monotonic() - t0)
-            except requests.RequestException:
-                pass
+                else:
+                    fig.failures.append(f"HTTP {r.status_code}")
+            except requests.RequestException as exc:
+                fig.failures.append(f"{type(exc).__name__}: {exc}"[:200])
             time.sleep(pause)  # the attack goes on meanwhile: closed connections are reopened
     return fig
