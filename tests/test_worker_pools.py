@@ -112,6 +112,25 @@ def test_sockdiag_live_backlog_limit():
                 c.close()
 
 
+def test_sockdiag_port_filter_returns_exactly_the_ports_sockets():
+    """The kernel-side filter gives the same sockets as the whole dump filtered here (LISTEN and accepted)."""
+    with contextlib.ExitStack() as stack:
+        listeners = [stack.enter_context(socket.socket()) for _ in range(3)]
+        for s in listeners:
+            s.bind(("127.0.0.1", 0))
+            s.listen(5)
+        ports = [s.getsockname()[1] for s in listeners]
+        stack.enter_context(socket.create_connection(("127.0.0.1", ports[1])))
+        stack.enter_context(listeners[1].accept()[0])
+        states = (1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)
+        every = _sockdiag.dump(states)
+        for chosen in ([ports[0]], [ports[1]], ports, [ports[2], ports[0]], [1]):
+            got = _sockdiag.dump(states, ports=chosen)
+            assert sorted(got, key=lambda r: r.inode) == sorted((r for r in every if r.port in chosen),
+                                                                key=lambda r: r.inode)
+        assert len(_sockdiag.dump(states, ports=[ports[1]])) == 2  # the listener and the accepted connection
+
+
 @pytest.mark.parametrize(
     ("args", "prog"),
     [

@@ -191,7 +191,12 @@ class _Scan:
 
 def _diag_view(ports: set[int]) -> _Sockets:
     view = _Sockets()
-    for s in _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)):
+    states = (1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)
+    try:
+        found = _sockdiag.dump(states, ports=sorted(ports))
+    except OSError:  # a kernel refusing the port filter: every socket, filtered here
+        found = _sockdiag.dump(states)
+    for s in found:
         if s.port not in ports:
             continue
         if s.state == _sockdiag.TCP_LISTEN:
