@@ -223,6 +223,8 @@ def bench(name: str, dsn: str, repeat: int, label: str = "") -> tuple[float, flo
                   f"({before / ours:.1f}x); same values: {'yes' if same else 'NO'}")
         params = collector.params()
         cur = psycopg.ClientCursor(conn)
+        if name == "marketplace_sync":  # as the collector runs them (see its __init__)
+            cur.execute("SET jit = off")
         for query, sql in collector.DEFAULT_QUERIES.items():
             if query.startswith("report"):
                 continue

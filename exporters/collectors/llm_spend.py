@@ -10,12 +10,17 @@ Publishes: ``llm_tokens_total{provider,model,type}``, ``llm_spend_usd_total{prov
 ``llm_unpriced_calls_total{provider,model}`` (a model the table does not price is counted and logged, never
 priced at zero), the cursor state and the price table's version.
 
-Restarts: the totals are recomputed from the table at the first refresh, so they equal exactly what the previous
-process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding drift), never less: ``rate()``
-sees no reset, and two exporters reading the same table publish the same values. Rows committed out of id order
-(a transaction holding a lower id commits after a higher one) are caught: ids skipped by the cursor are watched
-for ``late_commit_window`` and counted when they appear. Rows are assumed immutable and never deleted (see
-``docs/llm_spend.md``).
+Restarts: the totals, the cursor and the watched ids are kept in a local checkpoint file (``_checkpoint``: written
+atomically after each refresh that read rows, never in the user's database). At start a checkpoint written for the
+same database, query, price table and label cap whose fingerprint rows still match is restored, and the first refresh
+reads only what was added since; otherwise (no file, or a corrupt, oversized, foreign or outdated one: one log line
+and ``llm_usage_checkpoint_rejected_total``) the totals are recomputed from the whole table. Either way they equal
+exactly what the previous process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding
+drift), never less: ``rate()`` sees no reset, and two exporters reading the same table publish the same values.
+Rows committed out of id order (a transaction holding a lower id commits after a higher one) are caught: ids
+skipped by the cursor are watched for ``late_commit_window`` and counted when they appear; beyond
+``max_watched_ids`` holes, ``llm_usage_totals_lower_bound`` says the totals may be a lower bound. Rows are assumed
+immutable and never deleted (see ``docs/llm_spend.md``).
 """
 
 from __future__ import annotations
