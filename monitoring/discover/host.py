@@ -1,0 +1,168 @@
+"""One read-only snapshot of the host's processes for ``lookout discover``.
+
+Reads (procfs, through ``exporters.collectors._procfs``): ``stat`` and ``cmdline`` of every process,
+``cgroup`` (the systemd unit), ``cwd``, ``exe`` and ``environ`` of the few processes discover looks at
+(each only when readable: another user's process is simply less described), ``fd`` links and
+``net/tcp{,6}`` for the listening TCP sockets a process holds; ``/proc/meminfo`` and the root file system's
+size for the host entry.
+Publishes: ``Host`` (``procs``, ``children``, ``listening(pid)``, ``unit(pid)``, ``cwd(pid)``, ``env(pid)``,
+``exe(pid)``) and ``Listen`` (port and address of one LISTEN socket). Never writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from exporters.collectors._procfs import TCP_LISTEN, ProcReader, ProcStat, _read
+
+MAX_ARGS_BYTES = 16384  # a command line longer than this is cut (and still matched on its beginning)
+
+
+@dataclass(frozen=True, order=True)
+class Listen:
+    port: int
+    address: str  # "127.0.0.1", "0.0.0.0", "::", "::1"...
+
+    @property
+    def loopback_reachable(self) -> bool:
+        """Whether a probe to 127.0.0.1 (or ::1) reaches it: bound to loopback or to every address."""
+        return self.address in ("0.0.0.0", "::", "127.0.0.1", "::1") or self.address.startswith("127.")
+
+
+def _addr(hex_addr: str) -> str:
+    raw = bytes.fromhex(hex_addr)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # /proc/net/tcp6 prints the address as four host-order 32-bit words
+    words = struct.unpack("<4I", raw)
+    addr = socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
+    return addr.removeprefix("::ffff:") if addr.startswith("::ffff:") and "." in addr else addr
+
+
+def parse_listen(text: str) -> dict[int, Listen]:
+    """LISTEN rows of ``/proc/net/tcp`` or ``tcp6`` by socket inode."""
+    out: dict[int, Listen] = {}
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 10 or int(f[3], 16) != TCP_LISTEN:
+            continue
+        addr, _, port = f[1].rpartition(":")
+        out[int(f[9])] = Listen(int(port, 16), _addr(addr))
+    return out
+
+
+def unit_of(cgroup_text: str) -> str | None:
+    """The systemd service of a process from ``/proc/<pid>/cgroup`` (v2 ``0::/system.slice/x.service``, or
+    the v1 ``name=systemd`` line); None for a login session, a user's shell or a container."""
+    for line in cgroup_text.splitlines():
+        _id, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if controllers not in ("", "name=systemd"):
+            continue
+        for part in reversed(path.split("/")):
+            if part.endswith(".service") and not part.startswith("user@"):
+                return part
+    return None
+
+
+@dataclass
+class Host:
+    """The process table at one instant, with lazily read per-process details."""
+
+    root: str = "/proc"
+    procs: dict[int, ProcStat] = field(default_factory=dict)
+    args: dict[int, list[str]] = field(default_factory=dict)
+    children: dict[int, list[int]] = field(default_factory=dict)
+    _listen: dict[int, Listen] | None = None
+
+    @classmethod
+    def scan(cls, root: str = "/proc") -> Host:
+        reader = ProcReader(root)
+        h = cls(root=reader.root)
+        h.procs = {pid: st for pid, st in reader.scan().items() if st.alive}
+        for pid, st in sorted(h.procs.items()):
+            try:
+                h.args[pid] = reader.cmdline(pid)[:256]
+            except OSError:
+                h.args[pid] = []
+            h.children.setdefault(st.ppid, []).append(pid)
+        h.reader = reader  # type: ignore[attr-defined]
+        return h
+
+    def joined(self, pid: int) -> str:
+        return " ".join(self.args.get(pid, []))[:MAX_ARGS_BYTES]
+
+    def descendants(self, pid: int) -> set[int]:
+        out, todo = set(), [pid]
+        while todo:
+            for c in self.children.get(todo.pop(), []):
+                if c not in out:
+                    out.add(c)
+                    todo.append(c)
+        return out
+
+    def _text(self, pid: int, name: str) -> str | None:
+        try:
+            return _read(f"{self.root}/{pid}/{name}").decode(errors="replace")
+        except OSError:
+            return None
+
+    def unit(self, pid: int) -> str | None:
+        text = self._text(pid, "cgroup")
+        return unit_of(text) if text else None
+
+    def cwd(self, pid: int) -> str | None:
+        try:
+            return os.readlink(f"{self.root}/{pid}/cwd")
+        except OSError:
+            return None
+
+    def exe(self, pid: int) -> str | None:
+        try:
+            return os.readlink(f"{self.root}/{pid}/exe").removesuffix(" (deleted)")
+        except OSError:
+            return None
+
+    def env(self, pid: int) -> dict[str, str] | None:
+        """The process' environment, or None when unreadable. Holds secrets: never printed."""
+        try:
+            return ProcReader(self.root).environ(pid)
+        except OSError:
+            return None
+
+    def listening(self, pid: int) -> list[Listen]:
+        """TCP sockets ``pid`` holds in LISTEN state (sorted; empty when its fds are unreadable)."""
+        if self._listen is None:
+            self._listen = {}
+            for name in ("tcp", "tcp6"):
+                text = self._text(pid, f"net/{name}")
+                if text:
+                    self._listen.update(parse_listen(text))
+        try:
+            inodes = ProcReader(self.root).socket_inodes(pid)
+        except OSError:
+            return []
+        return sorted({self._listen[i] for i in inodes if i in self._listen})
+
+
+def memory_text(root: str = "/proc") -> str:
+    """Memory size as the site writes it (``4GiB``), rounded to the nearest GiB (at least 1)."""
+    try:
+        for line in _read(f"{root}/meminfo").decode().splitlines():
+            if line.startswith("MemTotal:"):
+                kib = int(line.split()[1])
+                return f"{max(1, round(kib / 2**20))}GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return "4GiB"
+
+
+def disk_text(path: str = "/") -> str:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return "20GB"
+    return f"{max(1, round(st.f_blocks * st.f_frsize / 10**9))}GB"
