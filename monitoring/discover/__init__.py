@@ -161,16 +161,19 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
                 s.health_url = f"http://127.0.0.1:{s.port}{pr.health}" if pr.health else None
                 s.metrics_path = pr.metrics
                 if pr.health is None:
-                    undecided.append(f"no health endpoint answered 2xx on port {s.port} ({', '.join(http.HEALTH_PATHS)})")
+                    paths = ", ".join(http.HEALTH_PATHS)
+                    undecided.append(f"no health endpoint answered 2xx on port {s.port} ({paths})")
             else:
                 undecided.append(f"bound to {ls.address}: not probed (discover only probes loopback)")
             s.nginx_log = s.port in proxied
         elif p.kind in ("gunicorn", "uvicorn"):
             undecided.append("no listening TCP socket found (a Unix socket, or its fds are unreadable)")
         f.services.append(s)
-        found = [f"app {p.app}" if p.app else "", f"{p.running} workers running" if p.kind != "celery_beat" else "",
+        found = [f"app {p.app}" if p.app else "",
+                 f"{p.running} workers running" if p.kind != "celery_beat" else "",
                  f"port {s.port}" if s.port else "", f"unit {p.unit}" if p.unit else "",
-                 f"health {s.health_url}" if s.health_url else "", f"metrics {s.metrics_path}" if s.metrics_path else ""]
+                 f"health {s.health_url}" if s.health_url else "",
+                 f"metrics {s.metrics_path}" if s.metrics_path else ""]
         f.rows.append(Row(p.kind.replace("_", " "), s.name, ", ".join(x for x in found if x), undecided))
 
     # --- Celery
@@ -292,12 +295,12 @@ def _broker_queues(url: str) -> list[str]:
             return sorted(queues)
         finally:
             r.close()
-    except Exception:  # noqa: BLE001 (an unreachable broker means: queues not found there)
+    except Exception:
         return []
 
 
 def _other_http(f: Findings, host: Host, pools: list[Pool], taken: set[str], pool_ports: set[int],
-                platform) -> None:  # noqa: ANN001
+                platform) -> None:
     skip = set()
     for p in pools:
         skip |= {p.pid} | host.descendants(p.pid)
@@ -356,7 +359,7 @@ def _redis(f: Findings, found: list[datastores.RedisFound]) -> None:
 
 
 def _postgres(f: Findings, found: list[datastores.PostgresFound], pools: list[Pool],
-              envs: dict[int, dict[str, str]], platform, default_platform: str) -> None:  # noqa: ANN001
+              envs: dict[int, dict[str, str]], platform, default_platform: str) -> None:
     names: set[str] = set()
     enabled: dict[str, str] = {}
     cwd_of = {p.pid: p.cwd for p in pools}
@@ -374,7 +377,8 @@ def _postgres(f: Findings, found: list[datastores.PostgresFound], pools: list[Po
                 dsn, comment = f"${{{d.dsn_var}}}", (f"the app's own URL (${d.dsn_var}): better a read-only role; "
                                                     "give the exporter that variable")
             else:
-                dsn, comment = celery_mod.site_url(d.dsn, None, placeholder=f"{name.upper().replace('-', '_')}_DB_PASSWORD")
+                var = f"{name.upper().replace('-', '_').replace('.', '_')}_DB_PASSWORD"
+                dsn, comment = celery_mod.site_url(d.dsn, None, placeholder=var)
                 comment = comment or "connected without a password: better a read-only role (docs/site.md)"
             checks: dict[str, str | None] = {}
             missing_all = d.checks()

@@ -133,7 +133,8 @@ def site_url(url: str, env: dict[str, str] | None, prefer: tuple[str, ...] = BRO
     names = sorted(k for k, v in (env or {}).items() if v == url)
     names.sort(key=lambda k: (k not in prefer, k))
     if names:
-        return f"${{{names[0]}}}", f"holds a password: the app reads it from ${names[0]}; give the exporter that variable"
+        return (f"${{{names[0]}}}",
+                f"holds a password: the app reads it from ${names[0]}; give the exporter that variable")
     m = _PASSWORD.match(url)
     assert m is not None
     return (f"{m.group('scheme')}{m.group('user')}:${{{placeholder}}}@{url[m.end():]}",

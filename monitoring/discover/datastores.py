@@ -123,7 +123,7 @@ def _with_db(dsn: str, db: str) -> str:
     return urlunsplit((u.scheme, u.netloc, "/" + db, u.query, ""))
 
 
-def _connect(dsn: str):  # noqa: ANN202 (psycopg is imported lazily)
+def _connect(dsn: str):
     import psycopg
 
     conn = psycopg.connect(dsn, connect_timeout=int(TIMEOUT), autocommit=True,
@@ -188,7 +188,7 @@ def _inspect(pg: PostgresFound, dsns: list[tuple[str, str]]) -> None:
                 name = urlsplit(dsn).path.strip("/") or "postgres"
                 if not any(d.name == name for d in pg.databases):
                     pg.databases.append(DatabaseFound(name, dsn, var, _tables(conn)))
-        except Exception as exc:  # noqa: BLE001 (any failure to connect is a note, never a crash)
+        except Exception as exc:
             errors.add(type(exc).__name__)
     if pg.databases:
         return  # the apps' own databases are the platform's
@@ -203,12 +203,12 @@ def _inspect(pg: PostgresFound, dsns: list[tuple[str, str]]) -> None:
         try:
             with _connect(dsn) as conn:
                 pg.databases.append(DatabaseFound(name, dsn, None, _tables(conn)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pg.databases.append(DatabaseFound(name, dsn, None, {}))
             pg.note = f"database {name}: could not connect ({type(exc).__name__})"
 
 
-def _tables(conn) -> dict[str, bool]:  # noqa: ANN001
+def _tables(conn) -> dict[str, bool]:
     names = sorted({t for ts in CHECK_TABLES.values() for t in ts})
     row = conn.execute("SELECT " + ", ".join("to_regclass(%s) IS NOT NULL" for _ in names), names).fetchone()
     return dict(zip(names, row, strict=True))
