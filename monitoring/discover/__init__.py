@@ -134,10 +134,13 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
         return platform_of_cwd[cwd]
 
     envs: dict[int, dict[str, str]] = {}
+    env_from: dict[int, int] = {}  # pid -> the process its environment was read from, when another
     for p in pools:
-        env = host.env(p.pid)
-        if env is not None:
+        env, source = host.env_or_neighbour(p.pid)
+        if env:
             envs[p.pid] = env
+            if source is not None and source != p.pid:
+                env_from[p.pid] = source
 
     # --- pools and their HTTP endpoints
     nginx_found = nginx.find_nginx(host)
@@ -177,7 +180,7 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
         f.rows.append(Row(p.kind.replace("_", " "), s.name, ", ".join(x for x in found if x), undecided))
 
     # --- Celery
-    _celery(f, host, pools, envs, ask_app)
+    _celery(f, host, pools, envs, env_from, ask_app)
 
     # --- other HTTP services on the host
     _other_http(f, host, pools, taken, pool_ports, platform)
@@ -202,7 +205,8 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
     return f
 
 
-def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str, str]], ask_app: bool) -> None:
+def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str, str]], env_from: dict[int, int],
+            ask_app: bool) -> None:
     celery_pools = [p for p in pools if p.kind in ("celery_worker", "celery_beat")]
     if not celery_pools:
         return
@@ -217,10 +221,13 @@ def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str
     undecided: list[str] = []
     asked = beat_pools[0] if beat_pools else (celery_pools[0] if broker is None else None)
     if asked is not None:
-        python = host.exe(asked.pid)
+        python = host.python_of(asked.pid)
+        if asked.pid in env_from:
+            undecided.append(f"environment: unreadable (a process title hides it), taken from the process with "
+                             f"the same working directory ({_servers.program(host.args[env_from[asked.pid]])})")
         if not ask_app:
             undecided.append("beat schedule: not asked (--no-ask-app)")
-        elif not asked.app or not python or "python" not in os.path.basename(python):
+        elif not asked.app or not python:
             undecided.append("beat schedule: the app or its interpreter is unknown")
         elif asked.pid not in envs:
             undecided.append("beat schedule: the process' environment is unreadable (run as its user or root)")

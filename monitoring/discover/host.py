@@ -12,6 +12,7 @@ Publishes: ``Host`` (``procs``, ``children``, ``listening(pid)``, ``unit(pid)``,
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -132,6 +133,51 @@ class Host:
             return ProcReader(self.root).environ(pid)
         except OSError:
             return None
+
+    def env_or_neighbour(self, pid: int) -> tuple[dict[str, str] | None, int | None]:
+        """The environment of ``pid``, or, when it reads empty (setproctitle writes the process title over
+        the environment's memory), that of the first process with the same working directory and a readable
+        environment; and the pid it came from."""
+        env = self.env(pid)
+        if env:
+            return env, pid
+        cwd = self.cwd(pid)
+        if cwd is None or cwd == "/":
+            return env, None
+        for other in sorted(self.procs):
+            if other != pid and self.cwd(other) == cwd:
+                o = self.env(other)
+                if o:
+                    return o, other
+        return env, None
+
+    def python_of(self, pid: int) -> str | None:
+        """The Python interpreter ``pid`` runs, with its virtualenv: the command line's first word when it is
+        a python, else the prefix of the ``site-packages`` it mapped (a title hides the command line), else
+        its executable. None when it is no Python."""
+        args = self.args.get(pid, [])
+        if args and args[0].startswith("/") and os.path.basename(args[0]).startswith("python") \
+                and os.path.exists(args[0]):
+            return args[0]
+        text = self._text(pid, "maps") or ""
+        m = re.search(r"(/\S+?)/lib/python3[0-9.]*/site-packages/", text)
+        if m:
+            for name in ("python", "python3"):
+                cand = f"{m.group(1)}/bin/{name}"
+                if os.path.exists(cand):
+                    return cand
+        exe = self.exe(pid)
+        return exe if exe and os.path.basename(exe).startswith("python") else None
+
+    def unix_listening(self, pid: int) -> list[str]:
+        """Paths of the listening Unix sockets ``pid`` holds (a Gunicorn control socket: ``*.ctl`` first)."""
+        reader = ProcReader(self.root)
+        try:
+            inodes = reader.socket_inodes(pid)
+            held = [u.path for u in reader.net_unix(pid) if u.listening and u.inode in inodes]
+        except OSError:
+            return []
+        return sorted(held, key=lambda p: (not p.endswith(".ctl"), p))
 
     def listening(self, pid: int) -> list[Listen]:
         """TCP sockets ``pid`` holds in LISTEN state (sorted; empty when its fds are unreadable)."""

@@ -40,7 +40,7 @@ class Pool:
 
 def app_of(kind: str, args: list[str]) -> str | None:
     """The app a master runs: ``app:app``, ``demo.chat.api:app``, the Celery ``-A`` value."""
-    w = _servers.words(args)
+    w = [x.strip("()") for x in _servers.words(args)]  # Celery's title: `[celeryd: ...] -active- (-A app ...)`
     if kind.startswith("celery"):
         return _servers.option(w, "--app", "-A")
     if args and args[0].startswith(_servers.GUNICORN_MASTER_TITLE) and "[" in args[0]:
@@ -55,9 +55,11 @@ def app_of(kind: str, args: list[str]) -> str | None:
 
 
 def _is_beat(args: list[str]) -> bool:
-    if args and args[0].startswith("[celery beat]"):
-        return False  # the embedded beat of `worker -B`: part of that worker
+    """A standalone ``celery beat`` (its title ``[celery beat] -A app beat ...`` with setproctitle). The
+    embedded beat of ``worker -B`` carries the worker's arguments: it is part of that worker."""
     w = _servers.words(args)
+    if args and args[0].startswith("[celery beat]"):
+        return "beat" in w[2:]
     return _servers.program(w) == "celery" and "beat" in w
 
 
@@ -90,6 +92,19 @@ def find_pools(host: Host) -> list[Pool]:
     return pools
 
 
+def _gunicorn_target(host: Host, pid: int) -> int | None:
+    """``workers_target`` from the master's control socket (Gunicorn >= 25), a read-only ``show stats``."""
+    for path in host.unix_listening(pid):
+        for where in (f"{host.root}/{pid}/root{path}", path):
+            try:
+                stats = _servers.query_gunicorn_stats(where)
+            except (OSError, ValueError):
+                continue
+            if stats.get("pid") == pid and isinstance(stats.get("workers_target"), int):
+                return int(stats["workers_target"])
+    return None
+
+
 def _describe(host: Host, kind: str, pid: int, args: list[str], kids: list[int]) -> Pool:
     env = host.env(pid)
     cwd = host.cwd(pid)
@@ -97,7 +112,14 @@ def _describe(host: Host, kind: str, pid: int, args: list[str], kids: list[int])
     running = len(kids)
     if kind == "gunicorn":
         cfg = None if cwd is None else os.path.exists(os.path.join(cwd, "gunicorn.conf.py"))
-        exp = _servers.gunicorn_expected(args, env, cfg)
+        target = _gunicorn_target(host, pid)
+        titled = bool(args) and args[0].startswith(_servers.GUNICORN_MASTER_TITLE)
+        if target is not None:
+            exp = _servers.Expected(target, "the master's control socket")
+        elif titled:
+            exp = _servers.Expected(None, "its command line is hidden by its title and no control socket answered")
+        else:
+            exp = _servers.gunicorn_expected(args, env, cfg)
     elif kind == "uvicorn":
         exp = _servers.uvicorn_expected(args, env)
         if not kids and _servers.uvicorn_single_process(args, env):
@@ -122,9 +144,12 @@ def match_text(host: Host, pool: Pool) -> str | None:
     command line on the host (its own workers aside), preferring runs that hold the app and leave out the
     interpreter's path. None when every run also appears elsewhere (two identical commands)."""
     args = _servers.words(pool.args) if len(pool.args) == 1 else pool.args
+    args = [a.strip("()") for a in args] if pool.kind.startswith("celery") else args
     mine = {pool.pid} | host.descendants(pool.pid)
     others = [host.joined(p) for p in sorted(host.procs) if p not in mine]
     runs: list[tuple[tuple[int, int, int, int], str]] = []
+    if pool.app:
+        runs.append(((0, 0, 0, 0), pool.app))
     n = len(args)
     for i in range(n):
         for j in range(i + 1, min(n, i + 6) + 1):
