@@ -185,3 +185,30 @@ def test_nginx_log_format():
     assert not main.parsed and "log_format lookout" in (main.fix or "")
     assert "access_log /var/log/nginx/access.log lookout;" in (main.fix or "")
     assert ports == [5002]
+
+
+def test_match_selects_one_master_among_look_alikes():
+    from exporters.collectors._procfs import ProcStat
+    from monitoring.discover.pools import app_of, find_pools
+
+    cmds = {
+        10: ["/srv/a/.venv/bin/python", "/srv/a/.venv/bin/gunicorn", "-w", "2", "-b", "127.0.0.1:8001", "app:app"],
+        11: ["/srv/a/.venv/bin/python", "/srv/a/.venv/bin/gunicorn", "-w", "2", "-b", "127.0.0.1:8001", "app:app"],
+        20: ["/srv/b/.venv/bin/python", "/srv/b/.venv/bin/gunicorn", "-w", "4", "-b", "127.0.0.1:8002", "app:app"],
+        30: ["python3", "-m", "celery", "-A", "tasks", "worker", "-c", "3"],
+        40: ["python3", "-m", "celery", "-A", "tasks", "beat"],
+        50: ["vim", "app:app", "tasks", "worker"],
+    }
+    parents = {11: 10}
+    h = host_mod.Host(root="/nonexistent")
+    for pid, args in cmds.items():
+        h.procs[pid] = ProcStat(pid, "x", "S", parents.get(pid, 1), 0, pid, 0)
+        h.args[pid] = args
+        h.children.setdefault(parents.get(pid, 1), []).append(pid)
+    pools = {p.pid: p for p in find_pools(h)}
+    assert set(pools) == {10, 20, 30, 40}
+    assert (pools[10].workers, pools[10].running, pools[20].workers) == (2, 1, 4)
+    assert pools[10].match == "127.0.0.1:8001 app:app" and pools[20].match == "127.0.0.1:8002 app:app"
+    assert pools[30].match == "-A tasks worker"  # "tasks worker" is also in the editor's command line
+    assert pools[40].kind == "celery_beat" and pools[40].match == "tasks beat"
+    assert app_of("gunicorn", ["gunicorn", "-b", "localhost:8000", "m.app:create_app()"]) == "m.app:create_app()"

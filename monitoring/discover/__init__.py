@@ -232,7 +232,7 @@ def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str
         elif asked.pid not in envs:
             undecided.append("beat schedule: the process' environment is unreadable (run as its user or root)")
         else:
-            answer = celery_mod.ask_app(python, asked.app, asked.cwd, envs[asked.pid])
+            answer = celery_mod.ask_app(python, asked.app, asked.cwd, envs[asked.pid], owner=host.owner(asked.pid))
             if answer.error:
                 undecided.append(f"beat schedule: {answer.error}")
             elif broker is None and answer.broker:

@@ -73,12 +73,20 @@ def queues_of(args: list[str]) -> list[str]:
 
 
 def ask_app(python: str, app: str, cwd: str | None, env: dict[str, str] | None,
-            timeout: float = ASK_TIMEOUT) -> AppAnswer:
+            timeout: float = ASK_TIMEOUT, owner: tuple[int, int] | None = None) -> AppAnswer:
     """Import the app as its process does and read its configuration; the subprocess is killed (its whole
-    process group) after ``timeout``. Its output may hold the broker's password: kept in memory only."""
-    proc = subprocess.Popen([python, "-B", "-c", _ASK, app], cwd=cwd or "/", env=env or {},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    process group) after ``timeout``. Run as root, it runs as ``owner`` (the process' uid and gid): the app's
+    code never gets more rights than the app has. Its output may hold the broker's password: kept in memory
+    only."""
+    as_owner: dict = {}
+    if owner is not None and os.geteuid() == 0 and owner != (0, 0):
+        as_owner = {"user": owner[0], "group": owner[1], "extra_groups": []}
+    try:
+        proc = subprocess.Popen([python, "-B", "-c", _ASK, app], cwd=cwd or "/", env=env or {},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, **as_owner)
+    except OSError as exc:
+        return AppAnswer(None, None, {}, f"cannot run {python} ({exc.strerror})")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -151,6 +151,13 @@ class Host:
                     return o, other
         return env, None
 
+    def owner(self, pid: int) -> tuple[int, int] | None:
+        """(uid, gid) the process runs as, from ``status``."""
+        text = self._text(pid, "status") or ""
+        uid = re.search(r"^Uid:\s+(\d+)", text, re.M)
+        gid = re.search(r"^Gid:\s+(\d+)", text, re.M)
+        return (int(uid.group(1)), int(gid.group(1))) if uid and gid else None
+
     def python_of(self, pid: int) -> str | None:
         """The Python interpreter ``pid`` runs, with its virtualenv: the command line's first word when it is
         a python, else the prefix of the ``site-packages`` it mapped (a title hides the command line), else

@@ -10,11 +10,13 @@ a master and a worker are, so what discover writes is what the exporter will fin
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from exporters.collectors import _servers
 from monitoring.discover.host import Host, Listen
 
+_APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
 KINDS = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery": "celery_worker"}
 
 
@@ -40,17 +42,15 @@ class Pool:
 
 def app_of(kind: str, args: list[str]) -> str | None:
     """The app a master runs: ``app:app``, ``demo.chat.api:app``, the Celery ``-A`` value."""
-    w = [x.strip("()") for x in _servers.words(args)]  # Celery's title: `[celeryd: ...] -active- (-A app ...)`
-    if kind.startswith("celery"):
-        return _servers.option(w, "--app", "-A")
+    w = _servers.words(args)
+    if kind.startswith("celery"):  # Celery's title: `[celeryd: ...] -active- (-A app ...)`
+        return _servers.option([x.strip("()") for x in w], "--app", "-A")
     if args and args[0].startswith(_servers.GUNICORN_MASTER_TITLE) and "[" in args[0]:
         return args[0].split("[", 1)[1].rstrip("] ")
-    # the first positional argument after the program that looks like module:attr
+    # the first argument after the program that looks like module:attr (not `localhost:8000`, `unix:/x`)
     for a in w[1:]:
-        if ":" in a and not a.startswith("-") and "/" not in a and a.count(":") == 1:
-            mod, attr = a.split(":")
-            if mod and attr and not mod[0].isdigit():
-                return a
+        if _APP.match(a):
+            return a
     return None
 
 
