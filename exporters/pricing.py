@@ -200,10 +200,6 @@ class PriceTable:
         return None if found is None else found[1].cost(hit, miss, out)
 
 
-def bucket_start(epoch_bucket: int) -> datetime:
-    return datetime.fromtimestamp(epoch_bucket * GRANULARITY_SECONDS, UTC)
-
-
 def _latest(periods: list[Any], at: datetime) -> Any:
     i = bisect.bisect_right(periods, at, key=lambda p: p.start)
     return periods[i - 1] if i else None
