@@ -75,7 +75,7 @@ def _shipped_exporter_config(monkeypatch) -> dict:
     expansion (variables without a default, such as DSNs, become empty)."""
     import yaml
 
-    from exporters.config import _ENV_RE, expand_env
+    from exporters.binding import _ENV_RE, expand_env
 
     text = (ROOT / "deploy/compose/exporters.yaml").read_text()
     for name, default in _ENV_RE.findall(text):
