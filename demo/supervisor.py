@@ -37,7 +37,7 @@ import psutil
 import psycopg
 import requests
 
-from demo import db
+from demo import db, site_facts
 from demo.faults import CACHE_SECONDS, FAULTS, FaultStore, store
 from demo.resp import RespError
 from demo.settings import Settings
@@ -45,7 +45,6 @@ from demo.settings import Settings
 log = logging.getLogger("demo")
 ROOT = Path(__file__).resolve().parents[1]
 LOOP_SECONDS = 0.5
-CAPACITY = {"sellers": 100, "chats_per_day": 10_000, "users": 1000}  # the second seed's scaling thresholds
 
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -488,13 +487,13 @@ class Supervisor:
             self._shrink()
 
     def _grow(self, factor: float) -> None:
-        want = {k: math.ceil(v * factor) for k, v in CAPACITY.items()}
+        want = {k: math.ceil(v * factor) for k, v in site_facts.capacity_thresholds().items()}
         with db.connect(self.s.chat_db, "demo-grow-capacity") as conn, conn.transaction():
             active = conn.execute("SELECT count(*) FROM sellers WHERE is_active").fetchone()[0]
             have = conn.execute("SELECT count(*) FROM sellers WHERE name LIKE 'capacity-seller-%'").fetchone()[0]
             conn.execute(
                 "INSERT INTO sellers (name, last_active_at) SELECT 'capacity-seller-' || g, now() "
-                "FROM generate_series(%s::int, %s::int) g", (have + 1, have + max(0, want["sellers"] - active)))
+                "FROM generate_series(%s::int, %s::int) g", (have + 1, have + max(0, want["active_sellers"] - active)))
             conn.execute("UPDATE sellers SET last_active_at = now() WHERE name LIKE 'capacity-seller-%'")
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM sellers WHERE name LIKE 'capacity-seller-%' ORDER BY id").fetchall()]
@@ -505,7 +504,7 @@ class Supervisor:
             conn.execute(
                 "INSERT INTO seller_users (seller_id, email, last_seen_at) "
                 "SELECT (%s::bigint[])[1 + g %% %s], 'capacity-user-' || g || '@demo.example', now() "
-                "FROM generate_series(1, %s::int) g", (ids, len(ids), max(0, want["users"] - seen)))
+                "FROM generate_series(1, %s::int) g", (ids, len(ids), max(0, want["concurrent_users"] - seen)))
             today = conn.execute("SELECT count(*) FROM chats WHERE created_at > now() - interval '24 hours'")\
                 .fetchone()[0]
             conn.execute(
