@@ -97,6 +97,18 @@ def test_second_run_writes_the_same_file_and_json(ns):
     assert "wants a password" in " ".join(redis_row["undecided"])
 
 
+def test_without_asking_the_app_beat_waits_for_its_schedule(ns, tmp_path):
+    r = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "discover", "--json", "--no-ask-app"])
+    assert r.returncode == 0, r.stderr
+    _no_secret(r.stdout, r.stderr)
+    data = json.loads(r.stdout)
+    (tmp_path / "site.yaml").write_text(data["site"])
+    site = load_site(tmp_path / "site.yaml")
+    assert sorted(s.kind for s in site.services) == ["celery_worker", "gunicorn", "uvicorn"]
+    assert "# not written: its schedule is unknown" in data["site"] and "#   kind: celery_beat" in data["site"]
+    assert site.broker is not None and dict(site.broker.celery.beat_schedule) == {}
+
+
 def test_an_existing_file_of_a_person_is_not_overwritten(ns, tmp_path):
     mine = tmp_path / "lookout.yaml"
     mine.write_text("name: mine\n")
@@ -169,6 +181,7 @@ def test_unit_and_listen_parsing():
             "   0: 0100007F:1F4B 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 4242 1\n"
             "   1: 00000000:0050 00000000:0000 01 00000000:00000000 00:00000000 00000000  0 0 4243 1\n")
     assert host_mod.parse_listen(text) == {4242: host_mod.Listen(8011, "127.0.0.1")}
+    assert host_mod.parse_connected(text) == {4243: ("0.0.0.0", 0)}
 
 
 def test_nginx_log_format():

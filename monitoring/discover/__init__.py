@@ -180,13 +180,13 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
         f.rows.append(Row(p.kind.replace("_", " "), s.name, ", ".join(x for x in found if x), undecided))
 
     # --- Celery
-    _celery(f, host, pools, envs, env_from, ask_app)
+    reds = datastores.find_redis(host)
+    _celery(f, host, pools, envs, env_from, ask_app, reds)
 
     # --- other HTTP services on the host
     _other_http(f, host, pools, taken, pool_ports, platform)
 
     # --- data stores
-    reds = datastores.find_redis(host)
     _redis(f, reds)
     pgs = datastores.find_postgres(host, envs)
     _postgres(f, pgs, pools, envs, platform, f.services[0].platform if f.services else "app")
@@ -206,7 +206,7 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
 
 
 def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str, str]], env_from: dict[int, int],
-            ask_app: bool) -> None:
+            ask_app: bool, reds: list[datastores.RedisFound]) -> None:
     celery_pools = [p for p in pools if p.kind in ("celery_worker", "celery_beat")]
     if not celery_pools:
         return
@@ -229,14 +229,32 @@ def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str
             undecided.append("beat schedule: not asked (--no-ask-app)")
         elif not asked.app or not python:
             undecided.append("beat schedule: the app or its interpreter is unknown")
-        elif asked.pid not in envs:
-            undecided.append("beat schedule: the process' environment is unreadable (run as its user or root)")
         else:
-            answer = celery_mod.ask_app(python, asked.app, asked.cwd, envs[asked.pid], owner=host.owner(asked.pid))
+            if asked.pid not in envs:
+                undecided.append("environment: unreadable (run as the app's user or root, or a process title hides "
+                                 "it): the app is asked without it")
+            env = envs.get(asked.pid, {})
+            answer = celery_mod.ask_app(python, asked.app, asked.cwd, env, owner=host.owner(asked.pid))
             if answer.error:
                 undecided.append(f"beat schedule: {answer.error}")
             elif broker is None and answer.broker:
-                broker, source, env_of = answer.broker, "the app's configuration", envs[asked.pid]
+                broker, source, env_of = answer.broker, "the app's configuration", env
+    placeholder_url = None
+    if broker is None:
+        # last resort: the local Redis a Celery process is connected to (password and db number unknown)
+        local = {r.port: r for r in reds}
+        for p in celery_pools:
+            for addr, port in host.connected(p.pid):
+                if port in local and (addr.startswith("127.") or addr in ("::1", "::ffff:127.0.0.1")):
+                    broker, source = f"redis://127.0.0.1:{port}/0", "its connection to the local Redis"
+                    note = local[port].note or ""
+                    if "password" in note:
+                        placeholder_url = f"redis://:${{REDIS_PASSWORD}}@127.0.0.1:{port}/0"
+                    undecided.append(f"broker: found by the worker's connection to port {port}; the database "
+                                     "number (0 written) and any password are unknown")
+                    break
+            if broker:
+                break
     if broker is None:
         f.rows.append(Row("celery", "broker", "", ["broker URL not found on the command line, in the environment "
                                                    "or the app: add redis[].url by hand", *undecided]))
@@ -251,6 +269,8 @@ def _celery(f: Findings, host: Host, pools: list[Pool], envs: dict[int, dict[str
                 s.commented = "the broker is not Redis"
         return
     url, comment = celery_mod.site_url(broker, env_of)
+    if placeholder_url:
+        url, comment = placeholder_url, "the Redis wants a password: set $REDIS_PASSWORD in the exporter's environment"
     queues = sorted({q for p in celery_pools if p.kind == "celery_worker" for q in celery_mod.queues_of(p.args)})
     qsource = "-Q on the worker's command line"
     if not queues:

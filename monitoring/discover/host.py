@@ -17,7 +17,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from exporters.collectors._procfs import TCP_LISTEN, ProcReader, ProcStat, _read
+from exporters.collectors._procfs import TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat, _read
 
 MAX_ARGS_BYTES = 16384  # a command line longer than this is cut (and still matched on its beginning)
 
@@ -55,6 +55,18 @@ def parse_listen(text: str) -> dict[int, Listen]:
     return out
 
 
+def parse_connected(text: str) -> dict[int, tuple[str, int]]:
+    """ESTABLISHED rows of ``/proc/net/tcp`` or ``tcp6``: socket inode -> (remote address, remote port)."""
+    out: dict[int, tuple[str, int]] = {}
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 10 or int(f[3], 16) != TCP_ESTABLISHED:
+            continue
+        addr, _, port = f[2].rpartition(":")
+        out[int(f[9])] = (_addr(addr), int(port, 16))
+    return out
+
+
 def unit_of(cgroup_text: str) -> str | None:
     """The systemd service of a process from ``/proc/<pid>/cgroup`` (v2 ``0::/system.slice/x.service``, or
     the v1 ``name=systemd`` line); None for a login session, a user's shell or a container."""
@@ -78,6 +90,7 @@ class Host:
     args: dict[int, list[str]] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
     _listen: dict[int, Listen] | None = None
+    _connected: dict[int, tuple[str, int]] | None = None
 
     @classmethod
     def scan(cls, root: str = "/proc") -> Host:
@@ -186,19 +199,34 @@ class Host:
             return []
         return sorted(held, key=lambda p: (not p.endswith(".ctl"), p))
 
+    def _tables(self) -> None:
+        """The socket tables of PID 1's network namespace (discover's own, on a host; one namespace is read)."""
+        self._listen, self._connected = {}, {}
+        for name in ("tcp", "tcp6"):
+            text = self._text(1, f"net/{name}") or self._text(os.getpid(), f"net/{name}")
+            if text:
+                self._listen.update(parse_listen(text))
+                self._connected.update(parse_connected(text))
+
+    def _inodes(self, pid: int) -> set[int]:
+        try:
+            return ProcReader(self.root).socket_inodes(pid)
+        except OSError:
+            return set()
+
     def listening(self, pid: int) -> list[Listen]:
         """TCP sockets ``pid`` holds in LISTEN state (sorted; empty when its fds are unreadable)."""
         if self._listen is None:
-            self._listen = {}
-            for name in ("tcp", "tcp6"):
-                text = self._text(pid, f"net/{name}")
-                if text:
-                    self._listen.update(parse_listen(text))
-        try:
-            inodes = ProcReader(self.root).socket_inodes(pid)
-        except OSError:
-            return []
-        return sorted({self._listen[i] for i in inodes if i in self._listen})
+            self._tables()
+        assert self._listen is not None
+        return sorted({self._listen[i] for i in self._inodes(pid) if i in self._listen})
+
+    def connected(self, pid: int) -> list[tuple[str, int]]:
+        """(remote address, port) of the TCP connections ``pid`` holds (a Celery worker's broker)."""
+        if self._connected is None:
+            self._tables()
+        assert self._connected is not None
+        return sorted({self._connected[i] for i in self._inodes(pid) if i in self._connected})
 
 
 def memory_text(root: str = "/proc") -> str:

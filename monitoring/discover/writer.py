@@ -144,7 +144,9 @@ def table(f: Findings) -> str:
 
 
 def as_json(f: Findings, site_file: str | None) -> str:
-    data = {"host": f.host, "site_file": site_file, "found": [asdict(r) for r in f.rows],
+    """The findings; without a file written, the site file's text too (``site``)."""
+    data = {"host": f.host, "site_file": site_file, "site": None if site_file else site_text(f),
+            "found": [asdict(r) for r in f.rows],
             "services": [asdict(s) for s in f.services],
             "databases": [asdict(d) for d in f.databases],
             "redis": [{k: v for k, v in asdict(r).items() if k != "where"} for r in f.redis]}
