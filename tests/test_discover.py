@@ -76,7 +76,7 @@ def test_summary_and_site_file(ns):
     assert dbs["shop"].dsn == "${SHOP_DATABASE_URL}" and dbs["shop"].version
     assert [c for c, _ in dbs["shop"].checks.enabled()] == ["marketplace_sync", "sla", "capacity", "llm_spend"]
     assert list(dbs["notes"].checks.enabled()) == []
-    assert "# credits: {}  # tables missing: conversations" in text
+    assert "      # credits: {}  # tables missing: conversations" in text
     # the HTTP server without a health endpoint and the unrelated processes are not services
     assert "port 8013" in r.stdout and "8013" not in text
     for word in ("sleep", "tool.py", "http.server"):

@@ -354,7 +354,7 @@ def _other_http(f: Findings, host: Host, pools: list[Pool], taken: set[str], poo
             unit = host.unit(pid)
             base = _name(unit.removesuffix(".service")) if unit else _name(f"{prog}-{ls.port}")
             if pr.health is None:
-                f.rows.append(Row("http", f"port {ls.port}", f"{prog} answers HTTP",
+                f.rows.append(Row("http", f"port {ls.port}", f"{prog} answers HTTP on port {ls.port}",
                                   ["no health endpoint answered 2xx: not written"]))
                 continue
             s = ServiceOut(_unique(base, taken), "http", platform(host.cwd(pid)), port=ls.port,

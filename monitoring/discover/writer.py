@@ -8,6 +8,7 @@ PID, time or secret in it), ``table(f)`` and ``as_json(f)``. ``HEADER`` starts e
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from monitoring.discover import DatabaseOut, Findings, RedisOut, ServiceOut
 
+FOUND_WIDTH = 72
 HEADER = "# lookout site file: a starter written by `lookout discover`"
 WIDTH = 110
 
@@ -30,11 +32,21 @@ def _kv(indent: int, key: str, value: Any, comment: str | None = None) -> str:
     return f"{line}  # {comment}" if comment else line
 
 
-def _service(s: ServiceOut, host: str) -> list[str]:
+def _once(said: set[str], key: str, comment: str | None) -> str | None:
+    """A comment that explains a key is written on its first occurrence only."""
+    if comment is None or key in said:
+        return None
+    said.add(key)
+    return comment
+
+
+def _service(s: ServiceOut, host: str, said: set[str]) -> list[str]:
     out = [f"  - name: {_v(s.name)}", _kv(4, "host", host), _kv(4, "kind", s.kind),
-           _kv(4, "platform", s.platform, "the product it belongs to: rename, or split the services into several")]
+           _kv(4, "platform", s.platform, _once(said, "platform", "the product it belongs to (services in one "
+                                                                  "working directory are one)"))]
     if s.match is not None:
-        out.append(_kv(4, "match", s.match, "selects this master and nothing else on the host today"))
+        out.append(_kv(4, "match", s.match, _once(said, "match", "text of the master's command line that selects "
+                                                                 "it and nothing else on the host today")))
     if s.port is not None:
         out.append(_kv(4, "port", s.port))
     if s.workers is not None:
@@ -62,9 +74,10 @@ def _database(d: DatabaseOut, host: str) -> list[str]:
     if d.unit:
         out.append(_kv(4, "unit", d.unit))
     on = [c for c, why in d.checks.items() if why is None]
-    out.append("    checks:" + ("" if on else " {}  # none enabled: see below"))
+    out.append("    checks:" if on else "    # checks:  none enabled; uncomment this line with a check")
     for check, why in d.checks.items():
-        out.append(f"      {check}: {{}}" if why is None else f"      # {check}: {{}}  # {why}")
+        off = f"      # {check}: {{}}" if on else f"    #   {check}: {{}}"
+        out.append(f"      {check}: {{}}" if why is None else f"{off}  # {why}")
     return out
 
 
@@ -103,6 +116,7 @@ def site_text(f: Findings) -> str:
     ]
     kinds = {"gunicorn": 0, "uvicorn": 1, "http": 2, "celery_worker": 3, "celery_beat": 4}
     written = [s for s in f.services if not s.commented]
+    said: set[str] = set()
     for section, items in (("services", sorted(f.services, key=lambda s: (kinds[s.kind], s.name))),
                            ("databases", f.databases), ("redis", f.redis)):
         if not items:
@@ -112,7 +126,7 @@ def site_text(f: Findings) -> str:
         lines += ["", header]
         for item in items:
             if isinstance(item, ServiceOut):
-                lines += _service(item, h)
+                lines += _service(item, h, said)
             elif isinstance(item, DatabaseOut):
                 lines += _database(item, h)
             else:
@@ -136,10 +150,15 @@ def table(f: Findings) -> str:
     for r in f.rows:
         rows.append((r.what, r.name, r.found or "-", r.undecided[0] if r.undecided else "-"))
         rows += [("", "", "", u) for u in r.undecided[1:]]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    found_w = max(len(row[2]) for row in rows)
-    out = ["  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(found_w), row[3]]).rstrip()
-           for row in rows]
+    # a long FOUND cell wraps onto continuation lines, so the NOT DECIDED column stays on screen
+    wrapped: list[tuple[str, str, str, str]] = []
+    for what, name, found, undecided in rows:
+        parts = textwrap.wrap(found, FOUND_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        wrapped.append((what, name, parts[0], undecided))
+        wrapped += [("", "", part, "") for part in parts[1:]]
+    widths = [max(len(row[i]) for row in wrapped) for i in range(3)]
+    out = ["  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]), row[3]]).rstrip()
+           for row in wrapped]
     return "\n".join(out) + "\n"
 
 
