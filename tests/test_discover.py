@@ -170,6 +170,9 @@ def test_urls_with_a_password_become_variables():
     assert text == "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0" and "hunter2" not in (comment or "")
     assert celery_mod.site_url("redis://127.0.0.1:6379/0", {}) == ("redis://127.0.0.1:6379/0", None)
     assert celery_mod.redacted("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    query = "postgresql://u@h/db?password=hunter2"
+    assert celery_mod.site_url(query, {}, placeholder="SHOP_DB_PASSWORD")[0] == "${SHOP_DB_URL}"
+    assert "hunter2" not in celery_mod.redacted(query) and "hunter2" not in celery_mod.redacted(url)
     assert celery_mod.duration_text(86400) == "1d" and celery_mod.duration_text(90) == "90s"
 
 

@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from exporters import conninfo, secrets
 from exporters.collectors import _servers
 
 ASK_TIMEOUT = 20.0
@@ -127,8 +128,9 @@ _PASSWORD = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*)(?::(
 
 
 def has_password(url: str) -> bool:
-    m = _PASSWORD.match(url)
-    return bool(m and m.group("pw"))
+    """Any password the URL carries, read as libpq, redis-py and urllib would (user information,
+    ``?password=``, ``?%70assword=``...): the exporter's own reading (``exporters.conninfo``)."""
+    return any(conninfo.passwords(url))
 
 
 def site_url(url: str, env: dict[str, str] | None, prefer: tuple[str, ...] = BROKER_VARS,
@@ -144,17 +146,17 @@ def site_url(url: str, env: dict[str, str] | None, prefer: tuple[str, ...] = BRO
         return (f"${{{names[0]}}}",
                 f"holds a password: the app reads it from ${names[0]}; give the exporter that variable")
     m = _PASSWORD.match(url)
-    assert m is not None
-    return (f"{m.group('scheme')}{m.group('user')}:${{{placeholder}}}@{url[m.end():]}",
-            f"holds a password: set ${placeholder} in the exporter's environment")
+    if m is not None and m.group("pw") and not has_password(url[: m.start("pw")] + url[m.end("pw"):]):
+        return (f"{m.group('scheme')}{m.group('user')}:${{{placeholder}}}@{url[m.end():]}",
+                f"holds a password: set ${placeholder} in the exporter's environment")
+    var = placeholder.removesuffix("_PASSWORD") + "_URL"
+    return f"${{{var}}}", f"holds a password: set ${var} to the whole URL in the exporter's environment"
 
 
 def redacted(url: str) -> str:
-    """``url`` for people: the password as ``***``."""
-    m = _PASSWORD.match(url)
-    if not m or not m.group("pw"):
-        return url
-    return f"{m.group('scheme')}{m.group('user')}:***@{url[m.end():]}"
+    """``url`` for people: every password as ``***`` (or the whole URL when its password hides elsewhere)."""
+    text = secrets.redact_dsn(url)
+    return text if not has_password(text.replace("***", "")) else "(a URL with a password)"
 
 
 def host_port_db(url: str) -> tuple[str, int, int] | None:
