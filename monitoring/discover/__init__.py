@@ -171,6 +171,9 @@ def discover(root: str = "/proc", ask_app: bool = True) -> Findings:
             s.nginx_log = s.port in proxied
         elif p.kind in ("gunicorn", "uvicorn"):
             undecided.append("no listening TCP socket found (a Unix socket, or its fds are unreadable)")
+        same_kind = [q for q in pools if q.kind == p.kind]
+        if p.match is None and len(same_kind) > 1 and p.kind != "celery_beat":
+            s.commented = f"{len(same_kind)} {p.kind} masters run here and no text tells this one apart: set `match`"
         f.services.append(s)
         found = [f"app {p.app}" if p.app else "",
                  f"{p.running} workers running" if p.kind != "celery_beat" else "",
