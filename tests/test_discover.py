@@ -176,6 +176,16 @@ def test_urls_with_a_password_become_variables():
     assert celery_mod.duration_text(86400) == "1d" and celery_mod.duration_text(90) == "90s"
 
 
+def test_broker_and_queues_from_the_command_line_and_environment():
+    args = ["/venv/bin/celery", "-A", "tasks", "worker", "-Q", "mail,celery", "-b", "redis://h:6379/2"]
+    assert celery_mod.broker_of(args, {"CELERY_BROKER_URL": "redis://other/0"}) == ("redis://h:6379/2", "command line")
+    assert celery_mod.broker_of(args[:6], {"BROKER_URL": "redis://other/0"}) == ("redis://other/0", "$BROKER_URL")
+    assert celery_mod.broker_of(args[:6], None) == (None, "")
+    assert celery_mod.queues_of(args) == ["celery", "mail"]
+    beat = {"a": {"task": "app.tasks.sync"}, "b": {"task": "app.other.sync"}, "c": {"task": "app.tasks.close"}}
+    assert celery_mod.short_names(beat) == {"a": "app.tasks.sync", "b": "app.other.sync", "c": "close"}
+
+
 def test_unit_and_listen_parsing():
     assert host_mod.unit_of("0::/system.slice/chat-api.service\n") == "chat-api.service"
     assert host_mod.unit_of("0::/user.slice/user-1000.slice/session-3.scope\n") is None

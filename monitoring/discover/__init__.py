@@ -27,7 +27,8 @@ NOT_SERVICES = {"prometheus", "alertmanager", "prometheus-alertmanager", "grafan
                 "node_exporter", "prometheus-node-exporter", "blackbox_exporter", "prometheus-blackbox-exporter",
                 "postgres_exporter", "prometheus-postgres-exporter", "redis_exporter", "prometheus-redis-exporter",
                 "lookout-exporter", "exporters", "stack", "sshd", "systemd", "systemd-resolved", "containerd",
-                "dockerd", "docker-proxy", "chronyd", "rpcbind", "master", "exim4", "cupsd"}
+                "dockerd", "docker-proxy", "chronyd", "rpcbind", "master", "exim4", "cupsd", "victoria-metrics",
+                "vmagent", "loki", "promtail", "grafana-agent", "otelcol", "otelcol-contrib", "telegraf"}
 MAX_PROBED = 32
 
 
