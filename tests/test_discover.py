@@ -61,6 +61,7 @@ def test_summary_and_site_file(ns):
     assert sorted(s.kind for s in site.services) == ["celery_beat", "celery_worker", "gunicorn", "uvicorn"], text
     g, u, w = by_kind["gunicorn"], by_kind["uvicorn"], by_kind["celery_worker"]
     assert (g.workers, g.port, g.health_url) == (3, 8011, "http://127.0.0.1:8011/health")
+    assert g.nginx_log and not any(s.nginx_log for s in site.services if s is not g)
     assert g.match == "disc_shop:app" and g.metrics is None
     assert (u.workers, u.port, u.health_url) == (2, 8012, "http://127.0.0.1:8012/api/health")
     assert u.metrics is not None and u.metrics.path == "/api/metrics"
@@ -79,8 +80,14 @@ def test_summary_and_site_file(ns):
     assert "      # credits: {}  # tables missing: conversations" in text
     # the HTTP server without a health endpoint and the unrelated processes are not services
     assert "port 8013" in r.stdout and "8013" not in text
-    for word in ("sleep", "tool.py", "http.server"):
+    for word in ("sleep", "tool.py", "http.server", "8014", "8015"):
         assert word not in text
+    # Nginx: the access log in front of Gunicorn is parsed, the other one gets the lines to add
+    shop_log = next(line for line in r.stdout.splitlines() if "shop-access.log" in line)
+    assert "log_format lookout: parsed by the nginx_log exporter" in shop_log
+    other = r.stdout[r.stdout.index("other-access.log"):]
+    assert "log_format short: NOT parsed" in other and "log_format lookout '$remote_addr" in other
+    assert f"access_log {ns['base']}/nginx/other-access.log lookout;" in other
 
 
 def test_second_run_writes_the_same_file_and_json(ns):
@@ -135,7 +142,7 @@ def test_check_generate_and_exporter_counts(ns):
                       "http://127.0.0.1:8012/api/health": names["uvicorn"]}
     app_jobs = [j for j in jobs.values() if j.get("metrics_path") == "/api/metrics"]
     assert [c["targets"] for j in app_jobs for c in j["static_configs"]] == [["127.0.0.1:8012"]]
-    assert "nginx_log" not in jobs
+    assert [c["targets"] for c in jobs["nginx"]["static_configs"]] == [["127.0.0.1:4040"]]
     rules = {p.stem for p in (out / "prometheus" / "rules").glob("*.yml")}
     assert {"worker-pools", "celery", "postgres", "probes"} <= rules and not {"voice", "credits", "nginx"} & rules
     alerts = (out / "prometheus" / "rules" / "celery.yml").read_text()

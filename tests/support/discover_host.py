@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,7 +79,45 @@ time.sleep(3600)
 '''
 REDIS_PASSWORD = "brokerpw-7f3a"
 DB_PASSWORD = "s3cret-pw-91c"
-PORTS = {"redis": 6390, "postgres": 5440, "gunicorn": 8011, "uvicorn": 8012, "http_server": 8013}
+PORTS = {"redis": 6390, "postgres": 5440, "gunicorn": 8011, "uvicorn": 8012, "http_server": 8013, "nginx": 8014,
+         "nginx_other": 8015}
+
+
+def _nginx(base: Path, root: Path) -> list[str]:
+    """Nginx in front of Gunicorn with the log format lookout parses, and a second site with one it does not
+    (its server block in an included file); returns its command line."""
+    d = base / "nginx"
+    (d / "conf.d").mkdir(parents=True)
+    (d / "tmp").mkdir()
+    fmt = re.search(r"log_format lookout (.*?);", (root / "deploy/compose/demo-nginx.conf").read_text(), re.S)
+    assert fmt is not None
+    temp = " ".join(f"{k}_temp_path {d / 'tmp' / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (d / "nginx.conf").write_text(f"""daemon off;
+worker_processes 1;
+pid {d / 'nginx.pid'};
+error_log {d / 'error.log'} warn;
+events {{ worker_connections 64; }}
+http {{
+  {temp}
+  log_format lookout {fmt.group(1)};
+  log_format short '$remote_addr $status';
+  include conf.d/*.conf;
+}}
+""")
+    (d / "conf.d" / "shop.conf").write_text(f"""
+server {{
+  listen 127.0.0.1:{PORTS['nginx']};
+  access_log {d / 'shop-access.log'} lookout;
+  location / {{ proxy_pass http://127.0.0.1:{PORTS['gunicorn']}; }}
+}}
+server {{
+  listen 127.0.0.1:{PORTS['nginx_other']};
+  access_log {d / 'other-access.log'} short;  # not a format the log exporter parses
+  return 200 "ok";
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return [nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
 
 
 def _wait(port: int, timeout: float = 60) -> None:
@@ -151,7 +190,8 @@ def main(base: Path) -> None:
     start("sleeper", py, "-c", "import time; time.sleep(3600)", "gunicorn", "-w", "3", "celery", "worker")
     start("tool", py, str(app_dir / "tool.py"), "--workers", "3", "uvicorn")
     start("http_server", py, "-m", "http.server", "--bind", "127.0.0.1", str(PORTS["http_server"]))
-    for name in ("gunicorn", "uvicorn", "http_server"):
+    start("nginx", *_nginx(base, root))
+    for name in ("gunicorn", "uvicorn", "http_server", "nginx"):
         _wait(PORTS[name])
     _wait_workers(app_dir)
     (base / "ready").write_text("ok\n")
