@@ -193,6 +193,20 @@ def test_broker_and_queues_from_the_command_line_and_environment():
     assert celery_mod.short_names(beat) == {"a": "app.tasks.sync", "b": "app.other.sync", "c": "close"}
 
 
+def test_asking_the_app_is_bounded_and_quotes_nothing(tmp_path):
+    (tmp_path / "slow_app.py").write_text("import time\ntime.sleep(60)\n")
+    (tmp_path / "loud_app.py").write_text("import sys\nsys.stdout.write('x' * 5_000_000)\n"
+                                          "sys.stderr.write('hunter2-secret')\nraise SystemExit(3)\n")
+    (tmp_path / "bad_app.py").write_text("raise ConnectionError('redis://:hunter2@h/0 refused')\n")
+    slow = celery_mod.ask_app(PY, "slow_app", str(tmp_path), {}, timeout=1)
+    assert slow.error == "the app did not answer within 1s"
+    loud = celery_mod.ask_app(PY, "loud_app", str(tmp_path), {})
+    assert loud.error == "importing loud_app failed (see the app's own output)"
+    bad = celery_mod.ask_app(PY, "bad_app", str(tmp_path), {})
+    assert bad.error == "importing bad_app failed (ConnectionError)"
+    assert not list(tmp_path.glob("__pycache__"))  # python -B: nothing written
+
+
 def test_unit_and_listen_parsing():
     assert host_mod.unit_of("0::/system.slice/chat-api.service\n") == "chat-api.service"
     assert host_mod.unit_of("0::/user.slice/user-1000.slice/session-3.scope\n") is None

@@ -16,8 +16,10 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -89,23 +91,47 @@ def ask_app(python: str, app: str, cwd: str | None, env: dict[str, str] | None,
     except OSError as exc:
         return AppAnswer(None, None, {}, f"cannot run {python} ({exc.strerror})")
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        out, err = _tails(proc, timeout)
+    except TimeoutError:
         return AppAnswer(None, None, {}, f"the app did not answer within {timeout:g}s")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever the import left running
-    last = out[-MAX_OUTPUT:].decode(errors="replace").strip().rpartition("\n")[2]
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    last = out.decode(errors="replace").strip().rpartition("\n")[2]
     try:
         data = json.loads(last)
     except ValueError:
-        tail = err.decode(errors="replace").strip().rpartition("\n")[2][:200]
-        # the error line may quote a URL: only its exception class is shown
-        return AppAnswer(None, None, {}, f"importing {app} failed ({tail.partition(':')[0] or 'no output'})")
+        tail = err.decode(errors="replace").strip().rpartition("\n")[2]
+        # the error line may quote a URL or anything else: only an exception's class name is shown
+        name = tail.partition(":")[0].strip()
+        shown = name if _CLASS.match(name) else "see the app's own output"
+        return AppAnswer(None, None, {}, f"importing {app} failed ({shown})")
     return AppAnswer(data.get("broker"), data.get("default_queue"), dict(data.get("beat") or {}))
+
+
+def _tails(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
+    """Read both pipes until they close, keeping only the last ``MAX_OUTPUT`` bytes of each (an app that prints
+    without end costs no memory); TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    kept = {proc.stdout: b"", proc.stderr: b""}
+    with selectors.DefaultSelector() as sel:
+        for pipe in kept:
+            sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                kept[key.fileobj] = (kept[key.fileobj] + chunk)[-MAX_OUTPUT:]
+    return kept[proc.stdout], kept[proc.stderr]
 
 
 def short_names(beat: dict[str, dict]) -> dict[str, str]:
@@ -124,6 +150,7 @@ def duration_text(seconds: float) -> str:
     return f"{int(s)}s" if s == int(s) else f"{s:g}s"
 
 
+_CLASS = re.compile(r"^[A-Za-z_][\w.]{0,80}(Error|Exception|Exit|Interrupt|Timeout)$")
 _PASSWORD = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@")
 
 

@@ -154,15 +154,21 @@ class Host:
         env = self.env(pid)
         if env:
             return env, pid
-        cwd = self.cwd(pid)
+        cwd, owner = self.cwd(pid), self.owner(pid)
         if cwd is None or cwd == "/":
             return env, None
+        found: list[tuple[bool, int, dict[str, str]]] = []
         for other in sorted(self.procs):
-            if other != pid and self.cwd(other) == cwd:
+            if other != pid and self.cwd(other) == cwd and self.owner(other) == owner:
                 o = self.env(other)
                 if o:
-                    return o, other
-        return env, None
+                    # an app's neighbour (its URLs in it) before a shell opened in the same directory
+                    urls = any("://" in v for v in o.values())
+                    found.append((not urls, other, o))
+        if not found:
+            return env, None
+        _, other, o = min(found, key=lambda x: (x[0], x[1]))
+        return o, other
 
     def owner(self, pid: int) -> tuple[int, int] | None:
         """(uid, gid) the process runs as, from ``status``."""
