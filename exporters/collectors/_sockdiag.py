@@ -97,13 +97,16 @@ def parse_dump(data: bytes) -> tuple[list[DiagSocket], bool]:
     return out, False
 
 
-def dump(states: int = 1 << TCP_LISTEN, timeout: float = 1.0, ports: list[int] | None = None) -> list[DiagSocket]:
-    """TCP sockets in ``states`` (a bit mask), IPv4 and IPv6, of this network namespace; with ``ports``, only
-    those whose local port is one of them (filtered by the kernel; callers still check the port)."""
+def dump(states: int = 1 << TCP_LISTEN, timeout: float = 1.0, ports: list[int] | None = None,
+         families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6)) -> list[DiagSocket]:
+    """TCP sockets in ``states`` (a bit mask) of this network namespace, IPv4 and IPv6 (or ``families``); with
+    ``ports``, only those whose local port is one of them (filtered by the kernel; callers still check the port).
+    Each family is one walk of the kernel's whole socket hash table for ESTABLISHED (thousands of buckets,
+    whatever the filter), so callers ask only for the families they need."""
     out: list[DiagSocket] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
         nl.settimeout(timeout)
-        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+        for seq, family in enumerate(families, start=1):
             nl.send(build_request(family, seq, states, ports))
             done = False
             while not done:

@@ -190,12 +190,18 @@ class _Scan:
 
 
 def _diag_view(ports: set[int]) -> _Sockets:
+    """The listeners first (a cheap dump), then the connections only in the families of those listeners: an
+    accepted connection has its listener's family, and each family's ESTABLISHED dump walks the kernel's whole
+    connection hash table, so IPv4-only pools skip the IPv6 walk (and pools not listening skip both)."""
     view = _Sockets()
-    states = (1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)
+    wanted = sorted(ports)
     try:
-        found = _sockdiag.dump(states, ports=sorted(ports))
+        listen = _sockdiag.dump(1 << _sockdiag.TCP_LISTEN, ports=wanted)
+        families = tuple(sorted({s.family for s in listen if s.port in ports}))
+        found = listen + (_sockdiag.dump(1 << _sockdiag.TCP_ESTABLISHED, ports=wanted, families=families)
+                          if families else [])
     except OSError:  # a kernel refusing the port filter: every socket, filtered here
-        found = _sockdiag.dump(states)
+        found = _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED))
     for s in found:
         if s.port not in ports:
             continue
