@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -336,14 +337,22 @@ def test_hostile_checkpoint_is_ignored_with_one_log_line(dsn, tmp_path, caplog, 
         x.stop()
 
 
-def test_checkpoint_with_wrong_types_inside_is_ignored(dsn, tmp_path):
+@pytest.mark.parametrize("damage", [
+    lambda d: d["series"][0].__setitem__(3, "many"),
+    lambda d: d.__setitem__("labels", ["not", "a", "mapping"]),
+    lambda d: d["priced"][0].__setitem__(3, ["NaN", "1", "1"]),
+    lambda d: d.__setitem__("watched", [[1]]),
+    lambda d: d.__setitem__("cursor", -5),
+    lambda d: d.pop("series"),
+], ids=["count-type", "labels", "nan-price", "watched", "cursor", "missing-key"])
+def test_checkpoint_with_wrong_content_inside_is_ignored(dsn, tmp_path, damage):
     path = str(tmp_path / "llm.checkpoint")
     insert(dsn, ROWS)
     c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
     before = collect(c)
     c.stop()
     data = json.loads(Path(path).read_text())
-    data["series"][0][3] = "many"
+    damage(data)
     Path(path).write_text(json.dumps(data))
     restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
     after = collect(restarted)
@@ -406,4 +415,22 @@ def test_skipped_ids_beyond_the_cap_flag_a_lower_bound(dsn):
     assert value(collect(c), "llm_usage_totals_lower_bound") == 1
     clock[0] += 61  # past the window: the unwatched ids are given up like the watched ones
     assert value(collect(c), "llm_usage_totals_lower_bound") == 0
+    c.stop()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo"])
+def test_checkpoint_that_is_not_a_regular_file_is_ignored(dsn, tmp_path, kind):
+    path = tmp_path / "llm.checkpoint"
+    if kind == "symlink":
+        (tmp_path / "elsewhere").write_text("{}")
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    insert(dsn, ROWS[:3])
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    s = collect(c)  # never blocks on a FIFO, never follows the link
+    assert rejected(s, "corrupt") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
+    assert sum(v for k, v in s.items() if k[0] == "llm_calls_total") == 3
     c.stop()

@@ -353,7 +353,7 @@ llm_spend:
             if exc.reason != "missing":
                 self._reject(exc.reason, str(exc))
             return False
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             self._reject("corrupt", f"unexpected content ({type(exc).__name__})")
             return False
         prints: dict[str, str] = state["fingerprint"]
@@ -553,7 +553,7 @@ def _key(v: Any) -> tuple[str, str, str]:
 def _decode(d: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's state, type-checked; raises KeyError/TypeError/ValueError on anything unexpected."""
     cursor, first = d["cursor"], d["first_id"]
-    if type(cursor) is not int or not (first is None or type(first) is int):
+    if type(cursor) is not int or cursor < 0 or not (first is None or type(first) is int):
         raise ValueError("cursor")
     prints = d["fingerprint"]
     if not isinstance(prints, dict) or not all(isinstance(v, str) and k.isdigit() for k, v in prints.items()):
@@ -568,7 +568,10 @@ def _decode(d: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("rates")
         rates = interned.get(values)
         if rates is None:
-            rates = interned[values] = Rates(*(Decimal(x) for x in values))
+            prices = [Decimal(x) for x in values]
+            if not all(p.is_finite() and p >= 0 for p in prices):
+                raise ValueError("rates")
+            rates = interned[values] = Rates(*prices)
         by = priced.setdefault(_key(r), {})
         sums = _ints(r[4:], 3)
         # equal prices from different periods are one entry now: the cost is linear, the sum is the same
