@@ -206,7 +206,7 @@ def main() -> int:
 
         # ours in-process: the refresh's Redis work and parsing
         insp = BrokerInspector(url, queues=queues, discover=True, priority_steps=STEPS, sep=SEP, prefix="",
-                               state_key="lookout:celery:last_success", timeout=5, max_queues=100, max_unacked=5000)
+                               state_key="lookout:celery:last_success", timeout=5, max_unacked=5000)
         insp.read({})
         times = []
         for _ in range(args.repeat):

@@ -8,7 +8,10 @@ a Lua script (``LISTS_LUA``) running ``LLEN``/``LPOS`` and, when the oldest mess
 ``SCAN`` for ``_kombu.binding.*`` sets to discover queues. Nothing reads whole queues, so the cost does
 not grow with queue length.
 Publishes: ``BrokerReading`` (per queue: ready, reserved, oldest ready enqueue time, oldest reserved
-delivery time, unparseable inspected messages).
+delivery time, unparseable inspected messages) for every known queue up to ``max_discovered`` (configured
+ones first; past that bound ``unread`` counts the queues left out, so totals are a lower bound), and
+``QueueSelector``, which picks the queues published by name (configured first, then the deepest, with
+hysteresis) and folds the rest into one ``OTHER`` reading so totals stay exact.
 
 Layout (kombu 5.x ``kombu/transport/redis.py``): producers LPUSH to ``<queue>`` for priority step 0
 and to ``<queue><sep><step>`` for the others, consumers RPOP the far end. A delivered message stays
@@ -22,6 +25,7 @@ key, others through the ``_kombu.binding.<exchange>`` set (members ``routing_key
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import time
 import uuid
@@ -115,6 +119,11 @@ redis.call('EXPIRE', heads, ttl)
 return {table.concat(out, ';'), table.concat(redis.call('ZRANGE', idx, 0, max_unacked - 1, 'WITHSCORES'), ' '),
         redis.call('ZCARD', idx)}
 """
+# the queue_name of the folded queues' sum; a leading underscore keeps it apart from Celery's own names
+OTHER = "_other"
+# a queue outside the published set displaces a member only when this many times deeper, so series do not flap
+HYSTERESIS = 2
+DEFAULT_MAX_DISCOVERED = 10_000
 # exchanges celery uses for remote control, replies and events: no task queues behind them
 _SKIP_EXCHANGE_SUFFIXES = ("pidbox", "celeryev")
 
@@ -135,6 +144,61 @@ class BrokerReading:
     unacked_unattributed: int = 0
     unacked_unparseable: int = 0
     state: dict[str, float] = field(default_factory=dict)
+    discovered: int = 0  # distinct queues known (configured + bound), including those beyond the bound
+    unread: int = 0  # known queues beyond ``max_discovered``: not read, so every total is a lower bound
+
+
+def fold(readings: list[QueueReading]) -> QueueReading:
+    """One reading whose counts are the sums and whose ages are the oldest of ``readings``."""
+    out = QueueReading()
+    for qr in readings:
+        out.ready += qr.ready
+        out.reserved += qr.reserved
+        out.unparseable += qr.unparseable
+        if qr.oldest_enqueued is not None and qr.ready:
+            out.oldest_enqueued = qr.oldest_enqueued if out.oldest_enqueued is None else min(
+                out.oldest_enqueued, qr.oldest_enqueued)
+        if qr.oldest_delivered is not None:
+            out.oldest_delivered = qr.oldest_delivered if out.oldest_delivered is None else min(
+                out.oldest_delivered, qr.oldest_delivered)
+    return out
+
+
+class QueueSelector:
+    """Which queues get their own series: the configured ones first, then the deepest (ready + reserved).
+
+    A queue already shown keeps its place until another is ``HYSTERESIS`` times deeper, and among equals the
+    shown ones win, so series neither flap nor churn while a queue that becomes deep enters at the next refresh.
+    """
+
+    def __init__(self, configured: list[str], max_queues: int):
+        self.configured = list(dict.fromkeys(configured))
+        self.max_queues = max_queues
+        self.shown: set[str] = set()
+
+    def select(self, queues: dict[str, QueueReading]) -> tuple[dict[str, QueueReading], int]:
+        """(published readings, with ``OTHER`` holding the folded sum when any; number of queues folded)."""
+        fixed = [q for q in self.configured if q in queues][: self.max_queues]
+        room = self.max_queues - len(fixed)
+        fixed_set = set(fixed)
+        rest = [q for q in queues if q not in fixed_set]
+        chosen: list[str] = []
+        if len(rest) <= room:
+            chosen = rest
+        elif room > 0:
+            shown = self.shown
+
+            def rank(q: str) -> tuple[int, bool, str]:
+                depth = queues[q].ready + queues[q].reserved
+                return (-depth * HYSTERESIS if q in shown else -depth, q not in shown, q)
+
+            chosen = heapq.nsmallest(room, rest, key=rank)
+        self.shown = set(chosen)
+        published = {q: queues[q] for q in fixed + sorted(chosen)}
+        folded = [qr for q, qr in queues.items() if q not in published]
+        if folded:
+            published[OTHER] = fold(folded)
+        return published, len(folded)
 
 
 def parse_binding_member(member: bytes | str, sep: str) -> tuple[str, str, str] | None:
@@ -168,8 +232,8 @@ class BrokerInspector:
         prefix: str,
         state_key: str,
         timeout: float,
-        max_queues: int,
         max_unacked: int,
+        max_discovered: int = DEFAULT_MAX_DISCOVERED,
         lpos_maxlen: int = 1000,
         discover_every: float = 60.0,
         arrivals_budget: int = ARRIVALS_BUDGET,
@@ -180,7 +244,7 @@ class BrokerInspector:
         self.steps = sorted(set(priority_steps))
         self.sep, self.prefix = sep, prefix
         self.state_key = prefix + state_key
-        self.max_queues, self.max_unacked = max_queues, max_unacked
+        self.max_unacked, self.max_discovered = max_unacked, max_discovered
         self.lpos_maxlen, self.arrivals_budget = lpos_maxlen, arrivals_budget
         self.discover_every = discover_every
         self._client: redis.Redis | None = None
@@ -215,9 +279,9 @@ class BrokerInspector:
         # kombu's _q_for_pri: step 0 is the bare list name
         return f"{self.prefix}{queue}{self.sep}{step}" if step else f"{self.prefix}{queue}"
 
-    def queue_names(self) -> list[str]:
-        names = list(dict.fromkeys(self.configured + self._discovered))
-        return names[: self.max_queues] or ["celery"]
+    def known_names(self) -> list[str]:
+        """Every queue known: configured first, then the discovered ones (sorted); ``celery`` if none."""
+        return list(dict.fromkeys(self.configured + self._discovered)) or ["celery"]
 
     # --- discovery --------------------------------------------------------------------------------
     def maybe_discover(self, now: float) -> None:
@@ -266,7 +330,9 @@ class BrokerInspector:
         now = time.time()
         self.maybe_discover(now)
         r = self.client()
-        queues = self.queue_names()
+        known = self.known_names()
+        # every known queue is read (up to the bound), whatever max_queues: it only decides which get a name
+        queues = known[: self.max_discovered]
         lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
         keys = [k for _q, k in lists]
         load_oldest = any(self._trackers.get(k) is None or not self._trackers[k].started for k in keys)
@@ -308,7 +374,7 @@ class BrokerInspector:
         index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
         state = results[-1]
 
-        out = BrokerReading()
+        out = BrokerReading(discovered=len(known), unread=len(known) - len(queues))
         for q in queues:
             out.queues[q] = QueueReading()
         for i, (q, key) in enumerate(lists):
