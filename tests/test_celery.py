@@ -415,3 +415,31 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
         assert sum(_by_queue(s, "celery_queue_length").values()) < sum(truth.values()) + 1
     finally:
         c.stop()
+
+
+def test_unchanged_lists_are_reused_and_forgotten_lists_read_again(redis_srv):
+    from exporters.collectors._celery_broker import BrokerInspector
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/8"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    sep, msg = "\x06\x16", '{"headers": {}}'
+    for q, n in (("qa", 3), ("qb", 5)):
+        r.sadd("_kombu.binding.celery", f"{q}{sep}{sep}{q}")
+        r.lpush(f"{q}{sep}6", *[msg] * n)
+    insp = BrokerInspector(url, queues=[], discover=True, priority_steps=[0, 3, 6, 9], sep=sep, prefix="",
+                           state_key="lookout:celery:last_success", timeout=5, max_unacked=100)
+    lengths = [{q: qr.ready for q, qr in insp.read({}).queues.items()} for _ in range(2)]
+    assert lengths == [{"qa": 3, "qb": 5}] * 2  # the second answer is "unchanged" for every list
+    # qa unbound: its lists are forgotten on both sides; bound again with new messages, it is read afresh
+    r.srem("_kombu.binding.celery", f"qa{sep}{sep}qa")
+    insp._next_discovery = 0
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qb": 5}
+    r.sadd("_kombu.binding.celery", f"qa{sep}{sep}qa")
+    r.lpush("qa", msg)
+    insp._next_discovery = 0
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qa": 4, "qb": 5}
+    # our memory of a list lost while the script still has it: detected, forgotten there, read again
+    insp._last.clear()
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qa": 4, "qb": 5}
+    insp.close()

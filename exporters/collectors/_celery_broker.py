@@ -62,15 +62,21 @@ ARRIVALS_BUDGET = 64
 LISTS_LUA = """
 local heads, idx, maxlen, header, ttl = KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local budget, max_unacked = tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {}
-for i = 1, #KEYS - 2 do
+local out, n, EMPTY = {}, #KEYS - 2, 'empty'
+for i = 1, n do
   local k = KEYS[i]
   local len = redis.call('LLEN', k)
   local pos, res, badpos = -2, '0,,0,', {}
+  local same = false
+  local prev = redis.call('HMGET', heads, k, k .. ':r')
   if len == 0 then
-    redis.call('HDEL', heads, k, k .. ':t', k .. ':r')
+    if prev[2] == EMPTY then
+      same = true
+    else
+      redis.call('HDEL', heads, k, k .. ':t')
+      redis.call('HSET', heads, k .. ':r', EMPTY)
+    end
   else
-    local prev = redis.call('HMGET', heads, k, k .. ':r')
     if prev[1] then
       local p = redis.call('LPOS', k, prev[1], 'MAXLEN', maxlen)
       if p then pos = p else pos = -1 end
@@ -79,7 +85,7 @@ for i = 1, #KEYS - 2 do
     local cached = prev[2]
     local cached_len = cached and tonumber(string.match(cached, '^(%d+),'))
     if pos == 0 and cached_len == len then
-      res = cached  -- nothing arrived, nothing left: same oldest message
+      res, same = cached, true  -- nothing arrived, nothing left: same oldest message
     else
       local tail = redis.call('LINDEX', k, -1)
       local stamp, bad, sha = '', 0, ''
@@ -112,7 +118,9 @@ for i = 1, #KEYS - 2 do
       end
     end
   end
-  out[#out + 1] = pos .. ',' .. res .. ',' .. table.concat(badpos, '.')
+  -- unchanged since the previous refresh (same length, same newest and oldest message): the caller reuses
+  -- its previous result, so neither side formats nor parses the row again
+  if same then out[#out + 1] = '=' else out[#out + 1] = pos .. ',' .. res .. ',' .. table.concat(badpos, '.') end
 end
 redis.call('EXPIRE', heads, ttl)
 -- the oldest max_unacked deliveries only, and the total: the reply stays bounded however many are held
@@ -255,6 +263,13 @@ class BrokerInspector:
         self._routes: OrderedDict[str, str | None] = OrderedDict()  # delivery tag -> queue (None: unknown)
         self._sha: str | None = None
         self._known: set[str] = set()
+        self._index_text: str | None = None  # the unacked index as last read, and what it was attributed to
+        self._attributed: tuple[dict[str, tuple[int, float]], int, int, int] = ({}, 0, 0, 0)
+        self._index_len = 0
+        # per list: (length, oldest enqueue time, unparseable) of the last refresh, reused when the script
+        # answers "=" (unchanged); lists forgotten here are forgotten by the script at the next refresh
+        self._last: dict[str, tuple[int, float | None, int]] = {}
+        self._heads_forget: list[str] = []
         # per list: sha1 of its oldest message and our estimate of its enqueue time, shared by exporter runs
         self.oldest_key = f"{self.state_key}:oldest"
         self._oldest_written: dict[str, str] = {}
@@ -322,7 +337,7 @@ class BrokerInspector:
         pipe.evalsha(self._sha, len(keys) + 2, *keys, self.heads_key, f"{self.prefix}unacked_index",
                      self.lpos_maxlen, STAMP_HEADER, HEADS_TTL, self.arrivals_budget, self.max_unacked)
 
-    def read(self, persist: dict[str, float]) -> BrokerReading:
+    def read(self, persist: dict[str, float], _retry: bool = False) -> BrokerReading:
         """One pipelined MULTI (plus one HMGET when new unacked messages need attributing).
 
         ``persist``: last-success times to raise in the state hash in the same round.
@@ -338,6 +353,9 @@ class BrokerInspector:
         load_oldest = any(self._trackers.get(k) is None or not self._trackers[k].started for k in keys)
         for attempt in (1, 2):
             pipe = r.pipeline(transaction=True)
+            if self._heads_forget:
+                fields = [f for k in self._heads_forget for f in (k, f"{k}:t", f"{k}:r")]
+                pipe.hdel(self.heads_key, *fields)
             self._write_oldest(pipe)
             if load_oldest:
                 pipe.hgetall(self.oldest_key)
@@ -356,6 +374,9 @@ class BrokerInspector:
                 if attempt == 2:
                     raise
         now = time.time()
+        if self._heads_forget:
+            results = results[1:]
+            self._heads_forget = []
         if self._oldest_pending:
             results = results[1:]
             self._oldest_written.update(self._oldest_pending)
@@ -369,47 +390,61 @@ class BrokerInspector:
             results = results[1:]
         lists_text, index_text = results[0][0].decode(), results[0][1].decode()
         index_size = int(results[0][2])
-        per_list = [row.split(",") for row in lists_text.split(";")] if lists_text else []
-        flat = index_text.split()
-        index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
+        rows = lists_text.split(";") if lists_text else []
+        lost = [key for (_q, key), row in zip(lists, rows, strict=True) if row == "=" and key not in self._last]
+        if lost and not _retry:  # the script remembers a list we forgot: make it forget too, read again
+            self._heads_forget = lost
+            return self.read({}, _retry=True)
         state = results[-1]
 
         out = BrokerReading(discovered=len(known), unread=len(known) - len(queues))
         for q in queues:
             out.queues[q] = QueueReading()
-        for i, (q, key) in enumerate(lists):
-            pos_s, length_s, stamp, bad, sha, bad_arrivals = per_list[i]
-            length, pos = int(length_s), int(pos_s)
-            tracker = self._trackers.get(key)
-            if tracker is None:
-                tracker = self._trackers[key] = AgeTracker(lpos_maxlen=self.lpos_maxlen)
-            elif tracker.head is not None and pos == NO_PREVIOUS_HEAD:
-                tracker.started = False  # our record of the newest message was lost: start over
-            if not tracker.started and length:
-                prior = stored.get(key)
-                # the oldest message is the one a previous run dated: keep its date across the restart
-                tracker.reset(now, length, b"1", prior[1] if prior and prior[0] == sha else None)
-                prev_pos = 0
+        last = self._last
+        for (q, key), row in zip(lists, rows, strict=True):
+            if row == "=":
+                length, enqueued, unparseable = last.get(key, (0, None, 0))
             else:
-                prev_pos = int(pos) if pos >= 0 else None
-            enqueued = tracker.update(now, length, b"1" if length else None, prev_pos)
-            tracker.note_malformed([int(p) for p in bad_arrivals.split(".") if p])
-            self._remember_oldest(key, sha if length else "", enqueued if not stamp else None)
-            qr = out.queues[q]
-            qr.ready += length
-            qr.unparseable += tracker.malformed_waiting(oldest_malformed=bad == "1")
-            if stamp:
-                enqueued = float(stamp)
-            if enqueued is not None and length:
-                qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
+                length, enqueued, unparseable = last[key] = self._list_row(key, row, now, stored)
+            if length:
+                qr = out.queues[q]
+                qr.ready += length
+                qr.unparseable += unparseable
+                if enqueued is not None:
+                    qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
         self._forget_trackers(set(keys))
         for k, v in state.items():
             with contextlib.suppress(ValueError):
                 out.state[k.decode()] = float(v)
-        self._attribute_unacked(r, index, set(queues), out)
-        out.unacked_total = max(index_size, len(index))
-        out.unacked_unattributed += out.unacked_total - len(index)  # beyond max_unacked: not read
+        self._attribute_unacked(r, index_text, set(queues), out)
+        out.unacked_total = max(index_size, out.unacked_total)
+        out.unacked_unattributed += out.unacked_total - self._index_len  # beyond max_unacked: not read
         return out
+
+    def _list_row(self, key: str, row: str, now: float,
+                  stored: dict[str, tuple[str, float]]) -> tuple[int, float | None, int]:
+        """(length, estimated or stamped enqueue time of the oldest message, unparseable waiting) of one list."""
+        pos_s, length_s, stamp, bad, sha, bad_arrivals = row.split(",")
+        length, pos = int(length_s), int(pos_s)
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = AgeTracker(lpos_maxlen=self.lpos_maxlen)
+        elif tracker.head is not None and pos == NO_PREVIOUS_HEAD:
+            tracker.started = False  # our record of the newest message was lost: start over
+        if not tracker.started and length:
+            prior = stored.get(key)
+            # the oldest message is the one a previous run dated: keep its date across the restart
+            tracker.reset(now, length, b"1", prior[1] if prior and prior[0] == sha else None)
+            prev_pos = 0
+        else:
+            prev_pos = int(pos) if pos >= 0 else None
+        enqueued = tracker.update(now, length, b"1" if length else None, prev_pos)
+        tracker.note_malformed([int(p) for p in bad_arrivals.split(".") if p])
+        self._remember_oldest(key, sha if length else "", enqueued if not stamp else None)
+        unparseable = tracker.malformed_waiting(oldest_malformed=bad == "1")
+        if stamp:
+            enqueued = float(stamp)
+        return length, enqueued if length else None, unparseable
 
     def _remember_oldest(self, key: str, sha: str, enqueued: float | None) -> None:
         value = f"{sha} {enqueued!r}" if sha and enqueued is not None else ""
@@ -426,15 +461,35 @@ class BrokerInspector:
                   *[x for kv in sets.items() for x in kv])
 
     def _forget_trackers(self, live: set[str]) -> None:
+        if len(self._trackers) == len(live):
+            return  # the same lists as last time (every live list has a tracker after the refresh)
         for key in [k for k in self._trackers if k not in live]:
             del self._trackers[key]
+            self._last.pop(key, None)
+            self._heads_forget.append(key)
 
-    def _attribute_unacked(self, r: redis.Redis, index: list[tuple[str, float]], known: set[str],
-                           out: BrokerReading) -> None:
-        out.unacked_total = len(index)
+    def _attribute_unacked(self, r: redis.Redis, index_text: str, known: set[str], out: BrokerReading) -> None:
+        """Per queue reserved count and oldest delivery, from the oldest ``max_unacked`` index entries."""
         if known != self._known:  # routes were resolved against another set of queues
             self._routes.clear()
             self._known = known
+            self._index_text = None
+        if index_text != self._index_text:  # else: same deliveries, same routes as last time
+            self._index_text = index_text
+            self._attributed = self._attribute(r, index_text, known)
+        per_queue, unparseable, unattributed, self._index_len = self._attributed
+        out.unacked_total = self._index_len
+        out.unacked_unparseable += unparseable
+        out.unacked_unattributed += unattributed
+        for queue, (reserved, oldest) in per_queue.items():
+            qr = out.queues[queue]
+            qr.reserved += reserved
+            qr.oldest_delivered = oldest if qr.oldest_delivered is None else min(qr.oldest_delivered, oldest)
+
+    def _attribute(self, r: redis.Redis, index_text: str,
+                   known: set[str]) -> tuple[dict[str, tuple[int, float]], int, int, int]:
+        flat = index_text.split()
+        index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
         tags = [t for t, _s in index]
         new = [t for t in tags if t not in self._routes][: self.max_unacked]
         if new:
@@ -453,13 +508,15 @@ class BrokerInspector:
             del self._routes[tag]
         while len(self._routes) > self.max_unacked:
             self._routes.popitem(last=False)
+        per_queue: dict[str, tuple[int, float]] = {}
+        unparseable = unattributed = 0
         for tag, score in index:
             queue = self._routes.get(tag, "")
             if queue == "\0bad":
-                out.unacked_unparseable += 1
-            elif queue and queue in out.queues:
-                qr = out.queues[queue]
-                qr.reserved += 1
-                qr.oldest_delivered = score if qr.oldest_delivered is None else min(qr.oldest_delivered, score)
+                unparseable += 1
+            elif queue and queue in known:
+                n, oldest = per_queue.get(queue, (0, score))
+                per_queue[queue] = (n + 1, min(oldest, score))
             else:
-                out.unacked_unattributed += 1
+                unattributed += 1
+        return per_queue, unparseable, unattributed, len(index)

@@ -109,7 +109,8 @@ def alerts(k: Ctx) -> list[Alert]:
             expr="celery_queues_unread > 0",
             severity="warning",
             summary="Some Celery queues are not read: queue totals are lower bounds.",
-            description="{{ $value | humanize }} queues beyond max_discovered_queues on {{ $labels.instance }} are not read.",
+            description="{{ $value | humanize }} queues beyond max_discovered_queues on {{ $labels.instance }} "
+            "are not read.",
             panel=(uids.CELERY, "Queues folded or not read"),
             fire=Case({f"celery_queues_unread{{{X}}}": "30x20"}, value=30),
             quiet=Case({f"celery_queues_unread{{{X}}}": "0x20"}),
