@@ -55,12 +55,15 @@ class CelerySettings(CollectorSettings):
         "deepest (ready + reserved; a shown queue keeps its place until another is twice as deep). Every queue is "
         "still read: the rest are summed into `queue_name=\"_other\"` (oldest age for the ages), so totals stay "
         "exact; `celery_queues_folded` counts them and the first fold is logged.",
+        at_cap='exact: the rest are summed into `queue_name="_other"`; `celery_queues_folded` counts them '
+        "(alert CeleryQueuesFolded).",
     )
     max_discovered_queues: int = setting(
         DEFAULT_MAX_DISCOVERED,
         help="At most this many queues (configured first, then discovered by name) are read each refresh. Past "
         "it, `celery_queues_unread` counts those left out and every total is a lower bound (alert "
         "CeleryQueuesUnread).",
+        at_cap="lower bound: `celery_queues_unread` counts the queues not read (alert CeleryQueuesUnread).",
     )
     priority_steps: list[int] = setting(
         [0, 3, 6, 9], help="kombu's `priority_steps` transport option: one Redis list per step."
@@ -86,12 +89,16 @@ class CelerySettings(CollectorSettings):
         Duration(3600), help="A silent worker's `celery_worker_up` 0 series is kept this long, then dropped."
     )
     max_task_names: int = setting(
-        200, help="At most this many task names as labels; further names are counted as `other`."
+        200, help="At most this many task names as labels; further names are counted as `other`.",
+        at_cap='exact: further task names are counted under `name="other"` (outcomes of tasks whose id was '
+        'forgotten, beyond 10,000 in flight, under `name="unknown"`).',
     )
     max_unacked: int = setting(
         5000,
         help="At most this many unacked messages (the oldest deliveries) are read and attributed to queues each "
         "refresh; the rest count as unattributed. Bounds the refresh cost (about 1 ms in Redis per 1,000).",
+        at_cap="exact in total: `celery_unacked_messages` counts all, the unread ones are in "
+        "`celery_unacked_unattributed_messages`; per-queue `celery_queue_reserved` is then a lower bound.",
     )
     runtime_buckets: list[float] = setting(DEFAULT_BUCKETS, help="Upper bounds of `celery_task_runtime_seconds`.")
 
