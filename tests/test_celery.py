@@ -415,6 +415,14 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
         assert sum(_by_queue(s, "celery_queue_length").values()) < sum(truth.values()) + 1
     finally:
         c.stop()
+    # a binding set larger than the discovery bound is read only up to it: the members left out count as unread
+    c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False, max_discovered_queues=50))
+    try:
+        s = _collect(c)
+        assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_unread") == 100
+        assert len(_by_queue(s, "celery_queue_length")) == 50
+    finally:
+        c.stop()
 
 
 def test_unchanged_lists_are_reused_and_forgotten_lists_read_again(redis_srv):

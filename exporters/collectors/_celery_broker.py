@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import json
 import time
 import uuid
@@ -258,6 +259,7 @@ class BrokerInspector:
         self._client: redis.Redis | None = None
         self._discovered: list[str] = []
         self._bindings: dict[str, list[tuple[str, str, str]]] = {}
+        self._bindings_cut = 0  # binding members beyond the discovery bound, not read
         self._next_discovery = 0.0
         self._trackers: dict[str, AgeTracker] = {}
         self._routes: OrderedDict[str, str | None] = OrderedDict()  # delivery tag -> queue (None: unknown)
@@ -308,17 +310,36 @@ class BrokerInspector:
         keys = [k.decode() for k in r.scan_iter(match=pattern, count=1000)]
         start = len(self.prefix) + len("_kombu.binding.")
         exchanges = [k[start:] for k in keys]
-        exchanges = [e for e in exchanges if e and not e.endswith(_SKIP_EXCHANGE_SUFFIXES)]
+        exchanges = sorted(e for e in exchanges if e and not e.endswith(_SKIP_EXCHANGE_SUFFIXES))
         pipe = r.pipeline(transaction=False)
         for e in exchanges:
+            pipe.scard(f"{self.prefix}_kombu.binding.{e}")
+        cards = pipe.execute()
+        # the binding members read per discovery are bounded too: twice the queues read (a queue is usually
+        # bound once or twice); those left out count as unread, so the totals say they are a lower bound
+        budget, cut = 2 * self.max_discovered, 0
+        partial: dict[str, int] = {}
+        for e, card in zip(exchanges, cards, strict=True):
+            n = min(int(card), max(0, budget))
+            budget -= n
+            if n < int(card):
+                partial[e], cut = n, cut + int(card) - n
+        pipe = r.pipeline(transaction=False)
+        whole = [e for e in exchanges if e not in partial]
+        for e in whole:
             pipe.smembers(f"{self.prefix}_kombu.binding.{e}")
+        read: dict[str, Any] = dict(zip(whole, pipe.execute(), strict=True))
+        for e, n in partial.items():  # pathological sizes: an SSCAN walk (same order each time) up to the bound
+            read[e] = list(itertools.islice(r.sscan_iter(f"{self.prefix}_kombu.binding.{e}", count=1000), n))
+        replies = [read[e] for e in exchanges]
         bindings: dict[str, list[tuple[str, str, str]]] = {}
         found: list[str] = []
-        for e, members in zip(exchanges, pipe.execute(), strict=True):
+        for e, members in zip(exchanges, replies, strict=True):
             parsed = [b for b in (parse_binding_member(m, self.sep) for m in members) if b]
             bindings[e] = parsed
             found.extend(q for _rk, _pat, q in parsed if q)
         self._bindings = bindings
+        self._bindings_cut = cut
         if self.discover:
             self._discovered = sorted(set(found))
 
@@ -397,7 +418,8 @@ class BrokerInspector:
             return self.read({}, _retry=True)
         state = results[-1]
 
-        out = BrokerReading(discovered=len(known), unread=len(known) - len(queues))
+        cut = self._bindings_cut if self.discover else 0
+        out = BrokerReading(discovered=len(known) + cut, unread=len(known) - len(queues) + cut)
         for q in queues:
             out.queues[q] = QueueReading()
         last = self._last
