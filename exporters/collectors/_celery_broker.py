@@ -187,10 +187,11 @@ class QueueSelector:
 
     def select(self, queues: dict[str, QueueReading]) -> tuple[dict[str, QueueReading], int]:
         """(published readings, with ``OTHER`` holding the folded sum when any; number of queues folded)."""
-        fixed = [q for q in self.configured if q in queues][: self.max_queues]
+        # a real queue called like the fold is always folded: its messages stay in the totals either way
+        fixed = [q for q in self.configured if q in queues and q != OTHER][: self.max_queues]
         room = self.max_queues - len(fixed)
         fixed_set = set(fixed)
-        rest = [q for q in queues if q not in fixed_set]
+        rest = [q for q in queues if q not in fixed_set and q != OTHER]
         chosen: list[str] = []
         if len(rest) <= room:
             chosen = rest
@@ -207,7 +208,7 @@ class QueueSelector:
         folded = [qr for q, qr in queues.items() if q not in published]
         if folded:
             published[OTHER] = fold(folded)
-        return published, len(folded)
+        return published, len(folded) - (OTHER in queues)
 
 
 def parse_binding_member(member: bytes | str, sep: str) -> tuple[str, str, str] | None:
