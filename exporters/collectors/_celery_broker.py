@@ -266,6 +266,9 @@ class BrokerInspector:
         self._routes: OrderedDict[str, str | None] = OrderedDict()  # delivery tag -> queue (None: unknown)
         self._sha: str | None = None
         self._known: set[str] = set()
+        # (known names, queues read, (queue, list key) pairs, list keys, set of queues read) while names stay
+        self._layout: tuple[list[str], list[str], list[tuple[str, str]], list[str], set[str]] = ([], [], [], [], set())
+        self._restarted = True  # some list (re)starts being tracked: load the saved oldest-message dates
         self._index_text: str | None = None  # the unacked index as last read, and what it was attributed to
         self._attributed: tuple[dict[str, tuple[int, float]], int, int, int] = ({}, 0, 0, 0)
         self._index_len = 0
@@ -368,11 +371,16 @@ class BrokerInspector:
         self.maybe_discover(now)
         r = self.client()
         known = self.known_names()
-        # every known queue is read (up to the bound), whatever max_queues: it only decides which get a name
-        queues = known[: self.max_discovered]
-        lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
-        keys = [k for _q, k in lists]
-        load_oldest = any(self._trackers.get(k) is None or not self._trackers[k].started for k in keys)
+        if known != self._layout[0]:
+            # every known queue is read (up to the bound), whatever max_queues: it only decides which get a name
+            queues = known[: self.max_discovered]
+            lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
+            self._layout = (known, queues, lists, [k for _q, k in lists], set(queues))
+            self._restarted = True
+        _known, queues, lists, keys, queue_set = self._layout
+        # saved oldest-message dates are needed only when a list starts (or restarts) being tracked
+        load_oldest = self._restarted
+        self._restarted = False
         for attempt in (1, 2):
             pipe = r.pipeline(transaction=True)
             if self._heads_forget:
@@ -415,7 +423,7 @@ class BrokerInspector:
         rows = lists_text.split(";") if lists_text else []
         lost = [key for (_q, key), row in zip(lists, rows, strict=True) if row == "=" and key not in self._last]
         if lost and not _retry:  # the script remembers a list we forgot: make it forget too, read again
-            self._heads_forget = lost
+            self._heads_forget, self._restarted = lost, load_oldest
             return self.read({}, _retry=True)
         state = results[-1]
 
@@ -435,11 +443,12 @@ class BrokerInspector:
                 qr.unparseable += unparseable
                 if enqueued is not None:
                     qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
-        self._forget_trackers(set(keys))
+        if load_oldest or len(self._trackers) != len(keys):
+            self._forget_trackers(set(keys))
         for k, v in state.items():
             with contextlib.suppress(ValueError):
                 out.state[k.decode()] = float(v)
-        self._attribute_unacked(r, index_text, set(queues), out)
+        self._attribute_unacked(r, index_text, queue_set, out)
         out.unacked_total = max(index_size, out.unacked_total)
         out.unacked_unattributed += out.unacked_total - self._index_len  # beyond max_unacked: not read
         return out
@@ -484,8 +493,6 @@ class BrokerInspector:
                   *[x for kv in sets.items() for x in kv])
 
     def _forget_trackers(self, live: set[str]) -> None:
-        if len(self._trackers) == len(live):
-            return  # the same lists as last time (every live list has a tracker after the refresh)
         for key in [k for k in self._trackers if k not in live]:
             del self._trackers[key]
             self._last.pop(key, None)
