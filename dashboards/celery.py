@@ -17,7 +17,8 @@ def build(k: Ctx) -> Board | None:
         uids.CELERY, "Lookout / Celery",
         f"Queues over all priority steps, waiting age, workers, and the beat schedule ({tasks}).",
         [
-            timeseries("Queue length", "Ready messages per queue, summed over kombu's priority sub-queues.",
+            timeseries("Queue length", "Ready messages per queue, summed over kombu's priority sub-queues; "
+                       "_other sums the queues beyond max_queues (the backlog line is for one queue).",
                        [(f"celery_queue_length{{{SEL}}}", "{{queue_name}}")], "short", [t.celery_backlog]),
             timeseries("Oldest message age", "How long the oldest ready message of each queue has waited.",
                        [(f"celery_queue_oldest_message_age_seconds{{{SEL}}}", "{{queue_name}}")], "s",
