@@ -175,3 +175,6 @@ def test_queue_selector_configured_first_deepest_next_with_hysteresis():
     # c a little deeper than b: no flap; twice as deep: it takes b's place at once
     assert list(sel.select(readings({**depths, "c": 7}))[0]) == ["quiet", "a", "b", OTHER]
     assert list(sel.select(readings({**depths, "c": 9}))[0]) == ["quiet", "a", "c", OTHER]
+    # an overlong name is never a label value, however deep: it is counted in _other
+    shown, _ = sel.select(readings({**depths, "x" * 201: 50}))
+    assert "x" * 201 not in shown and shown[OTHER].ready == 4 + 1 + 2 + 50  # b (c keeps its place), d

@@ -133,6 +133,8 @@ OTHER = "_other"
 # a queue outside the published set displaces a member only when this many times deeper, so series do not flap
 HYSTERESIS = 2
 DEFAULT_MAX_DISCOVERED = 10_000
+# a queue name longer than this never becomes a label value (it is folded, so still counted)
+MAX_NAME_LENGTH = 200
 # exchanges celery uses for remote control, replies and events: no task queues behind them
 _SKIP_EXCHANGE_SUFFIXES = ("pidbox", "celeryev")
 
@@ -187,11 +189,11 @@ class QueueSelector:
 
     def select(self, queues: dict[str, QueueReading]) -> tuple[dict[str, QueueReading], int]:
         """(published readings, with ``OTHER`` holding the folded sum when any; number of queues folded)."""
-        # a real queue called like the fold is always folded: its messages stay in the totals either way
+        # a real queue called like the fold, or with an overlong name, is always folded: still in the totals
         fixed = [q for q in self.configured if q in queues and q != OTHER][: self.max_queues]
         room = self.max_queues - len(fixed)
         fixed_set = set(fixed)
-        rest = [q for q in queues if q not in fixed_set and q != OTHER]
+        rest = [q for q in queues if q not in fixed_set and q != OTHER and len(q) <= MAX_NAME_LENGTH]
         chosen: list[str] = []
         if len(rest) <= room:
             chosen = rest
