@@ -135,7 +135,9 @@ class Settings(PgSettings):
     batch_rows: int = setting(50_000, help="Rows read per query at most; a backlog is read over several queries.")
     max_watched_ids: int = setting(
         20_000, help="Missing ids watched at most; holes beyond it are not watched (logged once, and "
-        "`llm_usage_totals_lower_bound` is 1 for `late_commit_window`)."
+        "`llm_usage_totals_lower_bound` is 1 for `late_commit_window`).",
+        at_cap="lower bound: `llm_usage_totals_lower_bound` is 1 while a row committed late in an unwatched hole "
+        "could still be missed (for `late_commit_window`).",
     )
     checkpoint: bool = setting(
         True, help="Keep the totals in a local checkpoint file, so a restart reads only the rows added since "
