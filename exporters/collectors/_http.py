@@ -79,6 +79,8 @@ class HttpSettings(CollectorSettings):
         DEFAULT_MAX_RESPONSE_BYTES,
         help="Longest answer accepted, in bytes (after decompression); a longer one is refused while it "
         "streams and the refresh fails.",
+        at_cap="refused: the refresh fails (`exporter_collector_up` 0, counted in `exporter_collector_errors_total`); "
+        "no partial answer is used.",
     )
     retry_after_cap: Duration = setting(
         Duration(10),
