@@ -362,7 +362,8 @@ class HttpClient:
         timer.daemon = True
         _current.watch = watch
         timer.start()
-        late = _Retryable(f"no complete answer within the {self.deadline:g}s deadline")
+        # not retried: a server that drips will drip again, and the refresh must end near the deadline
+        late = HttpError(f"GET {url}: no complete answer within the {self.deadline:g}s deadline")
         try:
             answer = self._get_watched(url, params, watch)
             if watch.expired:  # a shut-down socket reads as the end of the headers or the body
