@@ -174,7 +174,7 @@ DEPLOYS_EXPR = ("(changes(app_release_timestamp_seconds[2m]) > 0) * on (instance
                 "app_release_info")
 DEPLOYS = {
     "datasource": {"type": "prometheus", "uid": "${datasource}"}, "enable": True, "hide": False,
-    "iconColor": "rgba(255, 152, 48, 1)", "name": "Deploys", "expr": DEPLOYS_EXPR, "step": "1m",
+    "iconColor": "rgba(255, 152, 48, 1)", "name": "Deploys", "expr": DEPLOYS_EXPR,
     "titleFormat": "deploy {{service}}", "textFormat": "{{revision}} on {{host}}", "tagKeys": "service,revision",
     "useValueForTime": False,
 }

@@ -46,15 +46,16 @@ def build(k: Ctx) -> Board | None:
                        "minutes (a chained traceback counts once).",
                        [(f"service:app_exceptions:increase5m{{{S}}}", "{{service}}")], "short",
                        [t.app_exceptions_5m], w=8, requires=("app_exceptions",)),
-            timeseries("Exceptions by class (5 min)", "Tracebacks over 5 minutes by their final exception class; "
+            timeseries("Exceptions by class", "Tracebacks by their final exception class (increase per graph step); "
                        "classes beyond the exporter's cap count as `other`.",
-                       [(f"sum by (service, exception) (increase(app_exceptions_total{{{S}}}[5m]))",
+                       [(f"sum by (service, exception) (increase(app_exceptions_total{{{S}}}[$__rate_interval]))",
                          "{{service}} {{exception}}")], "short", [t.app_exceptions_5m], w=8,
                        requires=("app_exceptions",)),
             timeseries("Time since deploy", "Age of the release each service runs (revision in the legend); alerts "
-                       "starting within the line's time after a deploy name it in their notification.",
+                       f"starting within {k.site.alerting.deploy_window / 60:g} min of a deploy name it in their "
+                       "notification.",
                        [(f"(time() - app_release_timestamp_seconds{{{S}}}) * on (instance, service) group_left "
-                         "(revision) app_release_info", "{{service}} {{revision}}")], "s", [t.deploy_recent], w=8,
+                         "(revision) app_release_info", "{{service}} {{revision}}")], "s", w=8,
                        requires=("releases",)),
         ],
         ("service", "Service", "label_values(worker_pool_workers, service)"),

@@ -21,8 +21,8 @@ import json
 import logging
 import math
 import os
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import subprocess

@@ -1,7 +1,8 @@
 """The exporter configuration of a site: what ``lookout-exporter`` runs on each host.
 
 Reads: a ``Site``. Publishes: ``exporter_configs(site)`` -> file name -> configuration mapping:
-``exporters.yaml`` for the monitoring host (its worker pools, error logs and releases, plus every central collector: Celery broker,
+``exporters.yaml`` for the monitoring host (its worker pools, error logs and releases, plus every central
+collector: Celery broker,
 business checks, providers, tokens) and ``exporters-<host>.yaml`` for each other host that runs a worker
 pool or has a service's error log or release (those collectors read the local process table and files, so
 they run where the services are).

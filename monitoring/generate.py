@@ -20,8 +20,8 @@ import yaml
 
 from dashboards import boards
 from dashboards._lib import to_json
-from monitoring.alertmanager_config import TEMPLATE, alertmanager_yml, route_cases
 from exporters.config import Duration
+from monitoring.alertmanager_config import TEMPLATE, alertmanager_yml, route_cases
 from monitoring.catalog import Catalog, build
 from monitoring.catalog.alerts.app import deploy_note
 from monitoring.model import Alert, Case, Recording

@@ -68,7 +68,8 @@ class HostExporters:
     """Where Prometheus reaches the exporters running on a host (HOST:PORT). Unset: the exporter's usual port
     on the host's address (on 127.0.0.1 for the monitoring host itself, where exporters bind loopback), for the
     exporters the host needs: node on every host, lookout on the monitoring host and wherever a worker pool
-    runs or a service has an `error_log` or a `release`, postgres where a database runs, redis where a Redis runs, nginx_log where a service has
+    runs or a service has an `error_log` or a `release`,
+    postgres where a database runs, redis where a Redis runs, nginx_log where a service has
     `nginx_log: true`."""
 
     lookout: str | None = key(None, help="lookout's exporter (`lookout-exporter`, job `lookout`), port 9808.")
@@ -444,6 +445,9 @@ class Alerting:
                            help="Runbook page; each alert links `<runbook_url>#<alert>`.")
     timezone: str = key("UTC", help="Time zone of the quiet hours (IANA name, e.g. `Europe/Rome`).")
     quiet_hours: tuple[QuietHours, ...] = key((), help="When tickets are held back.")
+    deploy_window: Duration = key(Duration(1800), help="An alert starting this soon after a deploy (a service's "
+                                                       "`release` changed) names it: \"Started 3m 0s after deploy "
+                                                       "abc1234 of voice-api.\"")
 
     def validate(self) -> None:
         for name in ("grafana_url", "runbook_url"):
@@ -720,7 +724,8 @@ class Site:
 
     def exporters_on(self, host: Host) -> dict[str, str]:
         """The exporters Prometheus scrapes on ``host`` (name -> HOST:PORT): node everywhere, lookout on the
-        monitoring host and where a worker pool runs (or an error log or release is read), postgres/redis where a database/Redis runs, nginx_log
+        monitoring host and where a worker pool runs (or an error log or release is read),
+        postgres/redis where a database/Redis runs, nginx_log
         where a service sits behind Nginx."""
         names = ["node"]
         if host.name == self.monitoring_host.name or any(s.pool_server or s.error_log or s.release

@@ -63,7 +63,8 @@ BATCHES: dict[str, list[str]] = {
     "B": ["kill-gunicorn-master", "kill-uvicorn-master", "hold-db-connections", "stop-beat"],
     # llm-spend-spike needs analysis calls, so new chats from a working marketplace sync: not with `long`
     "C": ["kill-gunicorn-worker", "api-slow", "sla-unanswered", "llm-spend-spike"],
-    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity"],
+    # broken-deploy breaks the voice API only: the chat center's sync, spend and capacity signals stay clean
+    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity", "broken-deploy"],
 }
 MODULE_BATCHES = ["A"]  # the batches of this module; the other e2e modules set their own
 # extra time for a fault's signal to build up before the alert's `for:` starts counting
@@ -86,7 +87,8 @@ WARMUP = {
 RESOLVE = {"api-errors": 330, "api-slow": 330, "kill-uvicorn-worker": 630, "kill-gunicorn-worker": 630,
            "drop-end-webhooks": 280,  # ELEVENLABS_LOOKBACK + grace + settle
            "wrong-charges": 100,  # CREDITS_WINDOW + MAX_CALL_LENGTH + settle
-           "llm-spend-spike": 930}  # the 15m rate window of provider:llm_spend_usd:rate15m + settle
+           "llm-spend-spike": 930,  # the 15m rate window of provider:llm_spend_usd:rate15m + settle
+           "broken-deploy": 330}  # AppImportError's 5m increase window + settle
 RESOLVE_DEFAULT = 90
 RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s a batch waits for resolutions
 # The alerts of these faults look back 5-15 minutes (RESOLVE): waiting for their resolution would blow the
@@ -114,6 +116,9 @@ RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metri
     "llm-spend-spike": ("sum by (host, provider) (rate(llm_spend_usd_total[1m])) * 86400 > 1 unless "
                         "sum by (host, provider) (rate(llm_spend_usd_total[1m])) <= 3 * "
                         "sum by (host, provider) (rate(llm_spend_usd_total[1m] {before}))", "llm_spend_usd_total"),
+    # no import error logged in the last minute (the rolled-back release imports what it needs)
+    "broken-deploy": ('sum by (host, service) (increase(app_exceptions_total{exception=~"ModuleNotFoundError|'
+                      'ImportError"}[1m])) > 0', "app_exceptions_total"),
     # a gauge over the exporter's 240 s lookback, not a rate: normal once it falls (the dropped calls age out
     # and no new ones join them) or is zero
     "drop-end-webhooks": ("elevenlabs_conversations_missing_end_event > 0 and "

@@ -56,7 +56,7 @@ def alerts(k: Ctx) -> list[Alert]:
             severity="critical",
             summary="The application raises ModuleNotFoundError or ImportError: a deploy broke it.",
             description="{{ $labels.service }} raised {{ $value | humanize }} {{ $labels.exception }} in 5 minutes.",
-            panel=(uids.WORKER_POOLS, "Exceptions by class (5 min)"),
+            panel=(uids.WORKER_POOLS, "Exceptions by class"),
             fire=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0 0 0 1 2 3 4 5 6 7 8"},
                       at="5m", labels={**L, "exception": "ModuleNotFoundError"}, value=3),
             quiet=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0x10",
@@ -94,10 +94,10 @@ def alerts(k: Ctx) -> list[Alert]:
 
 def deploy_note(k: Ctx, for_seconds: float) -> str:
     """Appended to every alert's description when the site reads releases: names each deploy that happened
-    within ``deploy_recent`` before the alert started (its `for:` ago), with how long before."""
+    within the site's ``alerting.deploy_window`` before the alert started (its `for:` ago), with how long before."""
     if not k.has("releases"):
         return ""
-    window = int(k.t.deploy_recent.value)
+    window = int(k.site.alerting.deploy_window)
     start = f"(time() - {int(for_seconds)})" if for_seconds else "time()"
     query = f"({start} - {RELEASES}) >= 0 <= {window}"
     return ('{{ with query "' + query + '" }}{{ range . }} Started {{ .Value | humanizeDuration }} after deploy '
