@@ -40,7 +40,7 @@ SPEED = 20  # demo time compression: beat intervals, SLA deadlines, call lengths
 SCRAPE = 2  # seconds: scrape and evaluation interval
 EXPORTER_INTERVALS = {"worker_pools": "1s", "celery": "1s", "credits": "2s", "capacity": "2s",
                       "marketplace_sync": "2s", "sla": "2s", "llm_spend": "2s", "deepseek": "3s",
-                      "elevenlabs": "3s", "tokens": "3s"}
+                      "elevenlabs": "3s", "tokens": "3s", "app_exceptions": "1s", "releases": "2s"}
 CHECK_SETTINGS = {
     # credits: a call is "missing its end" after the longest compressed call (180 s / SPEED = 9 s) plus margin,
     # and the reconciliation window is short so reverted data faults age out and the alert can resolve
