@@ -125,6 +125,8 @@ RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metri
                           "deriv(elevenlabs_conversations_missing_end_event[1m]) >= 0",
                           "elevenlabs_conversations_missing_end_event"),
 }
+# what the notification of a fault's alert must say besides the alert (regex on the received body)
+NOTIFICATION_SAYS = {"broken-deploy": r"Started [0-9hms. ]+ after deploy [0-9a-f]{7} of voice-api\."}
 RECOVERED_AFTER = 60  # s: the 1m windows then hold (almost) only samples taken after the revert
 # fault values other than the demo's defaults: half the end webhooks dropped keeps a few calls in the short
 # reconciliation window at every moment (no flapping), and leaves the other half for wrong-charges
@@ -151,6 +153,7 @@ class FaultResult:
     off_at: float = 0.0
     resolved_after: float | None = None  # seconds after `off` until the receiver got the resolution
     recovered_after: float | None = None  # seconds after `off` until RECOVERED saw the signal back to normal
+    notification_says: bool | None = None  # NOTIFICATION_SAYS matched a body the receiver got
     faulty_at_off: bool | None = None  # RECOVERED's query still showed the fault just before the revert (report)
     bound: float = 0.0
     resolve_bound: float = 0.0
@@ -255,6 +258,9 @@ def _run_batch(s: Stack, batch: str) -> dict[str, FaultResult]:
             if r.received_after is None and any(n.receiver == r.receiver for n in got):
                 r.received_after = round(min(n.received_at for n in got if n.receiver == r.receiver) - r.on_at, 1)
             r.received_by = sorted({n.receiver for n in got})
+            if r.fault in NOTIFICATION_SAYS and not r.notification_says:
+                r.notification_says = any(re.search(NOTIFICATION_SAYS[r.fault], json.dumps(n.body))
+                                          for n in got if n.receiver == r.receiver)
         if all(r.received_after is not None for r in results.values()):
             break
         time.sleep(1)
@@ -328,6 +334,8 @@ def check_fault(fault_results: dict, fault: str) -> None:
     assert r.received_after is not None, (f"{r.alert} fired after {r.fired_after}s but {r.receiver} did not get "
                                           f"it within {r.bound:.0f}s (received by: {r.received_by})")
     assert r.received_after <= r.bound, f"{r.alert} reached {r.receiver} after {r.received_after}s > {r.bound:.0f}s"
+    if r.fault in NOTIFICATION_SAYS:
+        assert r.notification_says, f"{r.receiver} got no {r.alert} saying {NOTIFICATION_SAYS[fault]}"
     if r.resolve_bound <= RESOLVE_BUDGET:
         if r.resolved_after is None:
             pytest.fail(f"{r.alert} did not resolve within {r.resolve_bound:.0f}s of {fault} off")
