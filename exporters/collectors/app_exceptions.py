@@ -58,10 +58,15 @@ class AppExceptionsSettings(CollectorSettings):
         help="Exception classes always published (from 0, so an alert sees the first one), as printed on the "
         "final line (`ModuleNotFoundError`, `psycopg2.errors.UniqueViolation`).")
     max_classes: int = setting(20, help="Further classes get a label of their own in the order first seen, up "
-                                        "to this many; later ones count as `other`.")
+                                        "to this many; later ones count as `other`.",
+                               at_cap='exact: further classes are counted under `exception="other"`.')
     max_read_bytes: int = setting(4 << 20, help="At most this many bytes read per file and refresh; the rest "
-                                                "waits for the next refresh (`app_log_backlog_bytes`).")
-    max_line_bytes: int = setting(16384, help="Longer lines are cut to this length.")
+                                                "waits for the next refresh (`app_log_backlog_bytes`).",
+                                  at_cap="exact, later: the next refreshes read the rest; `app_log_backlog_bytes` "
+                                  "shows what waits.")
+    max_line_bytes: int = setting(16384, help="Longer lines are cut to this length.",
+                                  at_cap="exact: a long line is cut, never split (a final line's class is at its "
+                                  "start).")
     from_start: bool = setting(False, help="Count what the files hold when the exporter starts (default: new "
                                            "lines only).")
 
