@@ -679,6 +679,7 @@ HANDLERS: dict[str, FaultHandler] = {
     "llm-402": Supervisor._fault_llm_402,
     "hold-db-connections": Supervisor._fault_hold_db_connections,
     "grow-capacity": Supervisor._fault_grow_capacity,
+    "broken-deploy": Supervisor._fault_broken_deploy,
 }
 APPLIED_BY_THE_APPS = frozenset({
     "drop-end-webhooks", "wrong-charges", "marketplace-slow", "marketplace-429", "marketplace-5xx", "sla-unanswered",
