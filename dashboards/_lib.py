@@ -169,7 +169,20 @@ def _variable(v: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str) -> dict[str, Any]:
+# deploys (the `releases` collector): a change of a service's release timestamp, with the new revision
+DEPLOYS_EXPR = ("(changes(app_release_timestamp_seconds[2m]) > 0) * on (instance, service) group_left (revision) "
+                "app_release_info")
+DEPLOYS = {
+    "datasource": {"type": "prometheus", "uid": "${datasource}"}, "enable": True, "hide": False,
+    "iconColor": "rgba(255, 152, 48, 1)", "name": "Deploys", "expr": DEPLOYS_EXPR,
+    "titleFormat": "deploy {{service}}", "textFormat": "{{revision}} on {{host}}", "tagKeys": "service,revision",
+    "useValueForTime": False,
+}
+
+
+def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str,
+            deploys: bool = False) -> dict[str, Any]:
+    """``deploys``: add the deploy annotations (the site reads releases)."""
     raw = _prune(_encode(dash))
     out = {k: raw[k] for k in DASHBOARD_KEYS if k in raw}
     out["editable"] = True
@@ -184,7 +197,7 @@ def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str) -> dic
     out["annotations"] = {"list": [{
         "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
         "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
-    }]}
+    }, *([DEPLOYS] if deploys else [])]}
     out["timepicker"] = {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]}
     out["templating"] = {"list": [_variable(v) for v in raw["templating"]["list"]]}
     out["panels"] = [_panel(p, panel.thresholds) for p, panel in zip(raw["panels"], panels, strict=True)]

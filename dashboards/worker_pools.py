@@ -42,6 +42,21 @@ def build(k: Ctx) -> Board | None:
             timeseries("Worker CPU", f"CPU seconds per second used by each pool's workers ({vcpus} vCPU in total).",
                        [(f"rate(worker_pool_workers_cpu_seconds_total{{{S}}}[$__rate_interval])", "{{service}}")],
                        "short", w=12),
+            timeseries("Exceptions per service (5 min)", "Python tracebacks in each service's error logs over 5 "
+                       "minutes (a chained traceback counts once).",
+                       [(f"service:app_exceptions:increase5m{{{S}}}", "{{service}}")], "short",
+                       [t.app_exceptions_5m], w=8, requires=("app_exceptions",)),
+            timeseries("Exceptions by class", "Tracebacks by their final exception class (increase per graph step); "
+                       "classes beyond the exporter's cap count as `other`.",
+                       [(f"sum by (service, exception) (increase(app_exceptions_total{{{S}}}[$__rate_interval]))",
+                         "{{service}} {{exception}}")], "short", [t.app_exceptions_5m], w=8,
+                       requires=("app_exceptions",)),
+            timeseries("Time since deploy", "Age of the release each service runs (revision in the legend); alerts "
+                       f"starting within {k.site.alerting.deploy_window / 60:g} min of a deploy name it in their "
+                       "notification.",
+                       [(f"(time() - app_release_timestamp_seconds{{{S}}}) * on (instance, service) group_left "
+                         "(revision) app_release_info", "{{service}} {{revision}}")], "s", w=8,
+                       requires=("releases",)),
         ],
         ("service", "Service", "label_values(worker_pool_workers, service)"),
     )

@@ -31,5 +31,7 @@ FAULT_ALERTS: dict[str, FaultExpectation] = {
     "api-errors": FaultExpectation("ChatApiHttp5xxRateHigh", "ticket", ("ChatcenterApiAvailabilityBurnPage",
                                                                        "ChatcenterApiAvailabilityBurnTicket")),
     "api-slow": FaultExpectation("ChatcenterApiLatencyBurnPage", "page", ("ChatcenterApiLatencyBurnTicket",)),
+    "broken-deploy": FaultExpectation("AppImportError", "page", ("AppExceptionRateHigh", "VoiceHttp5xxRateHigh",
+                                                                 "ElevenLabsEndEventsMissing", "CreditsNotCharged")),
     "hold-db-connections": FaultExpectation("PostgresConnectionsNearMax", "ticket"),
 }

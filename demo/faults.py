@@ -72,6 +72,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "that share of chat API requests (not /api/health, /api/metrics) fail with 500"),
     Fault("api-slow", "chat", 2.0, "seconds added to each API request",
           "chat API requests (not /api/health, /api/metrics) take VALUE seconds longer"),
+    Fault("broken-deploy", "voice", None, "",
+          "a new release of the voice API is deployed (new REVISION, Gunicorn restarted) whose webhook handler "
+          "raises ModuleNotFoundError: webhooks answer 500 and the tracebacks fill the error log; off deploys a "
+          "working release"),
     Fault("hold-db-connections", "voice", None, "connections to hold (default: up to 90% of max_connections)",
           "the demo opens connections to the voice database and leaves them idle in transaction"),
 )}

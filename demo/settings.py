@@ -56,6 +56,8 @@ class Settings:
     elevenlabs_api_key: str = opt("xi-demo", "API key sent to the (fake) ElevenLabs API")
     only: str = opt("voice,chat,providers", "parts to run: comma-separated voice, chat, providers")
     run_dir: str = opt("", "directory for logs, pid and state files (default: a temp dir per control port)")
+    deploy_dir: str = opt("", "directory of the voice app's deploy: its Gunicorn error log (error.log) and release "
+                          "file (REVISION) (default: the run dir)")
     speed: float = opt(1.0, "time compression: divides the beat intervals, SLA deadlines and reply delays")
     intervals: str = opt("", "per-task beat interval overrides in seconds, e.g. sync_all_sellers=2,"
                          "check_sla_escalation=5 (after --speed)")
@@ -118,6 +120,10 @@ class Settings:
     @property
     def run_path(self) -> str:
         return self.run_dir or os.path.join(tempfile.gettempdir(), f"lookout-demo-{self.control_port}")
+
+    @property
+    def deploy_path(self) -> str:
+        return self.deploy_dir or self.run_path
 
     def task_interval(self, name: str) -> float:
         overrides = parse_pairs(self.intervals)

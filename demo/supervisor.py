@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -143,6 +144,7 @@ class Supervisor:
         self.s = settings
         self.parts = settings.parts
         self.run_dir = Path(settings.run_path)
+        self.deploy_dir = Path(settings.deploy_path)
         self.faults: FaultStore = store(settings.redis_url)
         self.stop_event = threading.Event()
         self.children: dict[str, Child] = {}
@@ -175,7 +177,10 @@ class Supervisor:
                 py, "-m", "gunicorn", "demo.voice.app:app", "--name", "voice-api", "--preload", "--workers",
                 str(self.s.gunicorn_workers), "--worker-class", "sync", "--bind", f"{host}:{self.s.voice_port}",
                 "--timeout", "30", "--graceful-timeout", "5", "--log-level", "info",
-                "--access-logfile", str(rd / "gunicorn-access.log"), "--control-socket", str(rd / "gunicorn.ctl")])
+                "--access-logfile", str(rd / "gunicorn-access.log"), "--control-socket", str(rd / "gunicorn.ctl"),
+                # the error log the site names (examples/demo.yaml `error_log`): tracebacks are counted from it
+                "--error-logfile", str(self.deploy_dir / "error.log"), "--capture-output"])
+            self._write_release()
             self._add("mcp", "voice", [py, "-m", "demo.voice.mcp", "--host", host, "--port", str(self.s.mcp_port)])
         if "chat" in self.parts:
             prom = rd / "prometheus-multiproc"
@@ -410,6 +415,25 @@ class Supervisor:
 
     def _fault_kill_uvicorn_worker(self, on: bool, value: float | None, prev: tuple) -> None:
         self._kill_worker("kill-uvicorn-worker", "uvicorn", on, value, prev)
+
+    def _write_release(self) -> None:
+        """A new REVISION file (the site's `release.file`), as a deploy script writes it: a deploy event."""
+        self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.deploy_dir / "REVISION.tmp"
+        tmp.write_text(secrets.token_hex(4)[:7] + "\n")
+        os.replace(tmp, self.deploy_dir / "REVISION")
+
+    def _fault_broken_deploy(self, on: bool, value: float | None, prev: tuple) -> None:
+        """Deploy a release whose webhook handler imports a module that is not installed (on), or roll back to
+        a working one (off): a new REVISION, then Gunicorn restarted as a deploy script does."""
+        c = self.children.get("gunicorn")
+        if c is None or on == prev[0]:
+            return
+        self._write_release()
+        c.env = {**c.env, "DEMO_BROKEN_DEPLOY": "1" if on else ""}
+        if c.wanted:
+            c.stop()
+            c.proc, c.next_start = None, 0  # restarted by the next supervision pass, without crash back-off
 
     def _fault_kill_gunicorn_master(self, on: bool, value: float | None, prev: tuple) -> None:
         self._hold_down("gunicorn", on, "master")
@@ -655,6 +679,7 @@ HANDLERS: dict[str, FaultHandler] = {
     "llm-402": Supervisor._fault_llm_402,
     "hold-db-connections": Supervisor._fault_hold_db_connections,
     "grow-capacity": Supervisor._fault_grow_capacity,
+    "broken-deploy": Supervisor._fault_broken_deploy,
 }
 APPLIED_BY_THE_APPS = frozenset({
     "drop-end-webhooks", "wrong-charges", "marketplace-slow", "marketplace-429", "marketplace-5xx", "sla-unanswered",

@@ -1,9 +1,11 @@
 """The exporter configuration of a site: what ``lookout-exporter`` runs on each host.
 
 Reads: a ``Site``. Publishes: ``exporter_configs(site)`` -> file name -> configuration mapping:
-``exporters.yaml`` for the monitoring host (its worker pools, plus every central collector: Celery broker,
+``exporters.yaml`` for the monitoring host (its worker pools, error logs and releases, plus every central
+collector: Celery broker,
 business checks, providers, tokens) and ``exporters-<host>.yaml`` for each other host that runs a worker
-pool (the worker-pool collector reads the local process table, so it runs where the pools are).
+pool or has a service's error log or release (those collectors read the local process table and files, so
+they run where the services are).
 ``render(site)`` gives the same as YAML texts. Secrets stay ``${VAR}`` references or ``*_file`` paths.
 """
 
@@ -64,6 +66,22 @@ def _pools(site: Site, host: Host) -> dict[str, Any] | None:
     return _with_interval(site, "worker_pools", {"pools": pools}) if pools else None
 
 
+def _app_logs(site: Site, host: Host) -> dict[str, Any] | None:
+    logs = [{"service": s.name, "path": s.error_log} for s in site.services_on(host.name) if s.error_log]
+    return _with_interval(site, "app_exceptions", {"logs": logs}) if logs else None
+
+
+def _releases(site: Site, host: Host) -> dict[str, Any] | None:
+    out = []
+    for s in site.services_on(host.name):
+        r = s.release
+        if r is None:
+            continue
+        src = {"git_dir": r.git_dir} if r.git_dir else {"file": r.file} if r.file else {"process": s.match}
+        out.append({"service": s.name, **src})
+    return _with_interval(site, "releases", {"services": out}) if out else None
+
+
 def _central(site: Site) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     broker = site.broker
@@ -116,6 +134,9 @@ def exporter_configs(site: Site) -> dict[str, dict[str, Any]]:
         pools = _pools(site, host)
         if pools:
             collectors["worker_pools"] = pools
+        for name, conf in (("app_exceptions", _app_logs(site, host)), ("releases", _releases(site, host))):
+            if conf:
+                collectors[name] = conf
         if host.name == site.monitoring_host.name:
             collectors.update(_central(site))
         if not collectors:

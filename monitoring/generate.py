@@ -20,8 +20,10 @@ import yaml
 
 from dashboards import boards
 from dashboards._lib import to_json
+from exporters.config import Duration
 from monitoring.alertmanager_config import TEMPLATE, alertmanager_yml, route_cases
 from monitoring.catalog import Catalog, build
+from monitoring.catalog.alerts.app import deploy_note
 from monitoring.model import Alert, Case, Recording
 from monitoring.runbooks import anchor, runbooks_md
 from monitoring.site import Site
@@ -52,7 +54,8 @@ def slug(title: str) -> str:
 
 
 def dashboards_json(cat: Catalog) -> list[dict[str, Any]]:
-    return [to_json(d, p, cat.site.alerting.runbook_url) for d, p in boards(cat.ctx)]
+    deploys = cat.ctx.has("releases")  # deploy annotations on every board
+    return [to_json(d, p, cat.site.alerting.runbook_url, deploys) for d, p in boards(cat.ctx)]
 
 
 def panel_index(cat: Catalog, dashes: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -67,9 +70,12 @@ def panel_index(cat: Catalog, dashes: list[dict[str, Any]]) -> dict[tuple[str, s
 
 # --- rules ----------------------------------------------------------------------------------------
 def annotations(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str]) -> dict[str, str]:
+    # every description ends with the deploy note (empty when no deploy preceded the alert, and in the
+    # promtool cases, which have no release series)
+    note = "" if a.name == "Watchdog" else deploy_note(cat.ctx, Duration.parse(a.for_))
     return {
         "summary": a.summary,
-        "description": a.description,
+        "description": a.description + note,
         "runbook_url": f"{cat.site.alerting.runbook_url}#{anchor(a.name)}",
         "dashboard_url": panels[a.panel],
     }

@@ -29,7 +29,8 @@ Kind = Literal["gunicorn", "uvicorn", "celery_worker", "celery_beat", "http"]
 POOL_KINDS: dict[str, str] = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery_worker": "celery"}
 CHECKS = ("credits", "marketplace_sync", "sla", "capacity", "llm_spend")
 # collectors the site's own keys configure (never through `collectors:`)
-MODELLED = (*CHECKS, "worker_pools", "celery", "tokens", "containers", "deepseek", "elevenlabs")
+MODELLED = (*CHECKS, "worker_pools", "celery", "tokens", "containers", "deepseek", "elevenlabs", "app_exceptions",
+            "releases")
 # where Prometheus finds the exporters of a host, when the site does not say: the packages' usual ports
 EXPORTER_PORTS = {"lookout": 9808, "node": 9100, "postgres": 9187, "redis": 9121, "nginx_log": 4040}
 _SIZE = re.compile(r"^\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
@@ -67,7 +68,8 @@ class HostExporters:
     """Where Prometheus reaches the exporters running on a host (HOST:PORT). Unset: the exporter's usual port
     on the host's address (on 127.0.0.1 for the monitoring host itself, where exporters bind loopback), for the
     exporters the host needs: node on every host, lookout on the monitoring host and wherever a worker pool
-    runs, postgres where a database runs, redis where a Redis runs, nginx_log where a service has
+    runs or a service has an `error_log` or a `release`,
+    postgres where a database runs, redis where a Redis runs, nginx_log where a service has
     `nginx_log: true`."""
 
     lookout: str | None = key(None, help="lookout's exporter (`lookout-exporter`, job `lookout`), port 9808.")
@@ -156,6 +158,28 @@ class AppMetrics:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Release:
+    """Where the running release of a service is read (one of the three): a deploy is when it changes."""
+
+    git_dir: str | None = key(None, help="The service's source checkout (`git pull` deploys): HEAD's commit, and "
+                                         "when HEAD last moved.", example="/srv/voice-api")
+    file: str | None = key(None, help="A release file written by the deploy (rsync, CI): its first line is the "
+                                      "revision, its modification time the deploy time.",
+                           example="/srv/voice-api/REVISION")
+    process: bool = key(False, help="The master process's start time is the deploy time (a deploy is a restart); "
+                                    "the master is found by the service's `match`.")
+
+    def validate(self) -> None:
+        given = [k for k in ("git_dir", "file", "process") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"expected exactly one of git_dir, file, process: true, got {', '.join(given) or 'none'}")
+        for k in ("git_dir", "file"):
+            v = getattr(self, k)
+            if v and not v.startswith("/"):
+                raise ValueError(f"{k}: expected an absolute path, got {v!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Service:
     """A process (or process group) of the platform on one host."""
 
@@ -178,10 +202,19 @@ class Service:
     nginx_log: bool = key(False, help="Nginx in front of it writes the access log read by the nginx_log "
                                       "exporter on this host (502 and 5xx rates).")
     unit: str | None = key(None, help="systemd unit, used in runbooks (`systemctl restart UNIT`).")
+    error_log: str | None = key(None, help="The service's error log on its host (Gunicorn `--error-logfile`, a "
+                                           "Uvicorn or Celery log file): Python tracebacks in it are counted "
+                                           "per exception class.", example="/var/log/voice-api/error.log")
+    release: Release | None = key(None, help="Where its running release is read: deploys become annotations on "
+                                             "every board and are named in alert notifications.")
 
     def validate(self) -> None:
         _check_name("name", self.name)
         _check_name("platform", self.platform)
+        if self.error_log is not None and not self.error_log.startswith("/"):
+            raise ValueError(f"error_log: expected an absolute path, got {self.error_log!r}")
+        if self.release is not None and self.release.process and not self.match:
+            raise ValueError("release.process: needs `match` (text of the master's command line)")
         if self.port is not None and not 0 < self.port < 65536:
             raise ValueError(f"port: expected 1-65535, got {self.port}")
         if self.workers is not None and self.workers < 0:
@@ -412,6 +445,9 @@ class Alerting:
                            help="Runbook page; each alert links `<runbook_url>#<alert>`.")
     timezone: str = key("UTC", help="Time zone of the quiet hours (IANA name, e.g. `Europe/Rome`).")
     quiet_hours: tuple[QuietHours, ...] = key((), help="When tickets are held back.")
+    deploy_window: Duration = key(Duration(1800), help="An alert starting this soon after a deploy (a service's "
+                                                       "`release` changed) names it: \"Started 3m 0s after deploy "
+                                                       "abc1234 of voice-api.\"")
 
     def validate(self) -> None:
         for name in ("grafana_url", "runbook_url"):
@@ -688,10 +724,12 @@ class Site:
 
     def exporters_on(self, host: Host) -> dict[str, str]:
         """The exporters Prometheus scrapes on ``host`` (name -> HOST:PORT): node everywhere, lookout on the
-        monitoring host and where a worker pool runs, postgres/redis where a database/Redis runs, nginx_log
+        monitoring host and where a worker pool runs (or an error log or release is read),
+        postgres/redis where a database/Redis runs, nginx_log
         where a service sits behind Nginx."""
         names = ["node"]
-        if host.name == self.monitoring_host.name or any(s.pool_server for s in self.services_on(host.name)):
+        if host.name == self.monitoring_host.name or any(s.pool_server or s.error_log or s.release
+                                                         for s in self.services_on(host.name)):
             names.append("lookout")
         if any(d.host == host.name for d in self.databases):
             names.append("postgres")

@@ -167,7 +167,7 @@ class Stack:
             exporters=exporters, prometheus=f"127.0.0.1:{self.ports['prometheus']}",
             alertmanagers=(f"127.0.0.1:{self.ports['alertmanager-1']}", f"127.0.0.1:{self.ports['alertmanager-2']}"),
             blackbox=exporters.pop("blackbox", CLOSED_PORT), pager_url=self.recorder.url if self.recorder else None,
-            secrets_dir=self.run_dir / "secrets",
+            secrets_dir=self.run_dir / "secrets", demo_dir=self.run_dir / "demo",
             demo_ports={k: v for k, v in self.ports.items() if k.startswith("demo-")},
             tls_port=self.ports.get("demo-chat-tls"),
             scrape_interval=_seconds(self.opts.scrape_interval),

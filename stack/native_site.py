@@ -3,7 +3,8 @@
 Reads: a ``Site`` (``examples/demo.yaml`` by default) and where the native stack started each part.
 Publishes: ``localize(site, ...)`` -> a ``Site`` whose lookout parts (Prometheus, the Alertmanagers, the
 blackbox exporter, the exporters of the monitoring host) sit at the ports chosen here, whose demo services
-(when the demo runs) answer on their native ports, and whose receivers post to the stand-in pager
+(when the demo runs) answer on their native ports and keep their error log and release file in the demo's
+run dir, and whose receivers post to the stand-in pager
 (``stack.receiver``) with placeholder secret files. Everything else (jobs, rules, thresholds, receivers'
 names) is the site's own; the generated files are then used as they are (``monitoring.build``).
 
@@ -49,6 +50,7 @@ class Local:
     pager_url: str | None  # the stand-in pager; None keeps the site's receivers
     secrets_dir: Path
     demo_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # demo-voice -> port ...
+    demo_dir: Path | None = None  # the demo's run dir: its Gunicorn error log and REVISION file are there
     tls_port: int | None = None  # the demo chat API over HTTPS
     scrape_interval: float | None = None
     evaluation_interval: float | None = None
@@ -75,7 +77,14 @@ def _demo_service(s: Service, local: Local) -> Service:
         parts = urlsplit(health)
         health = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
     tls = f"127.0.0.1:{local.tls_port}" if s.name == "chat-api" and local.tls_port else s.tls_host
-    return dataclasses.replace(s, address="127.0.0.1", port=port, health_url=health, tls_host=tls)
+    error_log, release = s.error_log, s.release
+    if local.demo_dir is not None:  # the demo writes them into its run dir (its default --deploy-dir)
+        if error_log:
+            error_log = str(local.demo_dir / Path(error_log).name)
+        if release is not None and release.file:
+            release = dataclasses.replace(release, file=str(local.demo_dir / Path(release.file).name))
+    return dataclasses.replace(s, address="127.0.0.1", port=port, health_url=health, tls_host=tls,
+                               error_log=error_log, release=release)
 
 
 def _placeholder(local: Local, name: str) -> FileRef:

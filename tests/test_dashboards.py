@@ -146,6 +146,8 @@ def test_every_query_uses_its_boards_variable(dashes):
 # Panels without a catalog threshold line, and why. A panel of unit ``bool`` needs none: its steps make 0 red,
 # which is the ``== 0`` of the alerts that read it.
 THRESHOLD_EXEMPT = {
+    ("lookout-worker-pools", "Time since deploy"): "a release's age: no alert reads it (deploys are the boards' "
+                                                   "annotations and the notifications' deploy note)",
     ("lookout-overview", "Serving: requests per second"): "throughput: no alert reads the request rate; a stop "
                                                            "shows in the probes and 5xx panels",
     ("lookout-overview", "Firing alerts"): "counts alerts: the thresholds are the alerts' own",

@@ -251,6 +251,26 @@ def test_stop_mcp(demo):
     wait_until(lambda: http_ok(demo.url("mcp") + "/health"), what="MCP back")
 
 
+def test_broken_deploy(demo):
+    """A deploy (new REVISION, Gunicorn restarted) whose webhook handler needs a missing module: 500s and
+    ModuleNotFoundError tracebacks in Gunicorn's error log; off deploys a working release."""
+    run = demo.run_dir
+    before = (run / "REVISION").read_text()
+    master = demo.status()["children"]["gunicorn"]["pid"]
+    event = {"type": "conversation_initiation", "data": {"agent_id": "no-such-agent", "conversation_id": "bd-1"}}
+    demo.fault("broken-deploy", "on")
+    wait_until(lambda: demo.status()["children"]["gunicorn"]["pid"] not in (None, master)
+               and http_ok(demo.url("voice") + "/health"), what="Gunicorn restarted by the deploy")
+    assert (run / "REVISION").read_text() != before
+    assert post_webhook(demo, event).status_code == 500
+    wait_until(lambda: "ModuleNotFoundError: No module named 'demo.voice.call_summaries'"
+               in (run / "error.log").read_text(), timeout=10, what="the traceback in the error log")
+    broken = (run / "REVISION").read_text()
+    demo.fault("broken-deploy", "off")
+    wait_until(lambda: (run / "REVISION").read_text() != broken and http_ok(demo.url("voice") + "/health")
+               and post_webhook(demo, event).status_code == 404, what="a working release deployed")
+
+
 def test_hold_db_connections(demo):
     held = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'demo-hold-db-connections' " \
            "AND state = 'idle in transaction'"

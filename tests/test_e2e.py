@@ -40,7 +40,7 @@ SPEED = 20  # demo time compression: beat intervals, SLA deadlines, call lengths
 SCRAPE = 2  # seconds: scrape and evaluation interval
 EXPORTER_INTERVALS = {"worker_pools": "1s", "celery": "1s", "credits": "2s", "capacity": "2s",
                       "marketplace_sync": "2s", "sla": "2s", "llm_spend": "2s", "deepseek": "3s",
-                      "elevenlabs": "3s", "tokens": "3s"}
+                      "elevenlabs": "3s", "tokens": "3s", "app_exceptions": "1s", "releases": "2s"}
 CHECK_SETTINGS = {
     # credits: a call is "missing its end" after the longest compressed call (180 s / SPEED = 9 s) plus margin,
     # and the reconciliation window is short so reverted data faults age out and the alert can resolve
@@ -63,7 +63,8 @@ BATCHES: dict[str, list[str]] = {
     "B": ["kill-gunicorn-master", "kill-uvicorn-master", "hold-db-connections", "stop-beat"],
     # llm-spend-spike needs analysis calls, so new chats from a working marketplace sync: not with `long`
     "C": ["kill-gunicorn-worker", "api-slow", "sla-unanswered", "llm-spend-spike"],
-    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity"],
+    # broken-deploy breaks the voice API only: the chat center's sync, spend and capacity signals stay clean
+    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity", "broken-deploy"],
 }
 MODULE_BATCHES = ["A"]  # the batches of this module; the other e2e modules set their own
 # extra time for a fault's signal to build up before the alert's `for:` starts counting
@@ -86,7 +87,8 @@ WARMUP = {
 RESOLVE = {"api-errors": 330, "api-slow": 330, "kill-uvicorn-worker": 630, "kill-gunicorn-worker": 630,
            "drop-end-webhooks": 280,  # ELEVENLABS_LOOKBACK + grace + settle
            "wrong-charges": 100,  # CREDITS_WINDOW + MAX_CALL_LENGTH + settle
-           "llm-spend-spike": 930}  # the 15m rate window of provider:llm_spend_usd:rate15m + settle
+           "llm-spend-spike": 930,  # the 15m rate window of provider:llm_spend_usd:rate15m + settle
+           "broken-deploy": 330}  # AppImportError's 5m increase window + settle
 RESOLVE_DEFAULT = 90
 RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s a batch waits for resolutions
 # The alerts of these faults look back 5-15 minutes (RESOLVE): waiting for their resolution would blow the
@@ -114,12 +116,17 @@ RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metri
     "llm-spend-spike": ("sum by (host, provider) (rate(llm_spend_usd_total[1m])) * 86400 > 1 unless "
                         "sum by (host, provider) (rate(llm_spend_usd_total[1m])) <= 3 * "
                         "sum by (host, provider) (rate(llm_spend_usd_total[1m] {before}))", "llm_spend_usd_total"),
+    # no import error logged in the last minute (the rolled-back release imports what it needs)
+    "broken-deploy": ('sum by (host, service) (increase(app_exceptions_total{exception=~"ModuleNotFoundError|'
+                      'ImportError"}[1m])) > 0', "app_exceptions_total"),
     # a gauge over the exporter's 240 s lookback, not a rate: normal once it falls (the dropped calls age out
     # and no new ones join them) or is zero
     "drop-end-webhooks": ("elevenlabs_conversations_missing_end_event > 0 and "
                           "deriv(elevenlabs_conversations_missing_end_event[1m]) >= 0",
                           "elevenlabs_conversations_missing_end_event"),
 }
+# what the notification of a fault's alert must say besides the alert (regex on the received body)
+NOTIFICATION_SAYS = {"broken-deploy": r"Started [0-9hms. ]+ after deploy [0-9a-f]{7} of voice-api\."}
 RECOVERED_AFTER = 60  # s: the 1m windows then hold (almost) only samples taken after the revert
 # fault values other than the demo's defaults: half the end webhooks dropped keeps a few calls in the short
 # reconciliation window at every moment (no flapping), and leaves the other half for wrong-charges
@@ -146,6 +153,7 @@ class FaultResult:
     off_at: float = 0.0
     resolved_after: float | None = None  # seconds after `off` until the receiver got the resolution
     recovered_after: float | None = None  # seconds after `off` until RECOVERED saw the signal back to normal
+    notification_says: bool | None = None  # NOTIFICATION_SAYS matched a body the receiver got
     faulty_at_off: bool | None = None  # RECOVERED's query still showed the fault just before the revert (report)
     bound: float = 0.0
     resolve_bound: float = 0.0
@@ -250,6 +258,9 @@ def _run_batch(s: Stack, batch: str) -> dict[str, FaultResult]:
             if r.received_after is None and any(n.receiver == r.receiver for n in got):
                 r.received_after = round(min(n.received_at for n in got if n.receiver == r.receiver) - r.on_at, 1)
             r.received_by = sorted({n.receiver for n in got})
+            if r.fault in NOTIFICATION_SAYS and not r.notification_says:
+                r.notification_says = any(re.search(NOTIFICATION_SAYS[r.fault], json.dumps(n.body))
+                                          for n in got if n.receiver == r.receiver)
         if all(r.received_after is not None for r in results.values()):
             break
         time.sleep(1)
@@ -323,6 +334,8 @@ def check_fault(fault_results: dict, fault: str) -> None:
     assert r.received_after is not None, (f"{r.alert} fired after {r.fired_after}s but {r.receiver} did not get "
                                           f"it within {r.bound:.0f}s (received by: {r.received_by})")
     assert r.received_after <= r.bound, f"{r.alert} reached {r.receiver} after {r.received_after}s > {r.bound:.0f}s"
+    if r.fault in NOTIFICATION_SAYS:
+        assert r.notification_says, f"{r.receiver} got no {r.alert} saying {NOTIFICATION_SAYS[fault]}"
     if r.resolve_bound <= RESOLVE_BUDGET:
         if r.resolved_after is None:
             pytest.fail(f"{r.alert} did not resolve within {r.resolve_bound:.0f}s of {fault} off")

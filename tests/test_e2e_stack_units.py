@@ -29,7 +29,7 @@ def _local(tmp_path: Path) -> Local:
         exporters={"lookout": "127.0.0.1:1001", "node": "127.0.0.1:1002", "postgres": "127.0.0.1:1003",
                    "redis": "127.0.0.1:1004", "nginx_log": "127.0.0.1:1005"},
         prometheus="127.0.0.1:1010", alertmanagers=("127.0.0.1:1011", "127.0.0.1:1012"), blackbox="127.0.0.1:1013",
-        pager_url="http://127.0.0.1:1020", secrets_dir=tmp_path / "secrets",
+        pager_url="http://127.0.0.1:1020", secrets_dir=tmp_path / "secrets", demo_dir=tmp_path / "demo",
         demo_ports={"demo-voice": 2001, "demo-mcp": 2002, "demo-chat": 2003}, tls_port=2004,
         scrape_interval=2, evaluation_interval=2, exporter_intervals={"worker_pools": "1s"}, beat_speed=20,
         check_settings={"credits": {"window": "60s"}})
@@ -42,6 +42,9 @@ def test_the_native_demo_site_has_only_this_machines_addresses(tmp_path: Path) -
     assert (chat.address, chat.port, chat.health_url, chat.tls_host) == (
         "127.0.0.1", 2003, "http://127.0.0.1:2003/api/health", "127.0.0.1:2004")
     assert site.service("mcp-server").health_url == "http://127.0.0.1:2002/health"
+    voice = site.service("voice-api")  # the demo writes its error log and REVISION into its run dir
+    assert (voice.error_log, voice.release.file) == (str(tmp_path / "demo" / "error.log"),
+                                                     str(tmp_path / "demo" / "REVISION"))
     assert site.exporters_on(site.monitoring_host)["nginx_log"] == "127.0.0.1:1005"
     assert site.periodic_tasks["sync_all_sellers"] == 30 / 20
     assert dict(site.check("credits")[1])["window"] == "60s"  # merged over the site's own settings

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -32,6 +33,9 @@ db = Lazy(settings.voice_db, "demo-voice-api")
 faults = store(settings.redis_url)
 log = logging.getLogger("demo.voice")
 app = Flask("demo.voice")
+# the fault `broken-deploy` restarts Gunicorn with this set: the release's new code needs a module that the
+# deploy did not install (the first seed's incident 2, "ModuleNotFoundError after a deploy")
+BROKEN_DEPLOY = os.environ.get("DEMO_BROKEN_DEPLOY") == "1"
 
 
 def _field(obj: Any, *path: str) -> Any:
@@ -101,6 +105,8 @@ IGNORED = {"post_call_audio", "call_initiation_failure"}
 @app.post("/webhooks/elevenlabs")
 def webhook() -> tuple[Response, int]:
     body = request.get_data(cache=False)
+    if BROKEN_DEPLOY:
+        import demo.voice.call_summaries  # noqa: F401  (the release needs it; the deploy did not install it)
     try:
         verify_signature(request.headers.get("ElevenLabs-Signature"), body, settings.webhook_secret)
         try:

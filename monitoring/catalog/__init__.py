@@ -19,6 +19,7 @@ from typing import Any
 
 from monitoring.catalog import routing, scrape, slos
 from monitoring.catalog.alerts import (
+    app,
     capacity,
     celery,
     containers,
@@ -40,7 +41,7 @@ from monitoring.model import Alert, Recording, Slo
 from monitoring.site import Site
 
 # the order of the generated files: rules of each group in this order
-COMPONENTS = (meta, voice, postgres, credits, worker_pools, celery, marketplace, llm, capacity, host, redis, tls,
+COMPONENTS = (meta, voice, postgres, credits, worker_pools, app, celery, marketplace, llm, capacity, host, redis, tls,
               containers, slos)
 
 

@@ -36,6 +36,8 @@ FEATURES = {
     "slo_availability": "an availability SLO",
     "slo_latency": "a latency SLO",
     "containers": "`monitoring.watch_containers: true`",
+    "app_exceptions": "a service with an `error_log`",
+    "releases": "a service with a `release`",
 }
 
 
@@ -61,6 +63,8 @@ def features(site: Site) -> frozenset[str]:
         "slo_availability": any(x.availability for x in slos),
         "slo_latency": any(x.latency for x in slos),
         "containers": site.monitoring.watch_containers,
+        "app_exceptions": any(x.error_log for x in s),
+        "releases": any(x.release for x in s),
     }
     for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity"):
         on[check] = site.has_check(check)

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Default] = {
     "credits_unreconciled": Default(0, "short", "conversations not charged in the window"),
     "worker_restarts_10m": Default(2, "short", "worker restarts within 10 minutes"),
     "listen_queue": Default(10, "short", "connections waiting in the accept queue"),
+    "app_exceptions_5m": Default(10, "short", "Python exceptions in one service's error logs within 5 minutes"),
     "pool_memory_bytes": Default(None, "bytes", "RSS of one pool's workers (default: half the smallest host's "
                                                 "memory)"),
     "celery_backlog": Default(100, "short", "ready messages in one queue"),
