@@ -40,6 +40,7 @@ SELECT current_setting('archive_mode') AS archive_mode,
        coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) AS failing
 FROM pg_stat_archiver""",
 }
+DEFAULT_EXPECTED_INTERVAL = 86400.0  # a nightly dump
 DIR_ENTRIES_CAP = 1000  # files summed inside one dump directory (pg_dump -Fd writes one per table)
 
 
@@ -55,8 +56,8 @@ class BackupsSettings(PgSettings):
                        example="/var/backups/postgresql")
     glob: str = setting("*", help="Shell pattern of one backup's name in `dir`, e.g. `app-*.dump`.")
     expected_interval: Duration = setting(
-        Duration(86400), help="How often a new backup is expected (the backup job's schedule); published as "
-        "`backup_expected_interval_seconds`, the alerts' yardstick.")
+        Duration(DEFAULT_EXPECTED_INTERVAL), help="How often a new backup is expected (the backup job's "
+        "schedule); published as `backup_expected_interval_seconds`, the alerts' yardstick.")
     archiver: bool = setting(True, help="Also read WAL archiving from `pg_stat_archiver` (when `archive_mode` "
                              "is on).")
     max_files: int = setting(10000, help="Most directory entries looked at; more make the refresh fail.")

@@ -19,6 +19,7 @@ from typing import Any
 
 from monitoring.catalog import routing, scrape, slos
 from monitoring.catalog.alerts import (
+    backups,
     capacity,
     celery,
     containers,
@@ -27,6 +28,7 @@ from monitoring.catalog.alerts import (
     llm,
     marketplace,
     meta,
+    pg_activity,
     postgres,
     redis,
     tls,
@@ -40,8 +42,8 @@ from monitoring.model import Alert, Recording, Slo
 from monitoring.site import Site
 
 # the order of the generated files: rules of each group in this order
-COMPONENTS = (meta, voice, postgres, credits, worker_pools, celery, marketplace, llm, capacity, host, redis, tls,
-              containers, slos)
+COMPONENTS = (meta, voice, postgres, pg_activity, backups, credits, worker_pools, celery, marketplace, llm, capacity,
+              host, redis, tls, containers, slos)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ FEATURES = {
     "marketplace_sync": "the `marketplace_sync` check",
     "sla": "the `sla` check",
     "capacity": "the `capacity` check",
+    "pg_activity": "the `pg_activity` check",
+    "backups": "the `backups` check",
     "tokens": "`tokens:`",
     "app_metrics": "a service with `metrics:`",
     "slo_availability": "an availability SLO",
@@ -62,7 +64,7 @@ def features(site: Site) -> frozenset[str]:
         "slo_latency": any(x.latency for x in slos),
         "containers": site.monitoring.watch_containers,
     }
-    for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity"):
+    for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity", "pg_activity", "backups"):
         on[check] = site.has_check(check)
     assert set(on) == set(FEATURES)
     return frozenset(k for k, v in on.items() if v)
