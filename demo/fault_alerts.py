@@ -31,5 +31,9 @@ FAULT_ALERTS: dict[str, FaultExpectation] = {
     "api-errors": FaultExpectation("ChatApiHttp5xxRateHigh", "ticket", ("ChatcenterApiAvailabilityBurnPage",
                                                                        "ChatcenterApiAvailabilityBurnTicket")),
     "api-slow": FaultExpectation("ChatcenterApiLatencyBurnPage", "page", ("ChatcenterApiLatencyBurnTicket",)),
-    "hold-db-connections": FaultExpectation("PostgresConnectionsNearMax", "ticket"),
+    "hold-db-connections": FaultExpectation("PostgresConnectionsNearMax", "ticket",
+                                            ("PostgresIdleInTransactionTooLong",)),
+    "block-db": FaultExpectation("PostgresSessionsBlocked", "ticket",
+                                 ("PostgresIdleInTransactionTooLong", "PostgresQueryTooLong")),
+    "miss-backup": FaultExpectation("BackupMissing", "ticket", ("BackupMissedTwice",)),
 }
