@@ -21,8 +21,10 @@ RUN pip install ".[demo]"
 # the exporter's default port (job `lookout`); the demo's ports are published by compose only
 EXPOSE 9808
 
+# the demo's backup job writes to /var/lib/lookout-demo/backups (a named volume takes this owner)
 RUN groupadd --system --gid 10001 lookout \
- && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout
+ && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout \
+ && install -d -o 10001 -g 10001 /var/lib/lookout-demo/backups
 USER 10001:10001
 
 # /healthz answers 200 while the exporter runs; compose overrides this for the demo containers
