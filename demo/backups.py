@@ -1,4 +1,5 @@
-"""The demo's backup job: a dump of the voice database every ``--backup-interval`` seconds.
+"""The demo's backup job: a dump of the voice database every ``--backup-interval`` seconds (default: the site
+file's ``checks.backups.expected_interval``, the interval its monitoring expects).
 
 Reads: the voice database (with ``pg_dump -Fc`` when the machine has it, else a plain ``COPY`` of each table:
 the demo's container image has no PostgreSQL client) and the ``miss-backup`` fault switch.
@@ -22,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from demo import db
+from demo import db, site_facts
 from demo.faults import FaultStore
 from demo.settings import Settings
 
@@ -75,6 +76,7 @@ class BackupJob(threading.Thread):
         self.s, self.faults, self.stop_event = settings, faults, stop
         self.dir = Path(settings.backup_path)
         self.due = 0.0  # monotonic time of the next run: at once
+        self.interval = settings.backup_interval or site_facts.backup_interval()
 
     def run(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +88,7 @@ class BackupJob(threading.Thread):
             if time.monotonic() < self.due and not missed:
                 continue
             missed = False
-            self.due = time.monotonic() + self.s.backup_interval
+            self.due = time.monotonic() + self.interval
             name = f"voice-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.dump"
             try:
                 dump(self.s.voice_db, self.dir / name)

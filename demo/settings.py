@@ -16,15 +16,12 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from demo import site_facts
+
 PARTS = ("voice", "chat", "providers")
 
-# The second seed's beat schedule, in seconds.
-TASK_INTERVALS = {
-    "sync_all_sellers": 30.0,
-    "check_sla_escalation": 300.0,
-    "analyze_pending_chats": 120.0,
-    "auto_close_inactive_chats": 86400.0,
-}
+# The second seed's beat schedule, in seconds, from the demo's site file.
+TASK_INTERVALS = site_facts.task_intervals()
 
 ENV_JSON = "DEMO_SETTINGS_JSON"
 
@@ -72,8 +69,8 @@ class Settings:
     uvicorn_workers: int = opt(2, "Uvicorn workers of the chat API")
     celery_concurrency: int = opt(2, "Celery prefork processes")
     http_timeout: float = opt(2.0, "timeout of the demo's outgoing HTTP calls, seconds")
-    backup_interval: float = opt(120.0, "seconds between the demo's backups of the voice database (the site's "
-                                 "checks.backups.expected_interval; not divided by --speed)")
+    backup_interval: float = opt(0.0, "seconds between the demo's backups of the voice database (default: the "
+                                 "site file's checks.backups.expected_interval; not divided by --speed)")
     backup_dir: str = opt("", "where the demo's backup job writes (default: <run dir>/backups)")
 
     # ---- derived values -------------------------------------------------------------------
@@ -144,7 +141,7 @@ class Settings:
         self.parts  # noqa: B018  (raises on a bad value)
         if self.speed <= 0:
             raise ValueError("--speed must be > 0")
-        if self.backup_interval < 1:
+        if self.backup_interval and self.backup_interval < 1:
             raise ValueError("--backup-interval must be at least 1 second")
         unknown = set(parse_pairs(self.intervals)) - set(TASK_INTERVALS)
         if unknown:

@@ -248,8 +248,9 @@ def test_wal_archiving_succeeds_then_fails():
 
         try:
             switch()
-            s = _wait(lambda: (r := refresh(c)) and (v(r, "pg_archiver_archived_total") or 0) >= 1 and r,
-                      what="a WAL file archived")
+            # the directory is listed before the statistics are read: both must have seen the copy
+            s = _wait(lambda: (r := refresh(c)) and (v(r, "pg_archiver_archived_total") or 0) >= 1
+                      and v(r, "backup_files") >= 1 and r, what="a WAL file archived")
             assert v(s, "pg_archiver_enabled") == 1
             assert v(s, "pg_archiver_failed_total") == 0
             assert v(s, "pg_archiver_failing") == 0

@@ -189,7 +189,7 @@ class PgCollector(Collector):
         self.source.cancel_and_close()
 
 
-def seconds(value: Any) -> float:
+def number(value: Any) -> float:
     """A number from a query result (NULL is 0; numeric and intervals become float seconds)."""
     if value is None:
         return 0.0

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from exporters import source_errors
 from exporters.collector import Snapshot, counter, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, column, number
 from exporters.config import Duration, setting
 
 PARAMS: dict[str, str] = {}
@@ -176,11 +176,11 @@ backups:
         snap.add("pg_archiver_enabled", 1.0 if on else 0.0)
         if not on:
             return
-        snap.add("pg_archiver_archived_total", seconds(column(row, "archived_count", self.name, "archiver")))
-        snap.add("pg_archiver_failed_total", seconds(column(row, "failed_count", self.name, "archiver")))
+        snap.add("pg_archiver_archived_total", number(column(row, "archived_count", self.name, "archiver")))
+        snap.add("pg_archiver_failed_total", number(column(row, "failed_count", self.name, "archiver")))
         age = column(row, "last_archived_age", self.name, "archiver")
         if age is not None:
-            snap.add("pg_archiver_last_archived_age_seconds", max(0.0, seconds(age)))
+            snap.add("pg_archiver_last_archived_age_seconds", max(0.0, number(age)))
         snap.add("pg_archiver_failing", 1.0 if column(row, "failing", self.name, "archiver") else 0.0)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, require, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, number, require
 from exporters.config import setting
 
 STATES = ("active", "idle in transaction")
@@ -115,11 +115,11 @@ class DbActivity:
 def bounded(rows: list[dict[str, Any]], limit: int) -> dict[str, DbActivity]:
     """Per database, at most ``limit`` names (busiest first, then by name) plus ``other`` for the rest."""
     def busy(r: dict[str, Any]) -> tuple[float, float, str]:
-        return (-seconds(r["blocked"]), -seconds(r["idle_in_transaction"]), str(r["datname"]))
+        return (-number(r["blocked"]), -number(r["idle_in_transaction"]), str(r["datname"]))
 
     out: dict[str, DbActivity] = {}
     for i, r in enumerate(sorted(rows, key=busy)):
-        act = DbActivity(*(seconds(r[c]) for c in COLUMNS[1:]))
+        act = DbActivity(*(number(r[c]) for c in COLUMNS[1:]))
         name = str(r["datname"]) if i < limit and r["datname"] != OTHER else OTHER
         if name in out:
             out[name].fold(act)
