@@ -152,7 +152,7 @@ class Supervisor:
         self.next_kill: dict[str, float] = {}
         self.held: list[psycopg.Connection] = []
         self.lock_holder: psycopg.Connection | None = None  # block-db: the session holding the row lock
-        self.lock_waiters: list[psycopg.Connection] = []
+        self.lock_waiters: list[tuple[psycopg.Connection, threading.Thread]] = []
         self.saved_balances: dict[str, dict[str, str]] | None = None
         self.capacity_bump = 0.0
         self.ready = False
@@ -485,9 +485,11 @@ class Supervisor:
                 with contextlib.suppress(psycopg.Error):
                     self.lock_holder.close()  # rolls back: the waiters get the row, commit and return
                 self.lock_holder = None
-            for conn in self.lock_waiters:
-                with contextlib.suppress(psycopg.Error):
-                    conn.cancel_safe(timeout=2)
+            for conn, thread in self.lock_waiters:
+                thread.join(5)  # each gets the row in turn and commits
+                if thread.is_alive():
+                    with contextlib.suppress(psycopg.Error):
+                        conn.cancel_safe(timeout=2)
                 with contextlib.suppress(psycopg.Error):
                     conn.close()
             self.lock_waiters = []
@@ -505,13 +507,14 @@ class Supervisor:
         self.lock_holder.execute("SELECT n FROM demo_lock WHERE id = 1 FOR UPDATE")  # then idle in transaction
         for i in range(max(1, int(value or 1))):
             waiter = connect(f"demo-block-db-waiter-{i + 1}", True)
-            self.lock_waiters.append(waiter)
 
             def wait(conn: psycopg.Connection = waiter) -> None:
                 with contextlib.suppress(psycopg.Error):  # released, cancelled or closed: all fine
                     conn.execute("UPDATE demo_lock SET n = n + 1 WHERE id = 1")
 
-            threading.Thread(target=wait, name=f"demo-block-db-{i + 1}", daemon=True).start()
+            thread = threading.Thread(target=wait, name=f"demo-block-db-{i + 1}", daemon=True)
+            thread.start()
+            self.lock_waiters.append((waiter, thread))
 
     def _fault_grow_capacity(self, on: bool, value: float | None, prev: tuple) -> None:
         now = time.monotonic()

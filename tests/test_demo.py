@@ -277,7 +277,7 @@ def test_block_db_holder_and_waiters_in_the_report(demo, tmp_path):
     # one root, the holder; the second waiter queues behind the first one's tuple lock (PostgreSQL's row-lock
     # queue), so it may sit under the first waiter rather than beside it
     assert [t["application"] for t in tree if t["depth"] == 0] == ["demo-block-db-holder"]
-    assert [t["application"] for t in tree[1:]] == ["demo-block-db-waiter-1", "demo-block-db-waiter-2"]
+    assert sorted(t["application"] for t in tree[1:]) == ["demo-block-db-waiter-1", "demo-block-db-waiter-2"]
     assert tree[1]["depth"] == 1 and tree[1]["waits_on"] == [tree[0]["pid"]]
     demo.fault("block-db", "off")
     wait_until(lambda: not q(demo, apps), timeout=10, what="the lock released")
