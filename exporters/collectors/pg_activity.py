@@ -49,7 +49,9 @@ SELECT d.datname,
 FROM pg_database d
 LEFT JOIN (
     SELECT datid, pid, state, state_change, xact_start, query_start,
-           wait_event_type = 'Lock' AND cardinality(pg_blocking_pids(pid)) > 0 AS blocked
+           -- CASE, not AND: SQL does not promise to skip the call for sessions that wait on no lock
+           CASE WHEN wait_event_type = 'Lock' THEN cardinality(pg_blocking_pids(pid)) > 0 ELSE false END
+               AS blocked
     FROM pg_stat_activity
     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 ) a ON a.datid = d.oid
@@ -86,8 +88,8 @@ class PgActivitySettings(PgSettings):
     QUERIES: ClassVar[tuple[str, ...]] = tuple(QUERIES)
 
     max_databases: int = setting(
-        20, help="Databases published by name (the most sessions first); the rest are summed into "
-        "`datname=\"other\"`.")
+        20, help="Databases published by name (those with the most blocked, then idle-in-transaction sessions "
+        "first, then by name); the rest are folded into `datname=\"other\"` (counts summed, ages the oldest).")
 
     def validate(self) -> None:
         super().validate()
