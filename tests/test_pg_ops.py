@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -283,3 +284,39 @@ def test_pg_activity_and_backups_without_a_server(tmp_path):
     bad = run_cli("report", "blocking", "--config", str(cfg), env={"PGOPS_DSN": "postgresql://u:hunter2@127.0.0.1:1/x"})
     assert bad.returncode == 1 and "hunter2" not in bad.stderr + bad.stdout
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+# --- the site and the catalog ----------------------------------------------------------------------
+def test_backup_thresholds_follow_the_sites_expected_interval():
+    from monitoring.catalog import build
+    from monitoring.site import load_site
+    from tests.test_site import _site
+
+    demo = build(load_site(Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"))
+    assert demo.thresholds.backup_age_seconds.value == 150  # 2m + 25%
+    assert demo.thresholds.backup_age_page_seconds.value == 270  # two missed, + 25%
+    assert "backup_newest_age_seconds > 150 or backup_files == 0" in demo.alerts_by_name["BackupMissing"].expr
+    db = """
+        databases:
+          - {name: d, host: app-1, platform: x, dsn: '${D}', checks: {backups: {dir: /srv/dumps}, pg_activity: {}}}
+        """
+    nightly = build(_site(databases=db))
+    assert nightly.thresholds.backup_age_seconds.value == 86400 * 1.25  # the collector's default: a nightly dump
+    assert {"PostgresSessionsBlocked", "BackupMissedTwice", "PostgresWalArchivingFailing"} <= set(
+        nightly.alerts_by_name)
+
+
+@pytest.mark.parametrize("check, message", [
+    ("backups: {glob: '*.dump'}", r"^databases\[0\]\.checks\.backups\.dir: required key is missing"),
+    ("backups: {dir: /srv, glob: 'a/*.dump'}", r"^databases\[0\]\.checks\.backups: glob: expected a file name"),
+    ("backups: {dir: /srv, expected_interval: soon}", r"^databases\[0\]\.checks\.backups\.expected_interval: "),
+    ("pg_activity: {max_databases: 0}", r"^databases\[0\]\.checks\.pg_activity: max_databases: must be between"),
+])
+def test_bad_check_settings_are_one_line_naming_the_key(check, message):
+    from monitoring.site import SiteError
+    from tests.test_site import _site
+
+    with pytest.raises(SiteError) as err:
+        _site(databases=f"databases:\n  - {{name: d, host: app-1, platform: x, dsn: '${{D}}', checks: {{{check}}}}}\n")
+    assert "\n" not in str(err.value)
+    assert re.search(message, str(err.value)), str(err.value)
