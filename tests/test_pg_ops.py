@@ -320,3 +320,21 @@ def test_bad_check_settings_are_one_line_naming_the_key(check, message):
         _site(databases=f"databases:\n  - {{name: d, host: app-1, platform: x, dsn: '${{D}}', checks: {{{check}}}}}\n")
     assert "\n" not in str(err.value)
     assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_the_exporter_serves_both_collectors_and_promtool_accepts_the_names(pg, tmp_path):
+    from tests.support.exporter import exporter, promtool_check_metrics
+
+    d = tmp_path / "dumps"
+    d.mkdir()
+    (d / "app-1.dump").write_bytes(b"PGDMP" + b"x" * 100)
+    cfg = write_config(tmp_path / "exporter.yaml", {
+        "pg_activity": {"dsn": "${PGOPS_DSN}", "interval": "1s"},
+        "backups": {"dsn": "${PGOPS_DSN}", "interval": "1s", "dir": str(d), "glob": "app-*.dump"},
+    })
+    with exporter(cfg, env={"PGOPS_DSN": pg.dsn()}) as exp:
+        s = exp.wait_for(lambda m: m.get(("backup_files", ())) == 1
+                         and ("pg_blocked_sessions", (("datname", "postgres"),)) in m)
+        assert s[("pg_archiver_enabled", ())] == 0  # the session server does not archive
+        assert s[("exporter_collector_up", (("collector", "pg_activity"),))] == 1
+        assert promtool_check_metrics(exp.metrics()) == ""
