@@ -107,9 +107,14 @@ class Secret(str):
         return "'***'"
 
 
-def setting(default: Any = dataclasses.MISSING, *, help: str, example: Any = None, **kw: Any) -> Any:
-    """A dataclass field with the documentation that ``docs/configuration.md`` is generated from."""
-    meta = {"help": help, "example": example}
+def setting(default: Any = dataclasses.MISSING, *, help: str, example: Any = None, at_cap: str | None = None,
+            **kw: Any) -> Any:
+    """A dataclass field with the documentation that ``docs/configuration.md`` is generated from.
+
+    ``at_cap``: for a setting that bounds what is read or labelled, what happens at the bound (which series
+    keeps totals exact, or which gauge and alert say a figure is a lower bound); listed under "Caps".
+    """
+    meta = {"help": help, "example": example, "at_cap": at_cap}
     if isinstance(default, list | dict):
         factory = default.copy
         return field(default_factory=factory, metadata=meta, **kw)

@@ -82,6 +82,39 @@ def _rows(cls: Any, prefix: str) -> list[str]:
     return rows
 
 
+def caps(classes: list[type[Collector]]) -> list[tuple[str, str, str, str]]:
+    """(collector, key, default, what happens at the cap) of every setting declared with ``at_cap``."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def walk(name: str, cls: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("at_cap"):
+                out.append((name, prefix + f.name, _default(f), f.metadata["at_cap"]))
+            _, inner = is_optional(hints[f.name])
+            args = get_args(inner)
+            if get_origin(inner) is list and args and dataclasses.is_dataclass(args[0]):
+                walk(name, args[0], f"{prefix}{f.name}[].")
+            elif get_origin(inner) is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+                walk(name, args[1], f"{prefix}{f.name}.<name>.")
+            elif dataclasses.is_dataclass(inner):
+                walk(name, inner, f"{prefix}{f.name}.")
+
+    for cls in classes:
+        walk(cls.name, cls.Settings, "")
+    return out
+
+
+def caps_md(classes: list[type[Collector]]) -> str:
+    rows = [f"| `{c}` | `{k}` | {d} | {what.replace('|', chr(92) + '|')} |" for c, k, d, what in caps(classes)]
+    return (
+        "## Caps\n\nEvery setting that bounds what a collector reads or labels, and what happens at the bound: "
+        "either the figures stay exact (the rest is summed into one `other`-like series) or a gauge says they "
+        "are a lower bound, with an alert. Nothing is dropped in silence.\n\n"
+        "| collector | key | default | at the cap |\n|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+    )
+
+
 def configuration_md(classes: list[type[Collector]]) -> str:
     out = [HEADER, "# Configuration\n\n"]
     out.append(
@@ -107,6 +140,7 @@ def configuration_md(classes: list[type[Collector]]) -> str:
         "Keys every collector accepts:\n\n| key | type | default | meaning |\n|---|---|---|---|\n"
     )
     out.append("\n".join(_rows(CollectorSettings, "")) + "\n\n")
+    out.append(caps_md(classes))
     for cls in classes:
         out.append(f"## `{cls.name}`\n\n{cls.summary.strip()}\n\n")
         out.append("| key | type | default | meaning |\n|---|---|---|---|\n")
@@ -133,6 +167,7 @@ def metrics_md(classes: list[type[Collector]]) -> str:
             lines.append(f"| `{s.name}` | {s.type} | {labels} | {s.help} |")
         return "\n".join(lines) + "\n\n"
 
+    out.append(caps_md(classes))
     out.append("## Runtime (every collector)\n\n" + table(RUNTIME_METRICS))
     for cls in classes:
         out.append(f"## `{cls.name}`\n\n" + table(cls.metrics))

@@ -160,6 +160,8 @@ THRESHOLD_EXEMPT = {
     ("lookout-db-ops", "Backups found"): "a count: BackupMissing fires at 0, drawn on the age panel",
     ("lookout-db-ops", "WAL archiving"): "failures and a 0/1 state: the alert needs both, no level to draw",
     ("lookout-db-ops", "Last WAL file archived"): "no alert: a quiet database archives nothing for hours",
+    ("lookout-celery", "Queues folded or not read"): "counts of queues: its alerts fire on any folded or unread "
+                                                     "queue (> 0), not on a catalog threshold",
 }
 
 

@@ -60,7 +60,9 @@ class BackupsSettings(PgSettings):
         "schedule); published as `backup_expected_interval_seconds`, the alerts' yardstick.")
     archiver: bool = setting(True, help="Also read WAL archiving from `pg_stat_archiver` (when `archive_mode` "
                              "is on).")
-    max_files: int = setting(10000, help="Most directory entries looked at; more make the refresh fail.")
+    max_files: int = setting(10000, help="Most directory entries looked at; more make the refresh fail.",
+                             at_cap="refused: the refresh fails with one line naming `max_files` (the collector's "
+                             "`exporter_collector_up` is 0), never a count that silently stops.")
 
     def validate(self) -> None:
         super().validate()

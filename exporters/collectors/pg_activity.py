@@ -89,7 +89,8 @@ class PgActivitySettings(PgSettings):
 
     max_databases: int = setting(
         20, help="Databases published by name (those with the most blocked, then idle-in-transaction sessions "
-        "first, then by name); the rest are folded into `datname=\"other\"` (counts summed, ages the oldest).")
+        "first, then by name); the rest are folded into `datname=\"other\"` (counts summed, ages the oldest).",
+        at_cap='exact: the other databases are folded into `datname="other"`, counts summed, ages the oldest.')
 
     def validate(self) -> None:
         super().validate()
