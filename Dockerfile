@@ -24,10 +24,12 @@ ENV DEMO_SITE_FILE=/opt/lookout/examples/demo.yaml
 # the exporter's default port (job `lookout`); the demo's ports are published by compose only
 EXPOSE 9808
 
-# /srv/demo-voice: the demo voice API's error log and REVISION (volume shared with the exporter, read-only there)
+# /srv/demo-voice: the demo voice API's error log and REVISION (volume shared with the exporter, read-only there);
+# the demo's backup job writes to /var/lib/lookout-demo/backups (a named volume takes this owner)
 RUN groupadd --system --gid 10001 lookout \
  && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/lookout \
+ && install -d -o 10001 -g 10001 /var/lib/lookout-demo/backups \
  && install -d -o lookout -g lookout /srv/demo-voice
 USER 10001:10001
 # the exporter's state (llm_spend's checkpoint), on a volume in compose.yaml

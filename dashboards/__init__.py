@@ -14,7 +14,7 @@ from dashboards._lib import Board
 from monitoring.catalog.context import Ctx
 
 MODULES = ("overview", "worker_pools", "celery", "billing", "llm", "marketplace_sla", "capacity", "http_slo",
-           "host")
+           "host", "db_ops")
 
 
 def boards(k: Ctx) -> list[Board]:

@@ -33,5 +33,9 @@ FAULT_ALERTS: dict[str, FaultExpectation] = {
     "api-slow": FaultExpectation("ChatcenterApiLatencyBurnPage", "page", ("ChatcenterApiLatencyBurnTicket",)),
     "broken-deploy": FaultExpectation("AppImportError", "page", ("AppExceptionRateHigh", "VoiceHttp5xxRateHigh",
                                                                  "ElevenLabsEndEventsMissing", "CreditsNotCharged")),
-    "hold-db-connections": FaultExpectation("PostgresConnectionsNearMax", "ticket"),
+    "hold-db-connections": FaultExpectation("PostgresConnectionsNearMax", "ticket",
+                                            ("PostgresIdleInTransactionTooLong",)),
+    "block-db": FaultExpectation("PostgresSessionsBlocked", "ticket",
+                                 ("PostgresIdleInTransactionTooLong", "PostgresQueryTooLong")),
+    "miss-backup": FaultExpectation("BackupMissing", "ticket", ("BackupMissedTwice",)),
 }

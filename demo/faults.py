@@ -78,6 +78,12 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "working release"),
     Fault("hold-db-connections", "voice", None, "connections to hold (default: up to 90% of max_connections)",
           "the demo opens connections to the voice database and leaves them idle in transaction"),
+    Fault("block-db", "voice", 2.0, "sessions left waiting on the lock",
+          "one session locks a row of `demo_lock` in the voice database and stays idle in transaction; VALUE "
+          "others try to update the row and wait: `python -m exporters report blocking` shows the tree"),
+    Fault("miss-backup", "voice", None, "",
+          "the demo's backup job (a pg_dump of the voice database every --backup-interval) skips its runs; off "
+          "takes a backup at once"),
 )}
 
 

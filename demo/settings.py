@@ -71,6 +71,9 @@ class Settings:
     uvicorn_workers: int = opt(2, "Uvicorn workers of the chat API")
     celery_concurrency: int = opt(2, "Celery prefork processes")
     http_timeout: float = opt(2.0, "timeout of the demo's outgoing HTTP calls, seconds")
+    backup_interval: float = opt(0.0, "seconds between the demo's backups of the voice database (default: the "
+                                 "site file's checks.backups.expected_interval; not divided by --speed)")
+    backup_dir: str = opt("", "where the demo's backup job writes (default: <run dir>/backups)")
 
     # ---- derived values -------------------------------------------------------------------
     @property
@@ -125,6 +128,10 @@ class Settings:
     def deploy_path(self) -> str:
         return self.deploy_dir or self.run_path
 
+    @property
+    def backup_path(self) -> str:
+        return self.backup_dir or os.path.join(self.run_path, "backups")
+
     def task_interval(self, name: str) -> float:
         overrides = parse_pairs(self.intervals)
         if name in overrides:
@@ -140,6 +147,8 @@ class Settings:
         self.parts  # noqa: B018  (raises on a bad value)
         if self.speed <= 0:
             raise ValueError("--speed must be > 0")
+        if self.backup_interval and self.backup_interval < 1:
+            raise ValueError("--backup-interval must be at least 1 second")
         unknown = set(parse_pairs(self.intervals)) - set(TASK_INTERVALS)
         if unknown:
             raise ValueError(f"--intervals: unknown task(s) {', '.join(sorted(unknown))}")

@@ -2,7 +2,8 @@
 
 Reads: ``examples/demo.yaml`` (``redis[].celery.beat_schedule`` and ``databases[].checks.capacity.thresholds``),
 the file the demo's monitoring is generated from, so the demo and its monitoring cannot disagree.
-Publishes: ``task_intervals()`` (seconds per periodic task) and ``capacity_thresholds()``.
+Publishes: ``task_intervals()`` (seconds per periodic task), ``capacity_thresholds()`` and ``backup_interval()``
+(``databases[].checks.backups.expected_interval``: how often the demo's backup job runs).
 
 A plain YAML read, not ``monitoring.site.load_site``: every demo process (Gunicorn, Uvicorn and Celery
 workers) imports this, and the full site model costs half a second and hundreds of modules there.
@@ -39,3 +40,11 @@ def capacity_thresholds() -> dict[str, float]:
     return {resource: float(v)
             for d in _site().get("databases", [])
             for resource, v in (((d.get("checks") or {}).get("capacity") or {}).get("thresholds") or {}).items()}
+
+
+def backup_interval() -> float:
+    """Seconds between the demo's backups: the backups check's expected interval (a day when none)."""
+    found = [((d.get("checks") or {}).get("backups") or {}).get("expected_interval")
+             for d in _site().get("databases", [])]
+    every = next((x for x in found if x), None)
+    return float(Duration.parse(every)) if every else 86400.0

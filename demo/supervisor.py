@@ -153,6 +153,8 @@ class Supervisor:
         self.fault_errors: dict[str, str] = {}
         self.next_kill: dict[str, float] = {}
         self.held: list[psycopg.Connection] = []
+        self.lock_holder: psycopg.Connection | None = None  # block-db: the session holding the row lock
+        self.lock_waiters: list[tuple[psycopg.Connection, threading.Thread]] = []
         self.saved_balances: dict[str, dict[str, str]] | None = None
         self.capacity_bump = 0.0
         self.ready = False
@@ -237,6 +239,9 @@ class Supervisor:
 
             self.voice_traffic = CallGenerator(self.s, self.faults, self.stop_event)
             self.voice_traffic.start()
+            from demo.backups import BackupJob
+
+            BackupJob(self.s, self.faults, self.stop_event).start()
         if "chat" in self.parts:
             from demo.chat.traffic import UserGenerator
 
@@ -348,6 +353,7 @@ class Supervisor:
         for conn in self.held:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
+        self._fault_block_db(False, None, (True, None))
         for fake in (self.deepseek, self.elevenlabs, self.marketplace):
             if fake is not None:
                 fake.stop()
@@ -496,6 +502,43 @@ class Supervisor:
                             str(exc).splitlines()[0])
                 break
             self.held.append(conn)
+
+    def _fault_block_db(self, on: bool, value: float | None, prev: tuple) -> None:
+        if not on or prev != (on, value):  # off, or a new number of waiters: release everything first
+            if self.lock_holder is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self.lock_holder.close()  # rolls back: the waiters get the row, commit and return
+                self.lock_holder = None
+            for conn, thread in self.lock_waiters:
+                thread.join(5)  # each gets the row in turn and commits
+                if thread.is_alive():
+                    with contextlib.suppress(psycopg.Error):
+                        conn.cancel_safe(timeout=2)
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+            self.lock_waiters = []
+        if not on or self.lock_holder is not None:
+            return
+
+        def connect(app: str, autocommit: bool) -> psycopg.Connection:
+            # no statement_timeout (demo.db's default would cancel the waiters after 10 s)
+            return psycopg.connect(self.s.voice_db, application_name=app, connect_timeout=5, autocommit=autocommit)
+
+        with connect("demo-setup", True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS demo_lock (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
+            conn.execute("INSERT INTO demo_lock (id) VALUES (1) ON CONFLICT DO NOTHING")
+        self.lock_holder = connect("demo-block-db-holder", False)
+        self.lock_holder.execute("SELECT n FROM demo_lock WHERE id = 1 FOR UPDATE")  # then idle in transaction
+        for i in range(max(1, int(value or 1))):
+            waiter = connect(f"demo-block-db-waiter-{i + 1}", True)
+
+            def wait(conn: psycopg.Connection = waiter) -> None:
+                with contextlib.suppress(psycopg.Error):  # released, cancelled or closed: all fine
+                    conn.execute("UPDATE demo_lock SET n = n + 1 WHERE id = 1")
+
+            thread = threading.Thread(target=wait, name=f"demo-block-db-{i + 1}", daemon=True)
+            thread.start()
+            self.lock_waiters.append((waiter, thread))
 
     def _fault_grow_capacity(self, on: bool, value: float | None, prev: tuple) -> None:
         now = time.monotonic()
@@ -680,10 +723,12 @@ HANDLERS: dict[str, FaultHandler] = {
     "hold-db-connections": Supervisor._fault_hold_db_connections,
     "grow-capacity": Supervisor._fault_grow_capacity,
     "broken-deploy": Supervisor._fault_broken_deploy,
+    "block-db": Supervisor._fault_block_db,
 }
 APPLIED_BY_THE_APPS = frozenset({
     "drop-end-webhooks", "wrong-charges", "marketplace-slow", "marketplace-429", "marketplace-5xx", "sla-unanswered",
     "api-errors", "api-slow",
+    "miss-backup",  # the backup job (demo.backups) reads the switch
 })
 
 

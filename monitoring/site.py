@@ -27,7 +27,7 @@ __all__ = ["Site", "SiteError", "load_site"]
 
 Kind = Literal["gunicorn", "uvicorn", "celery_worker", "celery_beat", "http"]
 POOL_KINDS: dict[str, str] = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery_worker": "celery"}
-CHECKS = ("credits", "marketplace_sync", "sla", "capacity", "llm_spend")
+CHECKS = ("credits", "marketplace_sync", "sla", "capacity", "llm_spend", "pg_activity", "backups")
 # collectors the site's own keys configure (never through `collectors:`)
 MODELLED = (*CHECKS, "worker_pools", "celery", "tokens", "containers", "deepseek", "elevenlabs", "app_exceptions",
             "releases")
@@ -252,6 +252,14 @@ class Checks:
         None, help="Volumes against the scaling thresholds; `thresholds:` merges over the defaults "
         "(active_sellers 100, chats_per_day 10000, concurrent_users 1000): a partial map keeps the rest.")
     llm_spend: Mapping[str, Any] | None = key(None, help="LLM spend from the app's usage table.")
+    pg_activity: Mapping[str, Any] | None = key(
+        None, help="Sessions and locks of this database's server: blocked sessions, idle-in-transaction sessions, "
+        "the oldest transaction and query per database (`pg_activity`; its role needs `pg_monitor` to see other "
+        "roles' sessions). `python -m exporters report blocking` prints who blocks whom.")
+    backups: Mapping[str, Any] | None = key(
+        None, help="This database's backups: `dir` (on the monitoring host), `glob` and `expected_interval` (how "
+        "often the backup job runs: the yardstick of the missed-backup alerts), plus WAL archiving from "
+        "`pg_stat_archiver` when the server archives (`backups`).")
 
     def enabled(self) -> Iterator[tuple[str, Mapping[str, Any]]]:
         for name in CHECKS:

@@ -269,6 +269,7 @@ class Stack:
                 "DEEPSEEK_API_KEY_FILE": self._private_secret("deepseek_api_key"),
                 "ELEVENLABS_API_KEY_FILE": self._private_secret("elevenlabs_api_key"),
                 "WB_FEEDBACKS_TOKEN_FILE": str(DEMO_SECRETS / "wb_token"),
+                "DEMO_BACKUP_DIR": str(self.run_dir / "demo" / "backups"),  # the demo's backup job writes there
             }
         env.update(self.opts.exporters_env)
         return env

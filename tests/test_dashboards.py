@@ -157,6 +157,11 @@ THRESHOLD_EXEMPT = {
     ("lookout-worker-pools", "Worker CPU"): "no per-pool CPU alert; the host's load per vCPU carries it",
     ("lookout-http-slo", "Requests per second"): "throughput: no alert reads the request rate",
     ("lookout-llm", "Tokens by type"): "volume: the spend panels draw the budget in USD",
+    ("lookout-db-ops", "Blocked sessions"): "a count: the alerts read how long the longest waiter has waited",
+    ("lookout-db-ops", "Idle-in-transaction sessions"): "a count: the alert reads the oldest transaction's age",
+    ("lookout-db-ops", "Backups found"): "a count: BackupMissing fires at 0, drawn on the age panel",
+    ("lookout-db-ops", "WAL archiving"): "failures and a 0/1 state: the alert needs both, no level to draw",
+    ("lookout-db-ops", "Last WAL file archived"): "no alert: a quiet database archives nothing for hours",
     ("lookout-celery", "Queues folded or not read"): "counts of queues: its alerts fire on any folded or unread "
                                                      "queue (> 0), not on a catalog threshold",
 }

@@ -22,7 +22,7 @@ import requests
 from demo.testing import DemoProcess, tree_memory
 from demo.voice.signature import sign
 from stack.procs import wait_until
-from tests.support.exporter import promtool_check_metrics, samples
+from tests.support.exporter import promtool_check_metrics, run_cli, samples, write_config
 from tests.support.servers import redis_server
 
 # every test of the module shares one running demo (scripts/test schedules a module whole on one worker)
@@ -38,7 +38,7 @@ def demo(pg, tmp_path_factory) -> Iterator[DemoProcess]:
         # its logs in pytest's tmp_path folders: kept when the session fails
         d = DemoProcess(url, r.url, run_dir=tmp_path_factory.mktemp("demo"), speed=SPEED, webhook_secret=SECRET,
                         call_rate=120, call_duration="60:240",
-                        marketplace_rate=60, user_rate=60, http_timeout=1,
+                        marketplace_rate=60, user_rate=60, http_timeout=1, backup_interval=3,
                         intervals="sync_all_sellers=1,check_sla_escalation=1,analyze_pending_chats=1,"
                                   "auto_close_inactive_chats=3")
         d.start()
@@ -279,6 +279,44 @@ def test_hold_db_connections(demo):
     assert demo.status()["held_db_connections"] == 5
     demo.fault("hold-db-connections", "off")
     wait_until(lambda: one(demo, held) == 0, timeout=10, what="connections released")
+
+
+def test_block_db_holder_and_waiters_in_the_report(demo, tmp_path):
+    apps = "SELECT application_name, state, wait_event_type FROM pg_stat_activity " \
+           "WHERE application_name LIKE 'demo-block-db-%' ORDER BY 1"
+    demo.fault("block-db", "on", 2)
+    wait_until(lambda: len(q(demo, apps)) == 3 and q(demo, apps)[1][2] == "Lock", timeout=10, what="two waiters")
+    rows = q(demo, apps)
+    assert rows[0][:2] == ("demo-block-db-holder", "idle in transaction")
+    assert [r[0] for r in rows[1:]] == ["demo-block-db-waiter-1", "demo-block-db-waiter-2"]
+    assert all(r[1:] == ("active", "Lock") for r in rows[1:])
+    cfg = write_config(tmp_path / "exporter.yaml", {"pg_activity": {"dsn": "${DEMO_DSN}"}})
+    out = run_cli("report", "blocking", "--config", str(cfg), "--json", env={"DEMO_DSN": demo.dsn})
+    assert out.returncode == 0, out.stderr
+    tree = json.loads(out.stdout)["sessions"]
+    # one root, the holder; the second waiter queues behind the first one's tuple lock (PostgreSQL's row-lock
+    # queue), so it may sit under the first waiter rather than beside it
+    assert [t["application"] for t in tree if t["depth"] == 0] == ["demo-block-db-holder"]
+    assert sorted(t["application"] for t in tree[1:]) == ["demo-block-db-waiter-1", "demo-block-db-waiter-2"]
+    assert tree[1]["depth"] == 1 and tree[1]["waits_on"] == [tree[0]["pid"]]
+    demo.fault("block-db", "off")
+    wait_until(lambda: not q(demo, apps), timeout=10, what="the lock released")
+    assert one(demo, "SELECT n FROM demo_lock WHERE id = 1") >= 2  # the waiters got the row and committed
+
+
+def test_miss_backup_skips_the_backup_job(demo):
+    backups = demo.run_dir / "backups"
+    wait_until(lambda: len(list(backups.glob("voice-*.dump"))) >= 2, timeout=20, what="two backups")
+    newest = max(backups.glob("voice-*.dump"))
+    assert newest.read_bytes()[:5] == b"PGDMP"  # a real pg_dump custom-format archive
+    demo.fault("miss-backup", "on")
+    time.sleep(1)
+    before = set(backups.glob("voice-*.dump"))
+    time.sleep(7)  # more than two intervals of 3 s
+    assert set(backups.glob("voice-*.dump")) == before
+    demo.fault("miss-backup", "off")
+    wait_until(lambda: set(backups.glob("voice-*.dump")) - before, timeout=10, what="a backup at once")
+    assert len(list(backups.glob("voice-*.dump"))) <= 5  # the job keeps the newest five
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -40,14 +40,18 @@ SPEED = 20  # demo time compression: beat intervals, SLA deadlines, call lengths
 SCRAPE = 2  # seconds: scrape and evaluation interval
 EXPORTER_INTERVALS = {"worker_pools": "1s", "celery": "1s", "credits": "2s", "capacity": "2s",
                       "marketplace_sync": "2s", "sla": "2s", "llm_spend": "2s", "deepseek": "3s",
-                      "elevenlabs": "3s", "tokens": "3s", "app_exceptions": "1s", "releases": "2s"}
+                      "elevenlabs": "3s", "tokens": "3s", "app_exceptions": "1s", "releases": "2s", "pg_activity": "2s",
+                      "backups": "2s"}
 CHECK_SETTINGS = {
     # credits: a call is "missing its end" after the longest compressed call (180 s / SPEED = 9 s) plus margin,
     # and the reconciliation window is short so reverted data faults age out and the alert can resolve
     "credits": {"max_call_length": "20s", "charge_grace": "10s", "window": "60s"},
     # the fake ElevenLabs dates a call back by its nominal (uncompressed, up to 180 s) length
     "elevenlabs": {"conversations": {"grace": "20s", "lookback": "240s"}},
+    # the demo's backup job runs every BACKUP_INTERVAL (not compressed by SPEED: a dump every 6 s is no backup)
+    "backups": {"expected_interval": "30s"},
 }
+BACKUP_INTERVAL = 30
 AM_TIMERS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1m"}
 HEALTHY_SECONDS = 180
 SETTLE = 2 * SCRAPE + 15  # exporter refresh + scrape + evaluation + Alertmanager group_wait + delivery
@@ -63,8 +67,11 @@ BATCHES: dict[str, list[str]] = {
     "B": ["kill-gunicorn-master", "kill-uvicorn-master", "hold-db-connections", "stop-beat"],
     # llm-spend-spike needs analysis calls, so new chats from a working marketplace sync: not with `long`
     "C": ["kill-gunicorn-worker", "api-slow", "sla-unanswered", "llm-spend-spike"],
-    # broken-deploy breaks the voice API only: the chat center's sync, spend and capacity signals stay clean
-    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity", "broken-deploy"],
+    # broken-deploy breaks the voice API only: the chat center's sync, spend and capacity signals stay clean.
+    # block-db waits out the 300 s lock-wait threshold, as long as the marketplace lag: it touches only a table of
+    # its own in the voice database, miss-backup only the backup job
+    "long": ["marketplace-slow", "marketplace-429", "marketplace-5xx", "grow-capacity", "broken-deploy", "block-db",
+             "miss-backup"],
 }
 MODULE_BATCHES = ["A"]  # the batches of this module; the other e2e modules set their own
 # extra time for a fault's signal to build up before the alert's `for:` starts counting
@@ -82,6 +89,8 @@ WARMUP = {
     # `long`: the sync lag must first pass its 300 s threshold; spend and capacity need their data to grow
     "marketplace-slow": 320, "marketplace-429": 320, "marketplace-5xx": 320,
     "llm-spend-spike": 120, "grow-capacity": 60,
+    "block-db": 300,  # the pg_lock_wait_seconds threshold
+    "miss-backup": 40,  # the newest backup passes the expected interval + 25% (37.5 s)
 }
 # how long after the revert the alert may keep firing: the longest range window its rule looks back over
 RESOLVE = {"api-errors": 330, "api-slow": 330, "kill-uvicorn-worker": 630, "kill-gunicorn-worker": 630,
@@ -167,7 +176,8 @@ def stack(request):
     opts = Options(
         scrape_interval=f"{SCRAPE}s", evaluation_interval=f"{SCRAPE}s", alertmanager_timers=AM_TIMERS,
         # more calls and API users than the defaults: enough samples in the short windows for stable ratios
-        demo_args=["--speed", str(SPEED), "--call-rate", "12", "--user-rate", "120"],
+        demo_args=["--speed", str(SPEED), "--call-rate", "12", "--user-rate", "120",
+                   "--backup-interval", str(BACKUP_INTERVAL)],
         # the demo site (examples/demo.yaml) with faster refreshes; the exporter's view of the beat schedule is
         # the demo's, compressed by the same factor
         exporter_intervals=EXPORTER_INTERVALS, beat_speed=SPEED, check_settings=CHECK_SETTINGS, start_timeout=240,
@@ -350,6 +360,8 @@ KNOWN_NO_DATA = {
     r"docker_container": "no Docker engine in the native stack: the containers collector is disabled",
     r"llm_unpriced_calls_total": "published only once a call uses a model the price table cannot price: none "
                                  "in this run",
+    r"pg_archiver_": "the demo's PostgreSQL does not archive WAL (archive_mode off); tests/test_pg_ops.py runs one "
+                    "that does",
 }
 
 

@@ -1,5 +1,5 @@
-"""End to end, the long batch (marketplace slow/429/5xx against the 300 s lag threshold, LLM spend spike against
-the daily budget's pace, capacity growth), on a stack of its own.
+"""End to end, the long batch (marketplace slow/429/5xx against the 300 s lag threshold, capacity growth, a blocking
+lock against the 300 s lock-wait threshold, a missed backup), on a stack of its own.
 
 Same machinery and bounds as ``test_e2e.py`` (which runs batch A after the healthy check); a separate
 module (scheduled whole on one xdist worker) so that its stack runs beside the others instead of after them.

@@ -279,7 +279,10 @@ scram-sha-256`. The DSN then comes from the environment or a file (`dsn: ${CHATC
 
 When an alert fires, `python -m exporters report credits|sla|sync --config FILE` runs the collector's
 `report*` queries with the same parameters and boundaries as its metrics and prints the rows behind
-them (ids are fine there: it is not a metric). `--limit N` caps each table (default 100; the header of a
+them (ids are fine there: it is not a metric). `python -m exporters report blocking --config FILE` prints the
+blocking tree of the `pg_activity` collector's server: each blocker (pid, user, application, state, transaction
+age, first line of its query with literals masked) and, indented under it, the sessions waiting on it;
+`--json` prints any report's rows as JSON. `--limit N` caps each table (default 100; the header of a
 cut table says "first N rows, more exist") and `--at 2026-03-01T12:00:00Z` evaluates as of another time.
 Exit code 0 when printed, 1 when a query failed (one line on stderr naming it), 2 for a configuration problem.
 

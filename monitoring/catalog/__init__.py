@@ -20,6 +20,7 @@ from typing import Any
 from monitoring.catalog import routing, scrape, slos
 from monitoring.catalog.alerts import (
     app,
+    backups,
     capacity,
     celery,
     containers,
@@ -28,6 +29,7 @@ from monitoring.catalog.alerts import (
     llm,
     marketplace,
     meta,
+    pg_activity,
     postgres,
     redis,
     tls,
@@ -41,8 +43,8 @@ from monitoring.model import Alert, Recording, Slo
 from monitoring.site import Site
 
 # the order of the generated files: rules of each group in this order
-COMPONENTS = (meta, voice, postgres, credits, worker_pools, app, celery, marketplace, llm, capacity, host, redis, tls,
-              containers, slos)
+COMPONENTS = (meta, voice, postgres, pg_activity, backups, credits, worker_pools, app, celery, marketplace, llm,
+              capacity, host, redis, tls, containers, slos)
 
 
 @dataclass(frozen=True)

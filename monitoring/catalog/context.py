@@ -31,6 +31,8 @@ FEATURES = {
     "marketplace_sync": "the `marketplace_sync` check",
     "sla": "the `sla` check",
     "capacity": "the `capacity` check",
+    "pg_activity": "the `pg_activity` check",
+    "backups": "the `backups` check",
     "tokens": "`tokens:`",
     "app_metrics": "a service with `metrics:`",
     "slo_availability": "an availability SLO",
@@ -66,7 +68,7 @@ def features(site: Site) -> frozenset[str]:
         "app_exceptions": any(x.error_log for x in s),
         "releases": any(x.release for x in s),
     }
-    for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity"):
+    for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity", "pg_activity", "backups"):
         on[check] = site.has_check(check)
     assert set(on) == set(FEATURES)
     return frozenset(k for k, v in on.items() if v)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from exporters.collectors.backups import DEFAULT_EXPECTED_INTERVAL as DEFAULT_BACKUP_INTERVAL
+from exporters.config import Duration
 from monitoring.model import Threshold
 from monitoring.site import Site, SiteError
 
@@ -61,7 +63,17 @@ DEFAULTS: dict[str, Default] = {
     "error_budget_remaining": Default(0, "percentunit", "share of the SLO window's error budget left", "red"),
     "llm_unpriced_calls": Default(0, "short", "LLM calls the price table cannot price"),
     "containers_unhealthy_or_oom": Default(0, "short", "unhealthy containers, OOM kills"),
+    "pg_lock_wait_seconds": Default(300, "s", "time a session has waited on a lock held by another"),
+    "pg_idle_in_transaction_seconds": Default(600, "s", "age of a transaction left idle (held locks, a leaked "
+                                                        "pool connection)"),
+    "pg_query_seconds": Default(600, "s", "run time of one query"),
+    "backup_age_seconds": Default(None, "s", "age of the newest backup: one backup missed (default: the backups "
+                                             "check's expected_interval + 25%)"),
+    "backup_age_page_seconds": Default(None, "s", "age of the newest backup: two backups missed (default: twice the "
+                                                  "expected_interval + 25%)", "red"),
+    "backup_shrink_ratio": Default(0.5, "percentunit", "newest backup's size / the previous one's"),
 }
+BACKUP_MARGIN = 0.25  # share of the expected interval a late backup job is allowed before it counts as missed
 FALLBACK_MONTHLY_LLM_USD = 10.0  # the second seed's estimate ("~$5-10" a month), when no provider has a budget
 
 
@@ -71,7 +83,12 @@ def _derived(site: Site) -> dict[str, float]:
     budgets = [p.monthly_budget_usd for _, p in site.providers.items() if p.monthly_budget_usd is not None]
     latency = next((s.metrics.slo.latency.threshold for s in site.services
                     if s.metrics and s.metrics.slo and s.metrics.slo.latency), 0.5)
+    found = site.check("backups")
+    interval = float(Duration.parse(found[1].get("expected_interval", DEFAULT_BACKUP_INTERVAL))) if found else \
+        DEFAULT_BACKUP_INTERVAL
     return {
+        "backup_age_seconds": interval * (1 + BACKUP_MARGIN),
+        "backup_age_page_seconds": interval * (2 + BACKUP_MARGIN),
         "pool_memory_bytes": min(site.host(h).memory_bytes for h in pool_hosts) / 2,
         "redis_memory_bytes": min(site.host(h).memory_bytes for h in redis_hosts) / 4,
         "llm_daily_budget_usd": round(sum(budgets or [FALLBACK_MONTHLY_LLM_USD]) / 30 * 3, 2),

@@ -9,4 +9,5 @@ MARKETPLACE_SLA = "lookout-marketplace-sla"
 CAPACITY = "lookout-capacity"
 HTTP_SLO = "lookout-http-slo"
 HOST = "lookout-host"
+DB_OPS = "lookout-db-ops"
 DATASOURCE = "prometheus"  # uid of the provisioned Prometheus datasource in Grafana
