@@ -36,6 +36,7 @@ FEATURES = {
     "slo_availability": "an availability SLO",
     "slo_latency": "a latency SLO",
     "containers": "`monitoring.watch_containers: true`",
+    "long_term_store": "`long_term_store:` (months of history, rules evaluated by vmalert)",
 }
 
 
@@ -61,6 +62,7 @@ def features(site: Site) -> frozenset[str]:
         "slo_availability": any(x.availability for x in slos),
         "slo_latency": any(x.latency for x in slos),
         "containers": site.monitoring.watch_containers,
+        "long_term_store": site.long_term_store is not None,
     }
     for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity"):
         on[check] = site.has_check(check)
