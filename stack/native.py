@@ -70,6 +70,7 @@ class Options:
     ha: bool = False
     store: str | None = None
     ruler_for: dict[str, str] = field(default_factory=dict)  # test speed: alertname -> vmalert `for`, on a copy
+    admin_api: bool = False  # bench: Prometheus' TSDB snapshot API (the head written as a block, to size it)
 
 
 def _which(name: str) -> str | None:
@@ -503,6 +504,8 @@ http {{
                 self.prometheus_conf = yaml.safe_load(path.read_text())
             argv = [prom, f"--config.file={path}", f"--storage.tsdb.path={self.run_dir / f'{name}-data'}",
                     f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--web.enable-lifecycle"]
+            if self.opts.admin_api:
+                argv.append("--web.enable-admin-api")
             if self.opts.evaluation_interval:
                 # alerts evaluated before the Alertmanagers are discovered are dropped, then resent only after
                 # this delay (default 1m): keep it in step with the shortened evaluation interval
