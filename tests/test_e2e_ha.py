@@ -78,6 +78,13 @@ def _wait(what: str, fn, timeout: float, interval: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
 def _value(result: list[dict]) -> float:
     return float(result[0]["value"][1]) if result else float("nan")
 
@@ -183,7 +190,7 @@ def test_replica_outage_leaves_no_gap_and_alerts_once(stack: Stack) -> None:
         time.sleep(rest)
     s.outage_end = time.time()
     s.procs["prometheus-2"].start()
-    _wait("replica 2 ready", lambda: requests.get(f"{s.replica_url(2)}/-/ready", timeout=2).ok, 60)
+    _wait("replica 2 ready", lambda: _ok(f"{s.replica_url(2)}/-/ready"), 60)
     _settle_store(s)
     gaps = _gaps(s, s.outage_start, s.outage_end)
     s.report["replica_outage"] = {"seconds": round(s.outage_end - s.outage_start), "series": len(gaps),
@@ -200,7 +207,7 @@ def test_store_restart_is_filled_from_the_write_ahead_logs(stack: Stack) -> None
     time.sleep(STORE_DOWN)
     up_at = time.time()
     vm.start()
-    _wait("the store back", lambda: requests.get(f"{s.store_url}/health", timeout=2).ok, 60, 0.5)
+    _wait("the store back", lambda: _ok(f"{s.store_url}/health"), 60, 0.5)
     _settle_store(s)
     gaps = _gaps(s, down_at, up_at)
     counters = {name: _value(s.query(f"sum(prometheus_remote_storage_samples_{name}_total)"))

@@ -34,7 +34,7 @@ def test_each_replica_has_its_labels_drops_them_from_alerts_and_writes_to_the_st
         assert rw["url"] == "http://victoriametrics:8428/api/v1/write"
         assert rw["queue_config"]["max_shards"] <= 4  # a 2-vCPU host
         prom_job = next(j for j in c["scrape_configs"] if j["job_name"] == "prometheus")
-        assert prom_job["static_configs"][0]["targets"] == ["prometheus-1:9090", "prometheus-2:9090"]
+        assert prom_job["static_configs"][0]["targets"] == ["prometheus:9090", "prometheus-2:9090"]
     # but for the replica label, the two files are the same
     confs[1]["global"]["external_labels"]["replica"] = "prometheus-1"
     assert confs[0] == confs[1]
