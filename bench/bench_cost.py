@@ -8,11 +8,13 @@ platforms, not lookout):
 - CPU: user+system seconds consumed / wall time, in % of one core;
 - memory at the end: RSS and PSS (``/proc/PID/smaps_rollup``), MiB;
 - series in each Prometheus head and in the store, samples appended per second;
-- bytes per sample: Prometheus' head written as a block (admin TSDB snapshot) / the head's samples; the store's
-  ``vm_data_size_bytes`` / ``vm_rows``. Both are measured on minutes of data: long runs compress better (more
-  samples per chunk, merged parts), so the projections are upper bounds;
-- disk per day = samples/s x 86,400 x bytes/sample; projected 15 days local and one year in the store, at the
-  demo's series count and at 10x (the seeds' scaling threshold, series and samples growing alike);
+- bytes per sample, marginal over the window: Prometheus' head written as a block (admin TSDB snapshot) at both
+  ends, chunk bytes added / samples added; the store's ``vm_data_size_bytes`` (storage parts) added / ``vm_rows``
+  added. The index is counted per series apart. Minutes of data compress worse than days (short chunks,
+  unmerged parts): the projections are upper bounds;
+- disk per day = samples/s x 86,400 x bytes/sample + one index of the series; projected 15 days local and one
+  year in the store, at the demo's series count and at 10x (the seeds' scaling threshold, series and samples
+  growing alike);
 - remote-write overhead: the replica that remote-writes against the single Prometheus that does not (same
   targets but one more: the other replica), and the bytes it sends per second.
 
@@ -94,16 +96,24 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _prom_bytes_per_sample(s: Stack, name: str, base: str) -> tuple[float, float]:
-    """(bytes per sample of the head written as a block, the head's samples)."""
+def _prom_snapshot(s: Stack, name: str, base: str) -> dict[str, float]:
+    """Prometheus' head written as a block (admin TSDB snapshot): its chunk and index bytes and samples."""
     snap = requests.post(f"{base}/api/v1/admin/tsdb/snapshot", timeout=120).json()["data"]["name"]
     d = s.run_dir / f"{name}-data" / "snapshots" / snap
-    size = _dir_bytes(d)
-    samples = 0
+    out = {"chunk_bytes": 0.0, "index_bytes": 0.0, "samples": 0.0}
     for meta in d.glob("*/meta.json"):
-        samples += json.loads(meta.read_text())["stats"]["numSamples"]
+        out["samples"] += json.loads(meta.read_text())["stats"]["numSamples"]
+        out["chunk_bytes"] += _dir_bytes(meta.parent / "chunks")
+        out["index_bytes"] += (meta.parent / "index").stat().st_size
     shutil.rmtree(d, ignore_errors=True)
-    return (size / samples if samples else float("nan")), samples
+    return out
+
+
+def _vm_sizes(base: str) -> dict[str, float]:
+    return {"data_bytes": _vm_metric(base, "vm_data_size_bytes", type="storage/small")
+            + _vm_metric(base, "vm_data_size_bytes", type="storage/big"),
+            "index_bytes": _vm_metric(base, "vm_data_size_bytes", type="indexdb"),
+            "rows": _vm_metric(base, "vm_rows", type="storage/small") + _vm_metric(base, "vm_rows", type="storage/big")}
 
 
 def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
@@ -114,6 +124,11 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
         with Stack(opts) as s:
             time.sleep(warmup)
             procs = {n: _group(s.procs[n].popen.pid) for n in MONITORING if n in s.procs and s.procs[n].popen}
+            replicas = [("prometheus", s.prometheus_url)] + ([("prometheus-2", s.replica_url(2))] if ha else [])
+            # sizes at both ends of the window: the marginal bytes per sample leave out the per-series costs
+            # (index, chunk headers) that dominate a few minutes of data
+            snap0 = {name: _prom_snapshot(s, name, base) for name, base in replicas}
+            vm0 = _vm_sizes(s.store_url) if ha else {}
             c0, t0 = {n: _cpu(p) for n, p in procs.items()}, time.monotonic()
             sent0 = _q(s.prometheus_url, "sum(prometheus_remote_storage_bytes_total)") if ha else 0.0
             ins0 = _vm_metric(s.store_url, "vm_rows_inserted_total") if ha else 0.0
@@ -125,29 +140,30 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
                 rows[n] = {"cpu_pct": 100 * (_cpu(p) - c0[n]) / wall, "rss_mib": rss, "pss_mib": pss}
             out["processes"] = rows
             out["total"] = {k: sum(r[k] for r in rows.values()) for k in ("cpu_pct", "rss_mib", "pss_mib")}
-            replicas = [("prometheus", s.prometheus_url)] + ([("prometheus-2", s.replica_url(2))] if ha else [])
             for name, base in replicas:
                 instance = base.removeprefix("http://")
-                bps, head_samples = _prom_bytes_per_sample(s, name, base)
+                snap = _prom_snapshot(s, name, base)
+                d_samples = snap["samples"] - snap0[name]["samples"]
+                series = _q(base, f'prometheus_tsdb_head_series{{instance="{instance}"}}')
                 out.setdefault("tsdb", {})[name] = {
-                    "series": _q(base, f'prometheus_tsdb_head_series{{instance="{instance}"}}'),
+                    "series": series,
                     "samples_per_s": _q(base, f'rate(prometheus_tsdb_head_samples_appended_total'
                                               f'{{instance="{instance}"}}[1m])'),
-                    "bytes_per_sample": bps, "head_samples": head_samples,
+                    "bytes_per_sample": (snap["chunk_bytes"] - snap0[name]["chunk_bytes"]) / d_samples,
+                    "index_bytes_per_series": snap["index_bytes"] / series,
                 }
             if ha:
                 sent = _q(s.prometheus_url, "sum(prometheus_remote_storage_bytes_total)") - sent0
                 out["remote_write_bytes_per_s"] = sent / wall
                 vm = s.store_url
-                size = _vm_metric(vm, "vm_data_size_bytes")
-                stored_rows = _vm_metric(vm, "vm_rows", type="storage/big") + _vm_metric(vm, "vm_rows",
-                                                                                        type="storage/small")
+                vm1 = _vm_sizes(vm)
+                series = _q(vm, 'count({__name__!=""})')
                 out["store"] = {
-                    "series": _q(vm, 'count({__name__!=""})'),
+                    "series": series,
                     # both replicas' samples, before deduplication
                     "samples_per_s": (_vm_metric(vm, "vm_rows_inserted_total") - ins0) / wall,
-                    "rows": stored_rows, "data_bytes": size,
-                    "bytes_per_sample": size / stored_rows if stored_rows else float("nan"),
+                    "bytes_per_sample": (vm1["data_bytes"] - vm0["data_bytes"]) / max(1.0, vm1["rows"] - vm0["rows"]),
+                    "index_bytes_per_series": vm1["index_bytes"] / series,
                     "deduplicated_samples": _vm_metric(vm, "vm_deduplicated_samples_total"),
                 }
     finally:
@@ -157,11 +173,13 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
 
 def project(single: dict[str, Any], ha: dict[str, Any]) -> dict[str, Any]:
     p = single["tsdb"]["prometheus"]
-    local_day = p["samples_per_s"] * 86400 * p["bytes_per_sample"]
+    # samples x marginal bytes, plus one index a day (blocks are compacted to about a day at 15 days' retention)
+    local_day = p["samples_per_s"] * 86400 * p["bytes_per_sample"] + p["series"] * p["index_bytes_per_series"]
     st = ha["store"]
-    # the store keeps one copy of what each replica appends (deduplicated): a replica's rate is the store's
+    # the store keeps one copy of what each replica appends (deduplicated): a replica's rate is the store's;
+    # its index grows with new series only (a per-day index entry per series, counted once here)
     store_rate = ha["tsdb"]["prometheus"]["samples_per_s"]
-    store_day = store_rate * 86400 * st["bytes_per_sample"]
+    store_day = store_rate * 86400 * st["bytes_per_sample"] + st["series"] * st["index_bytes_per_series"]
     return {
         "prometheus_bytes_per_day": local_day, "store_bytes_per_day": store_day,
         "local_15d": {"demo": 15 * local_day, "10x": 150 * local_day},
@@ -205,8 +223,10 @@ def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any]) -> s
                  f"   (issue baseline {BASELINE['series']:,})")
     lines.append(f"{'samples/s appended':<28} {sp['samples_per_s']:>12,.1f} {hp['samples_per_s']:>12,.1f} "
                  f"{st['samples_per_s']:>12,.1f}   (store: both replicas, before dedup)")
-    lines.append(f"{'bytes/sample on disk':<28} {sp['bytes_per_sample']:>12.2f} {hp['bytes_per_sample']:>12.2f} "
+    lines.append(f"{'bytes/sample (marginal)':<28} {sp['bytes_per_sample']:>12.2f} {hp['bytes_per_sample']:>12.2f} "
                  f"{st['bytes_per_sample']:>12.2f}")
+    lines.append(f"{'index bytes/series':<28} {sp['index_bytes_per_series']:>12.0f} "
+                 f"{hp['index_bytes_per_series']:>12.0f} {st['index_bytes_per_series']:>12.0f}")
     lines.append(f"{'disk per day':<28} {_fmt_bytes(proj['prometheus_bytes_per_day']):>12} "
                  f"{_fmt_bytes(proj['prometheus_bytes_per_day']):>12} {_fmt_bytes(proj['store_bytes_per_day']):>12}")
     lines.append(f"{'15 days local (demo / 10x)':<28} {_fmt_bytes(proj['local_15d']['demo']):>12} "
