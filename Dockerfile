@@ -14,16 +14,22 @@ WORKDIR /opt/lookout
 COPY pyproject.toml README.md ./
 COPY exporters ./exporters
 COPY demo ./demo
+COPY examples/demo.yaml ./examples/demo.yaml
 COPY dashboards ./dashboards
 COPY stack ./stack
 RUN pip install ".[demo]"
+# the demo plays the seeds' facts written in its site file (demo/site_facts.py)
+ENV DEMO_SITE_FILE=/opt/lookout/examples/demo.yaml
 
 # the exporter's default port (job `lookout`); the demo's ports are published by compose only
 EXPOSE 9808
 
 RUN groupadd --system --gid 10001 lookout \
- && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout
+ && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/lookout
 USER 10001:10001
+# the exporter's state (llm_spend's checkpoint), on a volume in compose.yaml
+ENV STATE_DIRECTORY=/var/lib/lookout
 
 # /healthz answers 200 while the exporter runs; compose overrides this for the demo containers
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
