@@ -12,6 +12,8 @@ Layout of ``lookout generate --out DIR`` (docs/site.md):
   dashboards/json/*.json                      Grafana dashboards
   grafana/provisioning/{datasources,dashboards}/lookout.yaml
   lookout.env                                 retention (compose: --env-file; systemd: the drop-in)
+  prometheus/prometheus-N.yml                 the further replicas of an HA pair (`prometheus_replicas`)
+  victoriametrics/, vmalert/                  the long-term store and its ruler (`long_term_store`)
   runbooks.md
 """
 
@@ -22,13 +24,13 @@ from pathlib import Path
 
 import yaml
 
-from monitoring import exporter_config
+from monitoring import exporter_config, store
 from monitoring.site import Site, load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SITE = ROOT / "examples" / "demo.yaml"
 # directories whose every file is generated: a file no longer produced is removed
-GENERATED_DIRS = ("dashboards/json", "prometheus/rules", "prometheus/tests")
+GENERATED_DIRS = ("dashboards/json", "prometheus/rules", "prometheus/tests", "vmalert/rules")
 # where the repository keeps the demo's generated files (compose's defaults), for paths that differ
 REPO_LAYOUT = {
     "exporters.yaml": "deploy/compose/exporters.yaml",
@@ -65,6 +67,12 @@ def grafana_files(site: Site) -> dict[str, str]:
              "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}},
         ],
     }
+    if site.long_term_store:
+        # Prometheus-type, so every board's `datasource` variable offers it beside the local Prometheus
+        datasources["datasources"].insert(1, {
+            "name": "Long-term store", "uid": store.STORE_DATASOURCE_UID, "type": "prometheus", "access": "proxy",
+            "url": site.long_term_store.url, "editable": False,
+            "jsonData": {"httpMethod": "POST", "timeInterval": f"{site.store_dedup_interval:g}s"}})
     dashboards = {
         "apiVersion": 1,
         "providers": [{"name": "lookout", "orgId": 1, "folder": "lookout", "type": "file",

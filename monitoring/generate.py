@@ -21,6 +21,7 @@ import yaml
 from dashboards import boards
 from dashboards._lib import to_json
 from exporters.config import Duration
+from monitoring import store
 from monitoring.alertmanager_config import TEMPLATE, alertmanager_yml, route_cases
 from monitoring.catalog import Catalog, build
 from monitoring.catalog.alerts.app import deploy_note
@@ -216,16 +217,23 @@ def _seconds(d: float) -> str:
     return f"{d:g}s"
 
 
-def prometheus_yml(cat: Catalog, files: list[str]) -> dict[str, Any]:
+def prometheus_yml(cat: Catalog, files: list[str], replica: int = 0) -> dict[str, Any]:
+    """prometheus.yml of replica ``replica`` (0: the only one of a plain site); ``monitoring.store`` adds an HA
+    replica's labels, alert relabelling and the store's remote_write."""
     mon = cat.site.monitoring
+    ha = store.replica_overrides(cat.site, replica)
+    remote = [_remote_write(r) for r in cat.site.remote_write] + ha.get("remote_write", [])
+    alerting: dict[str, Any] = {"alertmanagers": [{"static_configs": [{"targets": list(mon.alertmanagers)}]}]}
+    if "alert_relabel_configs" in ha:
+        alerting = {"alert_relabel_configs": ha["alert_relabel_configs"], **alerting}
     return {
         "global": {"scrape_interval": _seconds(mon.scrape_interval),
                    "evaluation_interval": _seconds(mon.evaluation_interval),
-                   "external_labels": {"monitor": "lookout", "site": cat.site.name}},
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(mon.alertmanagers)}]}]},
+                   "external_labels": {"monitor": "lookout", "site": cat.site.name, **ha.get("external_labels", {})}},
+        "alerting": alerting,
         "rule_files": [f"rules/{Path(f).name}" for f in files],
         "scrape_configs": cat.scrape_configs,
-        **({"remote_write": [_remote_write(r) for r in cat.site.remote_write]} if cat.site.remote_write else {}),
+        **({"remote_write": remote} if remote else {}),
     }
 
 
@@ -252,15 +260,35 @@ def render(site: Site) -> dict[str, str]:
     for d in dashes:
         out[f"dashboards/json/{d['uid']}.json"] = json.dumps(d, indent=2, sort_keys=False) + "\n"
     groups = rule_groups(cat, panels)
+    # with a long-term store, the rules needing more history than the replicas keep go to vmalert
+    moved = store.needs_store(groups, cat.site.retention.time) if cat.site.long_term_store else set()
     by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    global_by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    interval = _seconds(cat.site.long_term_store.ruler_interval) if cat.site.long_term_store else ""
     for name, rules in groups.items():
-        by_file[rule_file(name)].append({"name": name, "rules": rules})
+        local = [r for i, r in enumerate(rules) if (name, i) not in moved]
+        far = [r for i, r in enumerate(rules) if (name, i) in moved]
+        if local:
+            by_file[rule_file(name)].append({"name": name, "rules": local})
+        if far:
+            global_by_file[store.vmalert_file(name)].append({"name": name, "interval": interval, "rules": far})
     files = sorted(by_file)
     for path in files:
         out[path] = dump({"groups": by_file[path]})
+    for path in sorted(global_by_file):
+        out[path] = dump({"groups": global_by_file[path]})
     for path, content in rule_tests(cat, panels).items():
+        if global_by_file:
+            # the tests evaluate both halves together, as the store holds both replicas' and vmalert's series
+            needed = [Path(f).name for f in content["rule_files"]]
+            content["rule_files"] = ([f"../rules/{n}" for n in needed if f"prometheus/rules/{n}" in by_file]
+                                     + [f"../../vmalert/rules/{n}" for n in needed
+                                        if f"vmalert/rules/{n}" in global_by_file])
         out[path] = dump(content)
     out["prometheus/prometheus.yml"] = dump(prometheus_yml(cat, files))
+    for i in range(1, cat.site.prometheus_replicas):
+        out[f"prometheus/prometheus-{i + 1}.yml"] = dump(prometheus_yml(cat, files, i))
+    out.update(store.store_files(cat.site, sorted(global_by_file)))
     out["alertmanager/alertmanager.yml"] = dump(alertmanager_yml(cat))
     out["alertmanager/templates/lookout.tmpl"] = TEMPLATE
     out["alertmanager/tests/routes.yml"] = dump({"cases": route_cases(cat)})

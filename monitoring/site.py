@@ -490,6 +490,40 @@ class RemoteWrite:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LongTermStore:
+    """The distributed store every Prometheus replica remote-writes to, and its ruler (docs/scaling.md)."""
+
+    kind: Literal["victoriametrics"] = key(help="The store's engine; VictoriaMetrics single-node (Debian's "
+                                                "`victoria-metrics`) is the one generated and tested here.")
+    url: str = key("http://127.0.0.1:8428", help="Base URL of the store (writes go to `/api/v1/write`, queries "
+                                                 "to its Prometheus API).")
+    dedup_interval: Duration | None = key(None, help="The store's `-dedup.minScrapeInterval`: one sample per "
+                                                     "series and interval survives, whichever replica sent it. "
+                                                     "Default: the scrape interval.")
+    retention: str = key("1y", help="How long the store keeps data (`-retentionPeriod`, e.g. `1y`, `400d`).")
+    ruler: str = key("127.0.0.1:8880", help="vmalert, which evaluates the rules that need more history than "
+                                           "the local Prometheus keeps (HOST:PORT).")
+    ruler_interval: Duration = key(Duration(60), help="vmalert's evaluation interval.")
+
+    def validate(self) -> None:
+        if not re.match(r"^https?://[A-Za-z0-9_.\-\[\]:]+(/[^\s]*)?$", self.url) or len(self.url) > 512:
+            raise ValueError(f"url: expected http(s)://HOST:PORT[/path], got {self.url[:80]!r}")
+        if not re.match(r"^\d+(h|d|w|y)?$", self.retention):
+            raise ValueError(f"retention: expected a number of months or a duration such as 1y, 400d, "
+                             f"got {self.retention!r}")
+        _check_address("ruler", self.ruler)
+        if self.dedup_interval is not None and float(self.dedup_interval) <= 0:
+            raise ValueError("dedup_interval: must be positive")
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT the store listens on."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).netloc
+
+
+@dataclass(frozen=True, kw_only=True)
 class Monitoring:
     """Where lookout itself runs and how its parts reach each other. Defaults: everything on one host,
     at the Debian packages' ports (the systemd install)."""
@@ -507,9 +541,14 @@ class Monitoring:
     exporter_intervals: Mapping[str, Duration] = key(
         {}, help="Refresh interval per lookout collector (e.g. `worker_pools: 5s`); a check's own "
         "`interval` wins.")
+    prometheus_peers: tuple[str, ...] = key((), help="The further Prometheus replicas of an HA pair "
+                                                     "(HOST:PORT), one per replica beyond the first "
+                                                     "(`prometheus_replicas`).")
 
     def validate(self) -> None:
         _check_address("prometheus", self.prometheus)
+        for i, a in enumerate(self.prometheus_peers):
+            _check_address(f"prometheus_peers[{i}]", a)
         _check_address("blackbox", self.blackbox)
         for i, a in enumerate(self.alertmanagers):
             _check_address(f"alertmanagers[{i}]", a)
@@ -533,6 +572,11 @@ class Site:
     retention: Retention = key(Retention(), help="Prometheus retention and disk budget.")
     remote_write: tuple[RemoteWrite, ...] = key((), help="Optional remote_write endpoints.")
     monitoring: Monitoring = key(Monitoring(), help="Where lookout's own parts run.")
+    prometheus_replicas: int = key(1, help="Prometheus replicas scraping the same targets (2: an HA pair, each "
+                                           "with its `replica` external label, alerts deduplicated by the "
+                                           "Alertmanagers); the others' addresses are `monitoring.prometheus_peers`.")
+    long_term_store: LongTermStore | None = key(None, help="Optional store every replica remote-writes to, with "
+                                                           "vmalert for the rules needing more history.")
     thresholds: Mapping[str, float] = key({}, help="Overrides of the catalog's product thresholds by key "
                                                    "(docs/runbooks.md lists them); unnamed ones keep "
                                                    "their defaults.")
@@ -620,6 +664,12 @@ class Site:
             if name in MODELLED:
                 raise ValueError(f"{where}: configured by the site's own keys (docs/site.md), not here")
             _validate_collector(name, settings, where)
+        if not 1 <= self.prometheus_replicas <= 4:
+            raise ValueError("prometheus_replicas: expected 1 to 4")
+        if len(self.monitoring.prometheus_peers) != self.prometheus_replicas - 1:
+            raise ValueError(f"monitoring.prometheus_peers: prometheus_replicas: {self.prometheus_replicas} needs "
+                             f"{self.prometheus_replicas - 1} address(es) of the further replicas, got "
+                             f"{len(self.monitoring.prometheus_peers)}")
         for name in self.monitoring.exporter_intervals:
             if name not in _collector_names():
                 raise ValueError(f"monitoring.exporter_intervals.{name}: unknown collector "
@@ -630,6 +680,16 @@ class Site:
     def monitoring_host(self) -> Host:
         name = self.monitoring.host or self.hosts[0].name
         return self.host(name)
+
+    @property
+    def prometheus_addresses(self) -> tuple[str, ...]:
+        """Every Prometheus replica, the first one first."""
+        return (self.monitoring.prometheus, *self.monitoring.prometheus_peers)
+
+    @property
+    def store_dedup_interval(self) -> float:
+        lts = self.long_term_store
+        return float(lts.dedup_interval if lts and lts.dedup_interval else self.monitoring.scrape_interval)
 
     def host(self, name: str) -> Host:
         for h in self.hosts:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.native import Options, Stack
+from stack.native import HA_SITE, Options, Stack
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--run-dir", type=Path, help="logs and data (default: a temporary directory, removed on exit)")
     up.add_argument("--scrape-interval", help="override every scrape interval (e.g. 5s)")
     up.add_argument("--evaluation-interval", help="override the rule evaluation interval")
+    up.add_argument("--ha", action="store_true", help="run an HA pair of Prometheus replicas (examples/ha.yaml "
+                    "says the same in a site file)")
+    up.add_argument("--store", choices=["victoriametrics"], help="the long-term store the replicas remote-write "
+                    "to, with vmalert for the rules needing more history")
     up.add_argument("--demo-arg", action="append", default=[], metavar="ARG",
                     help="extra argument for `python -m demo up` (repeatable), e.g. --demo-arg=--speed=10")
     rc = sub.add_parser("receiver", help="run the stand-in pager alone")
@@ -46,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "receiver":
         return _receiver(args)
-    demo_site = args.site is None or args.site.resolve() == Options.site
-    opts = Options(run_dir=args.run_dir, pg_url=args.pg_url, redis_url=args.redis_url,
+    demo_site = args.site is None or args.site.resolve() in (Options.site, HA_SITE)
+    opts = Options(ha=args.ha, store=args.store, run_dir=args.run_dir, pg_url=args.pg_url, redis_url=args.redis_url,
                    demo=args.demo and demo_site, demo_args=args.demo_arg, site=args.site or Options.site,
                    scrape_interval=args.scrape_interval, evaluation_interval=args.evaluation_interval)
     stop = threading.Event()

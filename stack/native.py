@@ -29,10 +29,10 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import yaml
 
-from monitoring import build
+from monitoring import build, store
 from monitoring.site import Site, SiteError, load_site
 from monitoring.sitebind import FileRef
-from stack.native_site import CLOSED_PORT, Local, localize
+from stack.native_site import CLOSED_PORT, Local, localize, with_ha
 from stack.procs import Proc, free_port, port_open, wait_until
 from stack.receiver import Recorder
 from stack.servers import Postgres, Redis
@@ -41,6 +41,8 @@ ROOT = build.ROOT
 PY = sys.executable
 DEMO_SECRETS = ROOT / "deploy" / "compose" / "demo-secrets"
 DEMO_SITE = ROOT / "examples" / "demo.yaml"
+HA_SITE = ROOT / "examples" / "ha.yaml"  # the demo's platforms, watched by an HA pair and a long-term store
+STORES = ("victoriametrics",)
 
 
 @dataclass
@@ -64,6 +66,11 @@ class Options:
     # run the demo and our exporter in a private PID namespace (root only), so that the worker-pool
     # collector sees this demo's Gunicorn/Uvicorn/Celery and not those of other demos on the host
     isolate_pids: bool = True
+    # scale-out (docs/scaling.md): an HA pair of Prometheus replicas, and the long-term store they write to
+    ha: bool = False
+    store: str | None = None
+    ruler_for: dict[str, str] = field(default_factory=dict)  # test speed: alertname -> vmalert `for`, on a copy
+    admin_api: bool = False  # bench: Prometheus' TSDB snapshot API (the head written as a block, to size it)
 
 
 def _which(name: str) -> str | None:
@@ -112,14 +119,15 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _proc(self, name: str, argv: list[str], env: dict[str, str] | None = None, isolated: bool = False) -> Proc:
+    def _proc(self, name: str, argv: list[str], env: dict[str, str] | None = None, isolated: bool = False,
+              cwd: Path = ROOT) -> Proc:
         if isolated and self._ns_pid:
             argv = ["nsenter", "-t", str(self._ns_pid), "-p", "-m", "--", *argv]
         # temporary files in the run folder: what a killed process leaves (pymp-*, ...) goes with it
         tmp = self.run_dir / "tmp"
         tmp.mkdir(exist_ok=True)
         tmp.chmod(0o1777)
-        p = Proc(name, argv, self.run_dir / "logs" / f"{name}.log", {"TMPDIR": str(tmp), **(env or {})}, cwd=ROOT)
+        p = Proc(name, argv, self.run_dir / "logs" / f"{name}.log", {"TMPDIR": str(tmp), **(env or {})}, cwd=cwd)
         self.procs[name] = p
         p.start()
         return p
@@ -134,6 +142,11 @@ class Stack:
             site = load_site(self.opts.site)
         except SiteError as exc:
             raise RuntimeError(f"{self.opts.site}: {exc}") from None
+        if self.opts.store and self.opts.store not in STORES:
+            raise RuntimeError(f"--store: expected one of {', '.join(STORES)}, got {self.opts.store!r}")
+        if self.opts.ha or self.opts.store:
+            site = with_ha(site, max(2, site.prometheus_replicas) if self.opts.ha else site.prometheus_replicas,
+                           self.opts.store)
         if self.opts.demo:
             self._start_datastores()
         if self.opts.isolate_pids and self.opts.demo:
@@ -149,13 +162,20 @@ class Stack:
         self._start_exporters()
         self._start_standard_exporters()
         self._start_alerting()
+        self._start_store()
         self._start_prometheus()
+        self._start_ruler()
         self.started_in = time.monotonic() - t0
 
     def _generate(self, site: Site) -> None:
         """The site with this machine's addresses, and every file `lookout generate` writes for it."""
         for name in ("exporters", "alertmanager-1", "alertmanager-2", "prometheus"):
             self._port(name)
+        for i in range(1, site.prometheus_replicas):
+            self._port(f"prometheus-{i + 1}")
+        if site.long_term_store:
+            self._port("victoriametrics")
+            self._port("vmalert")
         exporters = {"lookout": f"127.0.0.1:{self.ports['exporters']}"}
         for name, binary in (("node", "prometheus-node-exporter"), ("postgres", "prometheus-postgres-exporter"),
                              ("redis", "prometheus-redis-exporter"), ("blackbox", "prometheus-blackbox-exporter")):
@@ -173,7 +193,11 @@ class Stack:
             scrape_interval=_seconds(self.opts.scrape_interval),
             evaluation_interval=_seconds(self.opts.evaluation_interval),
             exporter_intervals=self.opts.exporter_intervals, beat_speed=self.opts.beat_speed,
-            check_settings=self.opts.check_settings)
+            check_settings=self.opts.check_settings,
+            prometheus_peers=tuple(f"127.0.0.1:{self.ports[f'prometheus-{i + 1}']}"
+                                   for i in range(1, site.prometheus_replicas)),
+            store=f"127.0.0.1:{self.ports['victoriametrics']}" if "victoriametrics" in self.ports else None,
+            ruler=f"127.0.0.1:{self.ports['vmalert']}" if "vmalert" in self.ports else None)
         self.site = localize(site, local, demo=self.opts.demo)
         missing = sorted(n for n, a in self.site.exporters_on(self.site.monitoring_host).items() if a == CLOSED_PORT)
         if missing:
@@ -472,22 +496,84 @@ http {{
         prom = _which("prometheus")
         if not prom:
             raise FileNotFoundError("prometheus not found: run scripts/install-deps")
-        port = self.ports["prometheus"]
-        path = self.generated / "prometheus" / "prometheus.yml"
-        self.prometheus_conf = yaml.safe_load(path.read_text())
-        argv = [prom, f"--config.file={path}", f"--storage.tsdb.path={self.run_dir / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"]
-        if self.opts.evaluation_interval:
-            # alerts evaluated before the Alertmanagers are discovered are dropped, then resent only after
-            # this delay (default 1m): keep it in step with the shortened evaluation interval
-            argv.append(f"--rules.alert.resend-delay={self.opts.evaluation_interval}")
-        p = self._proc("prometheus", argv)
-        wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus", [p])
+        assert self.site is not None
+        procs = []
+        for i in range(self.site.prometheus_replicas):
+            name = "prometheus" if i == 0 else f"prometheus-{i + 1}"
+            path = self.generated / "prometheus" / ("prometheus.yml" if i == 0 else f"prometheus-{i + 1}.yml")
+            if i == 0:
+                self.prometheus_conf = yaml.safe_load(path.read_text())
+            argv = [prom, f"--config.file={path}", f"--storage.tsdb.path={self.run_dir / f'{name}-data'}",
+                    f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--web.enable-lifecycle"]
+            if self.opts.admin_api:
+                argv.append("--web.enable-admin-api")
+            if self.opts.evaluation_interval:
+                # alerts evaluated before the Alertmanagers are discovered are dropped, then resent only after
+                # this delay (default 1m): keep it in step with the shortened evaluation interval
+                argv.append(f"--rules.alert.resend-delay={self.opts.evaluation_interval}")
+            procs.append(self._proc(name, argv))
+        for p in procs:
+            wait_until(lambda p=p: _http_ok(f"http://127.0.0.1:{self.ports[p.name]}/-/ready"), 60, p.name, [p])
+        if self.site.prometheus_replicas > 1:
+            self.notes.append(f"HA: {self.site.prometheus_replicas} Prometheus replicas scrape the same targets "
+                              "(external label `replica`, dropped from alerts and by the store)")
+
+    def _start_store(self) -> None:
+        """VictoriaMetrics single-node with the generated flags (dedup, retention, relabelling)."""
+        assert self.site is not None
+        if not self.site.long_term_store:
+            return
+        vm = _which("victoria-metrics")
+        if not vm:
+            raise FileNotFoundError("victoria-metrics not found: run scripts/install-deps")
+        args = store.read_args((self.generated / "victoriametrics" / "victoria-metrics.args").read_text())
+        p = self._proc("victoriametrics", [vm, *args, f"-storageDataPath={self.run_dir / 'victoriametrics-data'}"],
+                       cwd=self.generated)
+        wait_until(lambda: _http_ok(f"{self.store_url}/health"), 60, "victoria-metrics", [p])
+
+    def _start_ruler(self) -> None:
+        assert self.site is not None
+        args_file = self.generated / "vmalert" / "vmalert.args"
+        if not self.site.long_term_store or not args_file.exists():
+            return
+        vmalert = _which("vmalert")
+        if not vmalert:
+            raise FileNotFoundError("vmalert not found: run scripts/install-deps")
+        args = store.read_args(args_file.read_text())
+        if self.opts.ruler_for:
+            # test speed: the one change to vmalert's generated rules, on copies beside them
+            fast = []
+            for a in args:
+                if a.startswith("-rule="):
+                    src = self.generated / a.removeprefix("-rule=")
+                    conf = yaml.safe_load(src.read_text())
+                    for g in conf["groups"]:
+                        for r in g["rules"]:
+                            if r.get("alert") in self.opts.ruler_for:
+                                r["for"] = self.opts.ruler_for[r["alert"]]
+                    a = f"-rule={_dump(conf, src.parent.parent / 'rules-fast' / src.name)}"
+                fast.append(a)
+            args = fast
+            self.notes.append(f"vmalert `for` shortened for tests: {self.opts.ruler_for}")
+        p = self._proc("vmalert", [vmalert, *args], cwd=self.generated)
+        wait_until(lambda: _http_ok(f"{self.ruler_url}/health"), 60, "vmalert", [p])
 
     # ---- questions --------------------------------------------------------------------------------
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['prometheus']}"
+
+    def replica_url(self, i: int) -> str:
+        """Prometheus replica ``i`` (1: the first, ``prometheus_url``)."""
+        return f"http://127.0.0.1:{self.ports['prometheus' if i == 1 else f'prometheus-{i}']}"
+
+    @property
+    def store_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['victoriametrics']}"
+
+    @property
+    def ruler_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['vmalert']}"
 
     def alertmanager_url(self, i: int = 1) -> str:
         return f"http://127.0.0.1:{self.ports[f'alertmanager-{i}']}"
@@ -511,24 +597,25 @@ http {{
     def alert_names(self) -> set[str]:
         return set(self.alert_rules())
 
-    def api(self, path: str, **params: Any) -> Any:
-        r = requests.get(self.prometheus_url + path, params=params, timeout=10)
+    def api(self, path: str, base: str | None = None, **params: Any) -> Any:
+        """GET a Prometheus-API path of the first replica (or of ``base``: another replica, the store)."""
+        r = requests.get((base or self.prometheus_url) + path, params=params, timeout=10)
         r.raise_for_status()
         body = r.json()
         if body.get("status") != "success":
             raise RuntimeError(f"{path}: {body}")
         return body["data"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        return self.api("/api/v1/query", query=expr)["result"]
+    def query(self, expr: str, base: str | None = None, **params: Any) -> list[dict[str, Any]]:
+        return self.api("/api/v1/query", base, query=expr, **params)["result"]
 
     def targets(self) -> list[dict[str, Any]]:
         return self.api("/api/v1/targets", state="active")["activeTargets"]
 
-    def firing(self) -> dict[str, list[dict[str, Any]]]:
-        """alertname -> alerts in state firing, as Prometheus sees them."""
+    def firing(self, base: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """alertname -> alerts in state firing, as Prometheus (or the replica at ``base``) sees them."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for a in self.api("/api/v1/alerts")["alerts"]:
+        for a in self.api("/api/v1/alerts", base)["alerts"]:
             if a["state"] == "firing":
                 out.setdefault(a["labels"]["alertname"], []).append(a)
         return out

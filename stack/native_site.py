@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from exporters.config import Duration
 from monitoring.site import (
     HostExporters,
+    LongTermStore,
     PagerDuty,
     Receiver,
     Receivers,
@@ -58,6 +59,18 @@ class Local:
     beat_speed: float = 1.0
     # collector -> settings merged into the site's checks, providers and further `collectors:` of that name
     check_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    prometheus_peers: tuple[str, ...] = ()  # the further replicas of an HA pair
+    store: str | None = None  # the long-term store (HOST:PORT), when the site has one
+    ruler: str | None = None  # vmalert
+
+
+def with_ha(site: Site, replicas: int = 2, store: str | None = "victoriametrics") -> Site:
+    """``site`` as an HA pair writing to a long-term store (``python -m stack up --ha --store KIND``): what
+    examples/ha.yaml says for the demo, for a site file that does not say it itself."""
+    peers = tuple(f"prometheus-{i + 1}:9090" for i in range(1, replicas))  # localize() gives the real ones
+    lts = site.long_term_store or (LongTermStore(kind=store) if store else None)  # type: ignore[arg-type]
+    return dataclasses.replace(site, prometheus_replicas=replicas, long_term_store=lts,
+                               monitoring=dataclasses.replace(site.monitoring, prometheus_peers=peers))
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,7 +154,15 @@ def localize(site: Site, local: Local, *, demo: bool) -> Site:
         evaluation_interval=Duration(local.evaluation_interval or site.monitoring.evaluation_interval),
         exporter_intervals=MappingProxyType({**site.monitoring.exporter_intervals,
                                              **{k: Duration.parse(v) for k, v in local.exporter_intervals.items()}}),
-        watch_containers=False)  # no Docker engine here
+        watch_containers=False,  # no Docker engine here
+        prometheus_peers=local.prometheus_peers[:site.prometheus_replicas - 1])
+    lts = site.long_term_store
+    if lts is not None and local.store and local.ruler:
+        lts = dataclasses.replace(
+            lts, url=f"http://{local.store}", ruler=local.ruler,
+            # the samples a replica sends are as far apart as its scrapes: dedup keeps pace with a shortened interval
+            dedup_interval=Duration(local.scrape_interval) if local.scrape_interval else lts.dedup_interval,
+            ruler_interval=Duration(local.evaluation_interval) if local.evaluation_interval else lts.ruler_interval)
     return dataclasses.replace(site, hosts=hosts, services=services, databases=databases, redis=redis,
-                               providers=providers, monitoring=monitoring, collectors=collectors,
+                               providers=providers, monitoring=monitoring, collectors=collectors, long_term_store=lts,
                                alerting=dataclasses.replace(site.alerting, receivers=receivers))

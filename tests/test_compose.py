@@ -269,3 +269,35 @@ def test_real_mode_never_sends_a_key_to_the_demo_address(tmp_path: Path, files: 
                             str(ROOT / "deploy" / "compose" / "exporters.yaml")],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
+
+
+def test_ha_profile_adds_the_replica_store_and_ruler_pinned_and_as_generated() -> None:
+    """`--profile ha` (docs/scaling.md): the default stack is unchanged; the profile's services follow the same
+    rules, and the store's and vmalert's flags are the ones generated for examples/ha.yaml."""
+    from monitoring import build, store
+    from monitoring.site import load_site
+
+    r = run_compose("--profile", "ha", "config", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    ha = {"prometheus-2", "victoriametrics", "vmalert"}
+    assert ha <= set(services)
+    assert not ha & set(run_compose("config", "--services").stdout.split())
+    for name in ha:
+        svc = services[name]
+        assert re.search(r":v\d+\.\d+\.\d+$", svc["image"]), svc["image"]
+        assert svc["healthcheck"]["test"][0] == "CMD"
+        assert all(p.get("host_ip") == "127.0.0.1" for p in svc.get("ports", []))
+        assert svc["deploy"]["resources"]["limits"]["memory"]
+        assert all(d["condition"] == "service_healthy" for d in svc.get("depends_on", {}).values())
+    files = build.site_files(load_site(ROOT / "examples" / "ha.yaml"))
+    assert "prometheus/prometheus-2.yml" in files
+
+    def flags(args: list[str]) -> set[str]:
+        # the listen address and the in-container paths are compose's own
+        return {a for a in args if not a.startswith(("-httpListenAddr", "-storageDataPath", "-rule=",
+                                                      "-relabelConfig"))}
+    for name, path in (("victoriametrics", "victoriametrics/victoria-metrics.args"),
+                       ("vmalert", "vmalert/vmalert.args")):
+        generated = flags(store.read_args(files[path]))
+        assert flags(services[name]["command"]) == generated, name

@@ -91,7 +91,9 @@ def test_dashboards_and_grafana_provisioning(generated: Path) -> None:
         d = json.loads(f.read_text())
         assert d["uid"] == f.stem and d["schemaVersion"] >= 36 and d["panels"]
     ds = yaml.safe_load((generated / "grafana/provisioning/datasources/lookout.yaml").read_text())
-    assert [x["uid"] for x in ds["datasources"]] == ["prometheus", "alertmanager"]
+    uids = [x["uid"] for x in ds["datasources"]]
+    # a site with a long-term store offers it too, as a second Prometheus-type datasource every board can pick
+    assert uids in (["prometheus", "alertmanager"], ["prometheus", "long-term-store", "alertmanager"])
     env = (generated / "lookout.env").read_text()
     assert "PROMETHEUS_RETENTION_TIME=" in env and "PROMETHEUS_RETENTION_SIZE=" in env
 

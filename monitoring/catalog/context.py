@@ -40,6 +40,7 @@ FEATURES = {
     "containers": "`monitoring.watch_containers: true`",
     "app_exceptions": "a service with an `error_log`",
     "releases": "a service with a `release`",
+    "long_term_store": "`long_term_store:` (months of history, rules evaluated by vmalert)",
 }
 
 
@@ -67,6 +68,7 @@ def features(site: Site) -> frozenset[str]:
         "containers": site.monitoring.watch_containers,
         "app_exceptions": any(x.error_log for x in s),
         "releases": any(x.release for x in s),
+        "long_term_store": site.long_term_store is not None,
     }
     for check in ("credits", "llm_spend", "marketplace_sync", "sla", "capacity", "pg_activity", "backups"):
         on[check] = site.has_check(check)

@@ -69,7 +69,7 @@ def _nginx(k: Ctx, h: Host) -> dict[str, Any] | None:
 def scrape_configs(k: Ctx) -> list[dict[str, Any]]:
     site, mon = k.site, k.site.monitoring.host or k.site.hosts[0].name
     out: list[dict[str, Any]] = [
-        {"job_name": "prometheus", "static_configs": [_static([site.monitoring.prometheus], SHARED, mon)]},
+        {"job_name": "prometheus", "static_configs": [_static(list(site.prometheus_addresses), SHARED, mon)]},
         {"job_name": "alertmanager", "static_configs": [_static(list(site.monitoring.alertmanagers), SHARED, mon)]},
     ]
     for exporter, job in (("lookout", "lookout"), ("node", "node"), ("postgres", "postgres"), ("redis", "redis")):

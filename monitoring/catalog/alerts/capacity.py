@@ -36,6 +36,17 @@ def recordings(k: Ctx) -> list[Recording]:
                  samples=((f'resource:capacity_days_until_threshold:days{{{X},resource="active_sellers"}}',
                            20 / 1440),)),
         ),
+        Recording(
+            # the month ahead from four weeks of history: only the store keeps that much, so vmalert evaluates it
+            # (monitoring.store); the Capacity board reads it from the store's datasource
+            record="resource:capacity_usage:predict_linear4w_30d",
+            requires=("capacity", "long_term_store"),
+            group="capacity",
+            expr="predict_linear(capacity_usage[4w], 30 * 86400)",
+            test=Case({f'capacity_usage{{{X},resource="active_sellers"}}': "0+10x100"}, at="99h", interval="1h",
+                      samples=((f'resource:capacity_usage:predict_linear4w_30d{{{X},resource="active_sellers"}}',
+                                990 + 10 * 24 * 30),)),
+        ),
     ]
 
 def _reached(k: Ctx) -> Expr:
