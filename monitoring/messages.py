@@ -71,9 +71,13 @@ def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
     return {k: v for k, v in dicts[0].items() if all(d.get(k) == v for d in dicts[1:])}
 
 
-def sample_data(cat: Catalog, panels: dict[tuple[str, str], str]) -> dict[str, dict[str, Any]]:
+Samples = dict[str, tuple[tuple[str, ...], str, dict[str, str]]]
+
+
+def sample_data(cat: Catalog, panels: dict[tuple[str, str], str], samples: Samples | None = None
+                ) -> dict[str, dict[str, Any]]:
     out = {}
-    for case, (names, status, over) in SAMPLES.items():
+    for case, (names, status, over) in (samples or SAMPLES).items():
         if not all(n in cat.alerts_by_name for n in names):
             continue  # the site does not have these alerts
         alerts = [_alert(cat, cat.alerts_by_name[n], panels, status, i, over) for i, n in enumerate(names)]
@@ -105,20 +109,19 @@ def _render_fields(amtool: str, tmpl_dir: Path, data: Path, fields: dict[str, st
 
 
 def _pagerduty(f: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
-    """The Events API v2 body Alertmanager 0.25 builds from these fields (notify/pagerduty)."""
+    """The fields of the Events API v2 body Alertmanager builds from these templates (it adds the routing and
+    dedup keys: the hash of the group key, the same on both replicas)."""
     return {
         "event_action": "trigger" if data["status"] == "firing" else "resolve",
-        "payload": {"summary": f["description"], "source": "prometheus", "severity": f["severity"],
-                    "class": f["class"], "component": f["component"], "group": f["group"],
-                    "custom_details": {"summary": f["details.summary"], "firing": f["details.firing"],
-                                       "num_firing": str(len([a for a in data["alerts"] if a["status"] == "firing"])),
-                                       "num_resolved": str(len([a for a in data["alerts"]
-                                                                if a["status"] == "resolved"]))}},
+        "payload": {"summary": f["description"], "severity": f["severity"], "class": f["class"],
+                    "component": f["component"], "group": f["group"],
+                    "custom_details": {"summary": f["details.summary"], "firing": f["details.firing"]}},
         "links": [{"href": f["links.dashboard"], "text": "dashboard"}, {"href": f["links.runbook"], "text": "runbook"}],
     }
 
 
-def render(cat: Catalog, panels: dict[tuple[str, str], str], template: str) -> dict[str, str]:
+def render(cat: Catalog, panels: dict[tuple[str, str], str], template: str, samples: Samples | None = None
+           ) -> dict[str, str]:
     amtool = _amtool()
     tz = cat.site.alerting.timezone
     out: dict[str, str] = {}
@@ -126,7 +129,7 @@ def render(cat: Catalog, panels: dict[tuple[str, str], str], template: str) -> d
         tmpl_dir = Path(d) / "templates"
         tmpl_dir.mkdir()
         (tmpl_dir / "lookout.tmpl").write_text(template)
-        for case, data in sample_data(cat, panels).items():
+        for case, data in sample_data(cat, panels, samples).items():
             path = Path(d) / f"{case}.json"
             path.write_text(json.dumps(data))
             fields = {f"{kind}.{k}": v for kind, fs in FIELDS.items() for k, v in fs.items()}

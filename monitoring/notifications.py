@@ -64,7 +64,7 @@ def alert_value(a: Alert) -> tuple[str, str]:
 # --- Alertmanager ----------------------------------------------------------------------------------
 SHOWN = 5  # alerts a text message lists (critical first); the rest are counted
 SHOWN_TELEGRAM = 3  # Telegram: 4,096 characters in all
-CUT = 300  # characters of an annotation or label kept in Telegram (escaped after cutting)
+CUT = 160  # bytes of an annotation or label Telegram shows (cut, then escaped): 3 alerts fit in 4,096
 LIMITS = {"shown": SHOWN, "shown_telegram": SHOWN_TELEGRAM, "cut": CUT}
 
 _TIME = "Mon 02 Jan 15:04 MST"
