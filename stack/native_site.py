@@ -5,8 +5,9 @@ Publishes: ``localize(site, ...)`` -> a ``Site`` whose lookout parts (Prometheus
 blackbox exporter, the exporters of the monitoring host) sit at the ports chosen here, whose demo services
 (when the demo runs) answer on their native ports, and whose receivers post to the stand-in pager
 (``stack.receiver``) with placeholder secret files, and whose links (Grafana, runbooks, Prometheus,
-Alertmanager) are this machine's loopback addresses, Grafana's played by ``stack.boards``. Everything else (jobs, rules, thresholds, receivers'
-names) is the site's own; the generated files are then used as they are (``monitoring.build``).
+Alertmanager) are this machine's loopback addresses, Grafana's played by ``stack.boards``.
+Everything else (jobs, rules, thresholds, receivers' names) is the site's own; the generated files are then used
+as they are (``monitoring.build``).
 
 Test speed knobs, all given as data: exporter refresh intervals, scrape/evaluation intervals, the beat
 schedule compressed by the demo's speed, and check settings (e.g. shorter credit windows).
@@ -48,7 +49,8 @@ class Local:
     alertmanagers: tuple[str, ...]
     blackbox: str
     pager_url: str | None  # the stand-in pager; None keeps the site's receivers
-    grafana_url: str | None = None  # the stand-in Grafana (stack.boards): dashboard and runbook links    secrets_dir: Path
+    secrets_dir: Path
+    grafana_url: str | None = None  # the stand-in Grafana (stack.boards): dashboard and runbook links
     demo_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # demo-voice -> port ...
     tls_port: int | None = None  # the demo chat API over HTTPS
     scrape_interval: float | None = None

@@ -56,7 +56,15 @@ def test_the_native_demo_site_has_only_this_machines_addresses(tmp_path: Path) -
     # everything else is the site's own
     assert [s.name for s in site.services] == [s.name for s in demo.services]
     assert site.capacity_thresholds == demo.capacity_thresholds
-    assert dataclasses.replace(site.alerting, receivers=demo.alerting.receivers) == demo.alerting
+    # the links in notifications open on this machine
+    assert (site.prometheus_external_url, site.alertmanager_external_url) == ("http://127.0.0.1:1010",
+                                                                              "http://127.0.0.1:1011")
+    local = dataclasses.replace(site.alerting, receivers=demo.alerting.receivers,
+                                prometheus_url=demo.alerting.prometheus_url,
+                                alertmanager_url=demo.alerting.alertmanager_url)
+    assert local == demo.alerting
+    with_boards = localize(demo, dataclasses.replace(_local(tmp_path), grafana_url="http://127.0.0.1:1030"), demo=True)
+    assert with_boards.alerting.runbooks == "http://127.0.0.1:1030/public/runbooks/index.html"
 
 
 def test_native_generated_files_name_no_compose_host_and_pass_promtool_and_amtool(tmp_path: Path) -> None:
