@@ -119,7 +119,9 @@ def demo_repo_files() -> dict[str, str]:
             out[target] = text
     cat = build_catalog(site)
     panels = generate.panel_index(cat, generate.dashboards_json(cat))
-    out.update(messages.render(cat, panels, files["alertmanager/templates/lookout.tmpl"]))
+    rendered = messages.render(cat, panels, files["alertmanager/templates/lookout.tmpl"])
+    out.update(rendered)
+    out["docs/alerts.md"] = messages.alerts_md(rendered, site.name)
     return dict(sorted(out.items()))
 
 
