@@ -171,3 +171,64 @@ def test_stand_in_grafana_opens_runbooks_and_known_boards_only(tmp_path: Path) -
         assert get("/api/health").status_code == 200
     finally:
         b.stop()
+
+
+def test_both_alertmanagers_send_pagerduty_the_same_dedup_key_and_fields(tmp_path: Path) -> None:
+    """Two Alertmanagers (the HA pair, here unclustered so that both send) with the generated configuration and
+    templates, PagerDuty pointed at the stand-in pager: the same alert gives the same event from each."""
+    import shutil
+    import time
+
+    import yaml
+
+    from stack.procs import Proc, free_port, port_open, wait_until
+    from stack.receiver import Recorder
+
+    am = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+    rec = Recorder()
+    rec.start()
+    conf = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+    key = tmp_path / "routing_key"
+    key.write_text("placeholder\n")
+    for r in conf["receivers"]:
+        for kind in ("webhook_configs", "telegram_configs", "email_configs"):
+            r.pop(kind, None)
+        for pd in r.get("pagerduty_configs", []):
+            pd.update(url=f"{rec.url}/{r['name']}/pagerduty", routing_key_file=str(key))
+    for route in [conf["route"], *conf["route"]["routes"]]:
+        route.update({k: "1s" for k in ("group_wait", "group_interval") if k in route})
+    shutil.copytree(ROOT / "alertmanager" / "templates", tmp_path / "templates")
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(conf))
+    procs, ports = [], [free_port(), free_port()]
+    try:
+        for i, port in enumerate(ports):
+            procs.append(Proc(f"am{i}", [am, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / f'd{i}'}",
+                                         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                                         f"--web.external-url=http://127.0.0.1:{ports[0]}"],
+                              tmp_path / f"am{i}.log", {"TZ": "Europe/Rome"}))
+            procs[-1].start()
+        for p, port in zip(procs, ports, strict=True):
+            wait_until(lambda port=port: port_open(port) and requests.get(f"http://127.0.0.1:{port}/-/ready",
+                                                                          timeout=2).ok, 30, p.name, [p])
+        alert = [{"labels": {"alertname": "McpServerDown", "severity": "critical", "service": "mcp-server",
+                             "platform": "voice", "host": "vps-1"},
+                  "annotations": {"summary": "The MCP tool server does not answer its health check.",
+                                  "runbook_url": "http://r#mcpserverdown", "dashboard_url": "http://d"},
+                  "startsAt": "2026-11-24T02:13:07Z"}]
+        for port in ports:
+            requests.post(f"http://127.0.0.1:{port}/api/v2/alerts", json=alert, timeout=5).raise_for_status()
+        deadline = time.monotonic() + 30
+        while len([n for n in rec.snapshot() if n.kind == "pagerduty"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        events = [n.body for n in rec.snapshot() if n.kind == "pagerduty"]
+        assert len(events) >= 2, events
+        assert len({e["dedup_key"] for e in events}) == 1
+        p = events[0]["payload"]
+        assert (p["severity"], p["class"], p["component"], p["group"]) == ("critical", "McpServerDown", "mcp-server",
+                                                                           "voice")
+        assert "Since: Tue 24 Nov 03:13 CET" in p["custom_details"]["firing"]  # the Alertmanager's TZ
+        assert events[0]["client_url"].startswith(f"http://127.0.0.1:{ports[0]}")  # --web.external-url
+    finally:
+        for p in procs:
+            p.stop()
+        rec.stop()
