@@ -202,7 +202,8 @@ def test_both_alertmanagers_send_pagerduty_the_same_dedup_key_and_fields(tmp_pat
     procs, ports = [], [free_port(), free_port()]
     try:
         for i, port in enumerate(ports):
-            procs.append(Proc(f"am{i}", [am, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / f'd{i}'}",
+            procs.append(Proc(f"am{i}", [am, f"--config.file={tmp_path / 'am.yml'}",
+                                         f"--storage.path={tmp_path / f'd{i}'}",
                                          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
                                          f"--web.external-url=http://127.0.0.1:{ports[0]}"],
                               tmp_path / f"am{i}.log", {"TZ": "Europe/Rome"}))
