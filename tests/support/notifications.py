@@ -61,7 +61,8 @@ def check_links(notifications: list[Notification], timeout: float = 10) -> tuple
             problems.append(f"{url}: HTTP {r.status_code}")
             continue
         fragment = urlsplit(url).fragment
-        if fragment and f'id="{fragment}"' not in r.text:
+        # a runbook anchor (not a web app's route, as Alertmanager's `#/alerts?...`)
+        if re.fullmatch(r"[a-z0-9_-]+", fragment) and f'id="{fragment}"' not in r.text:
             problems.append(f"{url}: no anchor #{fragment} on the page")
     return len(urls), problems
 
@@ -110,7 +111,9 @@ def check_values(stack: Any, notifications: list[Notification], step: float = 2,
             start = datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")).timestamp()
             data = stack.api("/api/v1/query_range", query=rule["expr"], start=max(start, n.received_at - 60) - step,
                              end=n.received_at, step=step)["result"]
-            series = [s for s in data if all(a["labels"].get(k) == v for k, v in s["metric"].items())]
+            # `metric > 3` keeps the metric's name, which the alert does not carry
+            series = [s for s in data if all(a["labels"].get(k) == v for k, v in s["metric"].items()
+                                             if k != "__name__")]
             seen = [float(v) for s in series for _, v in s["values"]]
             compared += 1
             if want is None or not any(_close(want, v, rel) for v in seen):
