@@ -14,9 +14,12 @@ WORKDIR /opt/lookout
 COPY pyproject.toml README.md ./
 COPY exporters ./exporters
 COPY demo ./demo
+COPY examples/demo.yaml ./examples/demo.yaml
 COPY dashboards ./dashboards
 COPY stack ./stack
 RUN pip install ".[demo]"
+# the demo plays the seeds' facts written in its site file (demo/site_facts.py)
+ENV DEMO_SITE_FILE=/opt/lookout/examples/demo.yaml
 
 # the exporter's default port (job `lookout`); the demo's ports are published by compose only
 EXPOSE 9808

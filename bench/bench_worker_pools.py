@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from exporters.collector import Collector, Snapshot, gauge  # noqa: E402
 from exporters.config import CollectorSettings, setting  # noqa: E402
-from tests.support.servers import kill_process_groups  # noqa: E402
+from tests.support.servers import free_port, kill_process_groups  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -81,12 +81,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 60) -> None:

@@ -29,8 +29,11 @@ def build(k: Ctx) -> Board | None:
             timeseries("Unreconciled seconds", "Seconds (= credits) involved, by reason: revenue at stake.",
                        [(f"credits_unreconciled_seconds{{{SEL}}}", "{{reason}}")], "s", [t.credits_unreconciled]),
             timeseries("Missing end webhooks (ElevenLabs cross-check)", "Conversations ElevenLabs lists as finished "
-                       "that the platform never recorded as ended.",
-                       [(f"elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event")], "short",
+                       "that the platform never recorded as ended; \"listing truncated\" is 1 when the listing stopped "
+                       "at max_pages and the count is a lower bound.",
+                       [(f"elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event"),
+                        (f"elevenlabs_conversations_listing_truncated{{{SEL}}}", "listing truncated (a lower bound)")],
+                       "short",
                        [t.credits_unreconciled]),
             stat("Customers with negative balance", "Customers whose credit balance is below zero.",
                  [(f"credits_customers_negative_balance{{{SEL}}}", "customers")], "short", [t.credits_unreconciled],

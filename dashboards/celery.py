@@ -17,7 +17,8 @@ def build(k: Ctx) -> Board | None:
         uids.CELERY, "Lookout / Celery",
         f"Queues over all priority steps, waiting age, workers, and the beat schedule ({tasks}).",
         [
-            timeseries("Queue length", "Ready messages per queue, summed over kombu's priority sub-queues.",
+            timeseries("Queue length", "Ready messages per queue, summed over kombu's priority sub-queues; "
+                       "_other sums the queues beyond max_queues (the backlog line is for one queue).",
                        [(f"celery_queue_length{{{SEL}}}", "{{queue_name}}")], "short", [t.celery_backlog]),
             timeseries("Oldest message age", "How long the oldest ready message of each queue has waited.",
                        [(f"celery_queue_oldest_message_age_seconds{{{SEL}}}", "{{queue_name}}")], "s",
@@ -38,6 +39,11 @@ def build(k: Ctx) -> Board | None:
             timeseries("Task runtime p95", "95th percentile of task runtime per task.",
                        [(f"histogram_quantile(0.95, sum by (name, le) (rate(celery_task_runtime_seconds_bucket{{{SEL}}}"
                          "[$__rate_interval])))", "{{name}}")], "s", [t.celery_wait_seconds]),
+            timeseries("Queues folded or not read",
+                       'Queues known, folded into queue_name="_other" beyond max_queues (totals stay exact), and '
+                       "not read beyond max_discovered_queues (totals are lower bounds).",
+                       [(f"celery_queues_discovered{{{SEL}}}", "known"), (f"celery_queues_folded{{{SEL}}}", "folded"),
+                        (f"celery_queues_unread{{{SEL}}}", "not read")], "short", [], w=24),
         ],
         ("instance", "Exporter", "label_values(celery_workers, instance)"),
         requires={"Periodic tasks: intervals since last success": ("beat",)},

@@ -337,10 +337,6 @@ class FakeDeepSeek(FakeProvider):
         with self._lock:
             self._balances[currency.upper()] = {"total": tot, "granted": g, "topped_up": t}
 
-    def remove_balance(self, currency: str) -> None:
-        with self._lock:
-            self._balances.pop(currency.upper(), None)
-
     def set_available(self, available: bool | None) -> None:
         """Force ``is_available`` (None: derived from the balance, true while any total is positive)."""
         with self._lock:

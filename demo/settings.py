@@ -16,15 +16,12 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from demo import site_facts
+
 PARTS = ("voice", "chat", "providers")
 
-# The second seed's beat schedule, in seconds.
-TASK_INTERVALS = {
-    "sync_all_sellers": 30.0,
-    "check_sla_escalation": 300.0,
-    "analyze_pending_chats": 120.0,
-    "auto_close_inactive_chats": 86400.0,
-}
+# The second seed's beat schedule, in seconds, from the demo's site file.
+TASK_INTERVALS = site_facts.task_intervals()
 
 ENV_JSON = "DEMO_SETTINGS_JSON"
 

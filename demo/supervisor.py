@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,7 +38,7 @@ import psutil
 import psycopg
 import requests
 
-from demo import db
+from demo import db, site_facts
 from demo.faults import CACHE_SECONDS, FAULTS, FaultStore, store
 from demo.resp import RespError
 from demo.settings import Settings
@@ -45,7 +46,6 @@ from demo.settings import Settings
 log = logging.getLogger("demo")
 ROOT = Path(__file__).resolve().parents[1]
 LOOP_SECONDS = 0.5
-CAPACITY = {"sellers": 100, "chats_per_day": 10_000, "users": 1000}  # the second seed's scaling thresholds
 
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -361,10 +361,10 @@ class Supervisor:
                 value = state.get("value")
                 value = float(value) if value is not None else fault.default
             prev = self.applied.get(name, (False, None))
-            handler = getattr(self, "_fault_" + name.replace("-", "_"), None)
+            handler = HANDLERS.get(name)
             if handler is not None:
                 try:
-                    handler(on, value, prev)
+                    handler(self, on, value, prev)
                     self.fault_errors.pop(name, None)
                 except Exception as exc:
                     log.exception("fault %s (%s) failed", name, "on" if on else "off")
@@ -488,13 +488,13 @@ class Supervisor:
             self._shrink()
 
     def _grow(self, factor: float) -> None:
-        want = {k: math.ceil(v * factor) for k, v in CAPACITY.items()}
+        want = {k: math.ceil(v * factor) for k, v in site_facts.capacity_thresholds().items()}
         with db.connect(self.s.chat_db, "demo-grow-capacity") as conn, conn.transaction():
             active = conn.execute("SELECT count(*) FROM sellers WHERE is_active").fetchone()[0]
             have = conn.execute("SELECT count(*) FROM sellers WHERE name LIKE 'capacity-seller-%'").fetchone()[0]
             conn.execute(
                 "INSERT INTO sellers (name, last_active_at) SELECT 'capacity-seller-' || g, now() "
-                "FROM generate_series(%s::int, %s::int) g", (have + 1, have + max(0, want["sellers"] - active)))
+                "FROM generate_series(%s::int, %s::int) g", (have + 1, have + max(0, want["active_sellers"] - active)))
             conn.execute("UPDATE sellers SET last_active_at = now() WHERE name LIKE 'capacity-seller-%'")
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM sellers WHERE name LIKE 'capacity-seller-%' ORDER BY id").fetchall()]
@@ -505,7 +505,7 @@ class Supervisor:
             conn.execute(
                 "INSERT INTO seller_users (seller_id, email, last_seen_at) "
                 "SELECT (%s::bigint[])[1 + g %% %s], 'capacity-user-' || g || '@demo.example', now() "
-                "FROM generate_series(1, %s::int) g", (ids, len(ids), max(0, want["users"] - seen)))
+                "FROM generate_series(1, %s::int) g", (ids, len(ids), max(0, want["concurrent_users"] - seen)))
             today = conn.execute("SELECT count(*) FROM chats WHERE created_at > now() - interval '24 hours'")\
                 .fetchone()[0]
             conn.execute(
@@ -537,7 +537,7 @@ class Supervisor:
             while self.applied_generation < target and time.monotonic() < deadline:
                 self.cond.wait(0.5)
         f = FAULTS[name]
-        if getattr(self, "_fault_" + name.replace("-", "_"), None) is None:
+        if name in APPLIED_BY_THE_APPS:
             time.sleep(CACHE_SECONDS + 0.1)  # read by the apps through their cache: now in effect everywhere
         return {"error": self.fault_errors.get(name), "fault": name, "state": "on" if on else "off",
                 "value": value if value is not None else f.default, "part": f.part,
@@ -637,3 +637,38 @@ class Supervisor:
         self.control.daemon_threads = True
         threading.Thread(target=self.control.serve_forever, kwargs={"poll_interval": 0.5}, name="control",
                          daemon=True).start()
+
+
+# Which faults the supervisor applies itself; the others are read by the apps (through their cache of the fault
+# store). Checked against the catalogue at import: a fault with neither, or with a misspelt name, is an error
+# here rather than a fault that silently does nothing.
+FaultHandler = Callable[[Supervisor, bool, float | None, tuple], None]
+HANDLERS: dict[str, FaultHandler] = {
+    "kill-gunicorn-worker": Supervisor._fault_kill_gunicorn_worker,
+    "kill-uvicorn-worker": Supervisor._fault_kill_uvicorn_worker,
+    "kill-gunicorn-master": Supervisor._fault_kill_gunicorn_master,
+    "kill-uvicorn-master": Supervisor._fault_kill_uvicorn_master,
+    "kill-celery-worker": Supervisor._fault_kill_celery_worker,
+    "stop-beat": Supervisor._fault_stop_beat,
+    "stop-mcp": Supervisor._fault_stop_mcp,
+    "llm-spend-spike": Supervisor._fault_llm_spend_spike,
+    "llm-402": Supervisor._fault_llm_402,
+    "hold-db-connections": Supervisor._fault_hold_db_connections,
+    "grow-capacity": Supervisor._fault_grow_capacity,
+}
+APPLIED_BY_THE_APPS = frozenset({
+    "drop-end-webhooks", "wrong-charges", "marketplace-slow", "marketplace-429", "marketplace-5xx", "sla-unanswered",
+    "api-errors", "api-slow",
+})
+
+
+def check_fault_handlers() -> None:
+    both = set(HANDLERS) & APPLIED_BY_THE_APPS
+    unknown = (set(HANDLERS) | APPLIED_BY_THE_APPS) - set(FAULTS)
+    unhandled = set(FAULTS) - set(HANDLERS) - APPLIED_BY_THE_APPS
+    if both or unknown or unhandled:
+        raise RuntimeError(f"demo fault handlers out of step with demo.faults.FAULTS: in both {sorted(both)}, "
+                           f"unknown {sorted(unknown)}, unhandled {sorted(unhandled)}")
+
+
+check_fault_handlers()

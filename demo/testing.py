@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,11 @@ from typing import Any
 import psutil
 import requests
 
+from stack.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = ("voice_port", "mcp_port", "chat_port", "control_port", "marketplace_port", "deepseek_port",
          "elevenlabs_port")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DemoProcess:

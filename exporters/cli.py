@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from prometheus_client import generate_latest
 
-from exporters import __version__, config, secrets
+from exporters import __version__, config, report, secrets
 from exporters.collectors import collector_class
 from exporters.runtime import Runtime
 
@@ -64,10 +64,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_extra_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands contributed by other modules (the drill-down ``report``)."""
-    try:
-        from exporters import report
-    except ImportError:
-        return
     report.add_parser(sub)
 
 

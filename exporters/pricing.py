@@ -17,13 +17,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
+from exporters import binding
 
 GRANULARITY_SECONDS = 900
 DEFAULT_PATH = Path(__file__).parent / "data" / "prices.yaml"
@@ -110,12 +111,10 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceTable:
         p = Path(path) if path else DEFAULT_PATH
-        try:
-            data = yaml.safe_load(p.read_text())
-        except OSError as exc:
-            raise PriceError(f"{p}: cannot read price table: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise PriceError(f"{p}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        try:  # the configuration's reader: bounded size and depth, UTF-8, no repeated key
+            data = binding.parse_yaml(binding.read_config_bytes(p), str(p))
+        except binding.ConfigError as exc:
+            raise PriceError(str(exc)) from None
         return cls.from_dict(data, source=str(p))
 
     @classmethod
@@ -200,10 +199,6 @@ class PriceTable:
         return None if found is None else found[1].cost(hit, miss, out)
 
 
-def bucket_start(epoch_bucket: int) -> datetime:
-    return datetime.fromtimestamp(epoch_bucket * GRANULARITY_SECONDS, UTC)
-
-
 def _latest(periods: list[Any], at: datetime) -> Any:
     i = bisect.bisect_right(periods, at, key=lambda p: p.start)
     return periods[i - 1] if i else None
@@ -257,12 +252,16 @@ def _price(value: Any, path: str) -> Decimal:
     return d
 
 
+def _known_keys(raw: dict[Any, Any], known: Iterable[str], path: str) -> None:
+    unknown = sorted(map(str, set(raw) - set(known)))
+    if unknown:
+        raise PriceError(f"{path}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+
+
 def _rates(raw: Any, path: str) -> Rates:
     if not isinstance(raw, dict):
         raise PriceError(f"{path}: expected a mapping of {', '.join(TOKEN_TYPES)}")
-    unknown = sorted(set(raw) - set(TOKEN_TYPES))
-    if unknown:
-        raise PriceError(f"{path}.{unknown[0]}: unknown key (known: {', '.join(TOKEN_TYPES)})")
+    _known_keys(raw, TOKEN_TYPES, path)
     missing = [t for t in TOKEN_TYPES if t not in raw]
     if missing:
         raise PriceError(f"{path}.{missing[0]}: required key is missing")
@@ -282,10 +281,7 @@ def _minutes(value: Any, path: str) -> int:
 def _window(raw: Any, base: Rates, path: str) -> Window:
     if not isinstance(raw, dict):
         raise PriceError(f"{path}: expected a mapping")
-    known = {"name", "days", "start", "end", "prices", "factor", "skip_holidays"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise PriceError(f"{path}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    _known_keys(raw, ("name", "days", "start", "end", "prices", "factor", "skip_holidays"), path)
     days_raw = raw.get("days", list(_DAYS))
     if not isinstance(days_raw, list) or not days_raw:
         raise PriceError(f"{path}.days: expected a list such as [mon, tue, wed, thu, fri]")
@@ -313,10 +309,7 @@ def _periods(raw: Any, path: str) -> list[Period]:
         ip = f"{path}[{i}]"
         if not isinstance(item, dict):
             raise PriceError(f"{ip}: expected a mapping")
-        known = {"from", "prices", "windows", "retired", "source", "note"}
-        unknown = sorted(set(item) - known)
-        if unknown:
-            raise PriceError(f"{ip}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+        _known_keys(item, ("from", "prices", "windows", "retired", "source", "note"), ip)
         if "from" not in item:
             raise PriceError(f"{ip}.from: required key is missing")
         start = _instant(item["from"], f"{ip}.from")
@@ -347,9 +340,7 @@ def _aliases(raw: Any, path: str) -> list[AliasPeriod]:
         ip = f"{path}[{i}]"
         if not isinstance(item, dict) or "from" not in item or "to" not in item:
             raise PriceError(f"{ip}: expected a mapping with from and to (to: null ends the alias)")
-        unknown = sorted(set(item) - {"from", "to", "source", "note"})
-        if unknown:
-            raise PriceError(f"{ip}.{unknown[0]}: unknown key (known: from, note, source, to)")
+        _known_keys(item, ("from", "to", "source", "note"), ip)
         target = item["to"]
         out.append(AliasPeriod(_instant(item["from"], f"{ip}.from"), None if target is None else str(target)))
     _check_order(out, path)
@@ -389,9 +380,7 @@ def _holidays(raw: Any, tz: timezone, path: str) -> frozenset[date]:
 def _provider(raw: Any, path: str) -> ProviderPrices:
     if not isinstance(raw, dict):
         raise PriceError(f"{path}: expected a mapping")
-    unknown = sorted(set(raw) - {"timezone", "holidays", "models", "aliases", "source", "note"})
-    if unknown:
-        raise PriceError(f"{path}.{unknown[0]}: unknown key (known: aliases, holidays, models, note, source, timezone)")
+    _known_keys(raw, ("timezone", "holidays", "models", "aliases", "source", "note"), path)
     tz = _tz(raw.get("timezone"), f"{path}.timezone")
     models_raw = raw.get("models") or {}
     if not isinstance(models_raw, dict):

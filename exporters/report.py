@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("report", help="print the rows behind the credits, sla or sync metrics")
     p.add_argument("kind", choices=sorted(KINDS), help="which collector's rows to list")
     p.add_argument("--config", "-c", required=True, help="YAML configuration file")
-    p.add_argument("--limit", type=int, default=100, help="at most this many rows per section (default 100)")
+    p.add_argument("--limit", type=int, default=100,
+                   help="at most this many rows per section (default 100); a cut section says so")
     p.add_argument(
         "--at", type=_timestamp, help="evaluate as of this ISO 8601 time (default now), e.g. 2026-03-01T12:00:00Z"
     )
@@ -79,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     collector = collector_class(name)(settings)
     if args.at is not None:
         collector.clock = lambda: args.at  # type: ignore[attr-defined]
-    params = {**collector.params(), "limit": max(1, args.limit)}  # type: ignore[attr-defined]
+    limit = max(1, args.limit)
+    # one row more than shown: a cut table says so instead of looking complete
+    params = {**collector.params(), "limit": limit + 1}  # type: ignore[attr-defined]
     sections = collector.REPORTS  # type: ignore[attr-defined]
     try:
         results = collector.source.run(*(q for _, q in sections), params=params)  # type: ignore[attr-defined]
@@ -91,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
     out = []
     for title, query in sections:
         rows = results[query]
-        out.append(f"== {title} ({len(rows)} row{'s' if len(rows) != 1 else ''}, query {name}.{query})\n")
+        if len(rows) > limit:
+            rows = rows[:limit]
+            count = f"first {limit} rows, more exist: raise --limit"
+        else:
+            count = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+        out.append(f"== {title} ({count}, query {name}.{query})\n")
         out.append(format_table(rows))
     sys.stdout.write("\n".join(out))
     return 0

@@ -5,6 +5,8 @@
   (exit 1 when one does not answer). No secret is printed.
 - ``lookout generate --site FILE --out DIR``: write every generated file for that site into DIR
   (layout: ``monitoring.build``); ``--check`` writes nothing and exits 1 when DIR is stale.
+- ``lookout discover [--out FILE] [--json]``: look at what runs on this host and write a commented starter
+  site file (``monitoring.discover``); a table of what was found and what could not be decided. Only reads.
 """
 
 from __future__ import annotations
@@ -29,11 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--site", required=True, type=Path, help="the site file (docs/site.md)")
     g.add_argument("--out", required=True, type=Path, help="output directory, e.g. /etc/lookout/generated")
     g.add_argument("--check", action="store_true", help="write nothing; exit 1 if DIR is not up to date")
+    d = sub.add_parser("discover", help="write a starter site file from what runs on this host (only reads)")
+    d.add_argument("--out", type=Path, help="write the site file here (default: print it)")
+    d.add_argument("--json", action="store_true", help="print the findings as JSON instead of a table")
+    d.add_argument("--no-ask-app", action="store_true",
+                   help="do not import the Celery app (in a subprocess) to read its beat schedule")
+    d.add_argument("--proc-root", default="/proc", help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "discover":
+        return _discover(args.out, args.json, not args.no_ask_app, args.proc_root)
     try:
         site = load_site(args.site)
         if args.command == "check":
@@ -77,6 +87,41 @@ def _generate(site: Site, out: Path, check: bool) -> int:
         print(f"lookout: {out}: cannot write: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{len(files)} files for site {site.name} in {out} ({len(changed)} changed)")
+    return EXIT_OK
+
+
+def _discover(out: Path | None, as_json: bool, ask_app: bool, proc_root: str) -> int:
+    from monitoring import discover
+    from monitoring.discover import writer
+
+    if out is not None and out.exists():
+        try:
+            first = out.open(errors="replace").readline()
+        except OSError as exc:
+            print(f"lookout: {out}: cannot read: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        if not first.startswith(writer.HEADER):
+            print(f"lookout: {out}: exists and was not written by `lookout discover`: not overwritten",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    found = discover.discover(proc_root, ask_app=ask_app)
+    text = writer.site_text(found)
+    if out is not None:
+        try:
+            tmp = out.with_name(f".{out.name}.tmp")
+            tmp.write_text(text)
+            tmp.replace(out)
+        except OSError as exc:
+            print(f"lookout: {out}: cannot write: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    report = writer.as_json(found, str(out) if out else None) if as_json else writer.table(found)
+    if out is None and not as_json:
+        sys.stdout.write(text)
+        sys.stderr.write(report)
+    else:
+        sys.stdout.write(report)
+        if out is not None and not as_json:
+            print(f"wrote {out}: check it with `lookout check --site {out}`")
     return EXIT_OK
 
 

@@ -67,7 +67,8 @@ class Proc:
             self.popen.wait(5)
 
 
-def wait_until(predicate, timeout: float, what: str, procs: list[Proc] | None = None, interval: float = 0.2):
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition", procs: list[Proc] | None = None,
+               interval: float = 0.2):
     """Poll ``predicate`` until truthy; fail early when one of ``procs`` died."""
     deadline = time.monotonic() + timeout
     while True:

@@ -244,7 +244,7 @@ def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
         r.hset("unacked", tag, raw)
         r.zadd("unacked_index", {tag: time.time() - 10 * (i + 1)})
     insp = BrokerInspector(url, queues=["qb"], discover=True, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
-                           prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                           prefix="", state_key="lookout:celery:last_success", timeout=5,
                            max_unacked=100)
     out = insp.read({})
     assert sorted(out.queues) == ["qa", "qb"]  # pidbox bindings are not task queues
@@ -253,7 +253,7 @@ def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
     assert time.time() - out.queues["qb"].oldest_delivered >= 19
     # max_unacked bounds what is read: the 2 oldest deliveries (t4 unknown queue, t3 malformed), the rest unread
     small = BrokerInspector(url, queues=["qb"], discover=True, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
-                            prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                            prefix="", state_key="lookout:celery:last_success", timeout=5,
                             max_unacked=2).read({})
     assert (small.queues["qa"].reserved, small.queues["qb"].reserved) == (0, 0)
     assert (small.unacked_total, small.unacked_unparseable, small.unacked_unattributed) == (4, 1, 1 + 2)
@@ -281,7 +281,7 @@ def test_oldest_message_date_survives_exporter_restart(redis_srv):
 
     def inspector():
         return BrokerInspector(url, queues=["stuck"], discover=False, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
-                               prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                               prefix="", state_key="lookout:celery:last_success", timeout=5,
                                max_unacked=100)
 
     first = inspector()
@@ -306,7 +306,7 @@ def test_malformed_message_counted_when_it_arrives_behind_valid_ones(redis_srv):
     r = redis.Redis.from_url(url)
     r.flushdb()
     insp = BrokerInspector(url, queues=["mixed"], discover=False, priority_steps=[0, 3, 6, 9], sep="\x06\x16",
-                           prefix="", state_key="lookout:celery:last_success", timeout=5, max_queues=10,
+                           prefix="", state_key="lookout:celery:last_success", timeout=5,
                            max_unacked=100, arrivals_budget=4)
     n = iter(range(1000))
 
@@ -334,3 +334,120 @@ def test_malformed_message_counted_when_it_arrives_behind_valid_ones(redis_srv):
     for _ in range(2):
         r.rpop("mixed")  # the valid one and junk 0 (never checked)
     assert unparseable() == 6  # junk 1, never checked either, is counted once it is the oldest
+
+
+def _collect(c) -> dict:
+    from exporters.collector import Snapshot
+
+    snap = Snapshot(c.metrics)
+    c.refresh(snap)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in snap.families() for s in fam.samples}
+
+
+def _by_queue(s: dict, metric: str) -> dict[str, float]:
+    return {dict(labels)["queue_name"]: v for (name, labels), v in s.items() if name == metric}
+
+
+def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, caplog):
+    from exporters.collectors.celery import CeleryCollector, CelerySettings
+    from exporters.config import Secret
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/7"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    sep, msg = "\x06\x16", '{"headers": {}}'
+    names = [f"q{i:03d}" for i in range(150)]
+    truth = {}
+    pipe = r.pipeline()
+    for i, q in enumerate(names):
+        pipe.sadd("_kombu.binding.celery", f"{q}{sep}{sep}{q}")
+        # q140 starts empty; the deepest queue sorts after the first 100 names; part of each sits in step 3
+        n = 0 if q == "q140" else 500 if q == "q149" else 1 + i % 7
+        if n:
+            pipe.lpush(q, *[msg] * (n - n // 2))
+        if n // 2:
+            pipe.lpush(f"{q}{sep}3", *[msg] * (n // 2))
+        truth[q] = n
+    # two deliveries of a queue that will be folded: reserved stays exact in the sum too
+    for tag in ("t1", "t2"):
+        pipe.hset("unacked", tag, '[{"headers": {}}, "", "q126"]')
+        pipe.zadd("unacked_index", {tag: time.time() - 30})
+    pipe.execute()
+
+    c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False))
+    try:
+        with caplog.at_level("WARNING", logger="exporters.collectors.celery"):
+            s = _collect(c)
+            lengths = _by_queue(s, "celery_queue_length")
+            assert sum(lengths.values()) == sum(truth.values())
+            assert len(lengths) == 101 and "_other" in lengths
+            assert lengths["q149"] == 500  # the deepest, beyond the first 100 names, has its own series
+            assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_folded") == 50
+            assert value(s, "celery_queues_unread") == 0
+            assert sum(_by_queue(s, "celery_queue_reserved").values()) == 2
+            assert _by_queue(s, "celery_queue_oldest_reserved_age_seconds")["_other"] >= 29
+            assert "q140" not in lengths
+            _collect(c)
+        assert sum("summed into" in rec.getMessage() for rec in caplog.records) == 1  # logged once
+
+        # the empty queue becomes the deepest: it has its own series within two refreshes
+        r.lpush("q140", *[msg] * 1000)
+        truth["q140"] = 1000
+        seen = [_by_queue(_collect(c), "celery_queue_length").get("q140") for _ in range(2)]
+        assert 1000 in seen
+        # hysteresis: a folded queue one message deeper than the shallowest shown one does not displace it
+        shown = set(_by_queue(_collect(c), "celery_queue_length"))
+        shallow = min((q for q in shown if q.startswith("q")), key=lambda q: truth[q])
+        folded = next(q for q in names if q not in shown and truth[q] == truth[shallow])
+        r.lpush(folded, msg)
+        assert set(_by_queue(_collect(c), "celery_queue_length")) == shown
+        assert sum(_by_queue(_collect(c), "celery_queue_length").values()) == sum(truth.values()) + 1
+    finally:
+        c.stop()
+
+    # past the discovery bound: queues are left unread and the gauge says the totals are a lower bound
+    c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False, queues=["q149"],
+                                       max_discovered_queues=120))
+    try:
+        s = _collect(c)
+        assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_unread") == 30
+        assert _by_queue(s, "celery_queue_length")["q149"] == 500  # configured queues are read first
+        assert sum(_by_queue(s, "celery_queue_length").values()) < sum(truth.values()) + 1
+    finally:
+        c.stop()
+    # a binding set larger than the discovery bound is read only up to it: the members left out count as unread
+    c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False, max_discovered_queues=50))
+    try:
+        s = _collect(c)
+        assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_unread") == 100
+        assert len(_by_queue(s, "celery_queue_length")) == 50
+    finally:
+        c.stop()
+
+
+def test_unchanged_lists_are_reused_and_forgotten_lists_read_again(redis_srv):
+    from exporters.collectors._celery_broker import BrokerInspector
+
+    url = redis_srv.url.rsplit("/", 1)[0] + "/8"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    sep, msg = "\x06\x16", '{"headers": {}}'
+    for q, n in (("qa", 3), ("qb", 5)):
+        r.sadd("_kombu.binding.celery", f"{q}{sep}{sep}{q}")
+        r.lpush(f"{q}{sep}6", *[msg] * n)
+    insp = BrokerInspector(url, queues=[], discover=True, priority_steps=[0, 3, 6, 9], sep=sep, prefix="",
+                           state_key="lookout:celery:last_success", timeout=5, max_unacked=100)
+    lengths = [{q: qr.ready for q, qr in insp.read({}).queues.items()} for _ in range(2)]
+    assert lengths == [{"qa": 3, "qb": 5}] * 2  # the second answer is "unchanged" for every list
+    # qa unbound: its lists are forgotten on both sides; bound again with new messages, it is read afresh
+    r.srem("_kombu.binding.celery", f"qa{sep}{sep}qa")
+    insp._next_discovery = 0
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qb": 5}
+    r.sadd("_kombu.binding.celery", f"qa{sep}{sep}qa")
+    r.lpush("qa", msg)
+    insp._next_discovery = 0
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qa": 4, "qb": 5}
+    # our memory of a list lost while the script still has it: detected, forgotten there, read again
+    insp._last.clear()
+    assert {q: qr.ready for q, qr in insp.read({}).queues.items()} == {"qa": 4, "qb": 5}
+    insp.close()

@@ -158,3 +158,23 @@ def test_example_configuration_loads():
     s = build_dataclass(CeleryCollector.Settings, raw, "collectors.celery")
     assert s.periodic_tasks == {"sync_all_sellers": 30, "analyze_pending_chats": 120,
                                 "check_sla_escalation": 300, "auto_close_inactive_chats": 86400}
+
+
+def test_queue_selector_configured_first_deepest_next_with_hysteresis():
+    from exporters.collectors._celery_broker import OTHER, QueueReading, QueueSelector
+
+    def readings(depths):
+        return {q: QueueReading(ready=n, oldest_enqueued=100.0 - n if n else None) for q, n in depths.items()}
+
+    sel = QueueSelector(["quiet"], 3)
+    depths = {"quiet": 0, "a": 5, "b": 4, "c": 3, "d": 1, OTHER: 2}  # a real queue called _other is folded
+    shown, folded = sel.select(readings(depths))
+    assert list(shown) == ["quiet", "a", "b", OTHER] and folded == 2  # c and d; the real _other is not counted
+    assert shown[OTHER].ready == 3 + 1 + 2 and shown[OTHER].oldest_enqueued == 100.0 - 3
+    assert sum(r.ready for r in shown.values()) == sum(depths.values())
+    # c a little deeper than b: no flap; twice as deep: it takes b's place at once
+    assert list(sel.select(readings({**depths, "c": 7}))[0]) == ["quiet", "a", "b", OTHER]
+    assert list(sel.select(readings({**depths, "c": 9}))[0]) == ["quiet", "a", "c", OTHER]
+    # an overlong name is never a label value, however deep: it is counted in _other
+    shown, _ = sel.select(readings({**depths, "x" * 201: 50}))
+    assert "x" * 201 not in shown and shown[OTHER].ready == 4 + 1 + 2 + 50  # b (c keeps its place), d

@@ -9,7 +9,7 @@ import typing
 import pytest
 import requests
 
-from exporters import __version__, config
+from exporters import __version__, binding, config
 from exporters.collectors import REGISTRY, collector_class
 from exporters.config import Secret
 from tests.support.exporter import exporter, run_cli, samples, value, write_config
@@ -38,7 +38,7 @@ def secret_collector() -> tuple[str, str] | None:
     for name in REGISTRY:
         hints = typing.get_type_hints(collector_class(name).Settings)
         for f in dataclasses.fields(collector_class(name).Settings):
-            if config._is_optional(hints[f.name])[1] is Secret:
+            if binding.is_optional(hints[f.name])[1] is Secret:
                 found.append((f.name != "dsn", name, f.name))
     return (min(found)[1], min(found)[2]) if found else None
 

@@ -22,22 +22,13 @@ from exporters.collectors.containers import ContainersCollector, ContainersSetti
 from exporters.config import Duration
 from exporters.runtime import Runtime
 from exporters.server import make_registry
+from stack.procs import wait_until
 from tests.support.dockerd import DockerEngine, docker_engine, get_only_proxy
 from tests.support.exporter import exporter, promtool_check_metrics, samples, write_config
 
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
 MiB = 1024 * 1024
-
-
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def value(text_or_samples, metric: str, **labels: str) -> float | None:

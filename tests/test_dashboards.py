@@ -155,6 +155,8 @@ THRESHOLD_EXEMPT = {
     ("lookout-worker-pools", "Worker CPU"): "no per-pool CPU alert; the host's load per vCPU carries it",
     ("lookout-http-slo", "Requests per second"): "throughput: no alert reads the request rate",
     ("lookout-llm", "Tokens by type"): "volume: the spend panels draw the budget in USD",
+    ("lookout-celery", "Queues folded or not read"): "counts of queues: its alerts fire on any folded or unread "
+                                                     "queue (> 0), not on a catalog threshold",
 }
 
 

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psutil
 import psycopg
@@ -21,6 +21,7 @@ import requests
 
 from demo.testing import DemoProcess, tree_memory
 from demo.voice.signature import sign
+from stack.procs import wait_until
 from tests.support.exporter import promtool_check_metrics, samples
 from tests.support.servers import redis_server
 
@@ -60,17 +61,6 @@ def one(demo: DemoProcess, sql: str, *params: object):
     return q(demo, sql, *params)[0][0]
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = pred()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 def http_ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
@@ -93,7 +83,7 @@ def test_voice_platform_records_and_charges_conversations(demo):
     st = demo.status()
     assert len(st["children"]["gunicorn"]["workers"]) == 4
     assert http_ok(demo.url("mcp") + "/health")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM conversations WHERE credits_charged IS NOT NULL") >= 5,
+    wait_until(lambda: one(demo, "SELECT count(*) FROM conversations WHERE credits_charged IS NOT NULL") >= 5,
              what="charged conversations")
     # 1 credit = 1 second, one ledger row per charged conversation, balances equal the ledger
     assert one(demo, "SELECT count(*) FROM conversations WHERE credits_charged <> duration_seconds") == 0
@@ -108,20 +98,20 @@ def test_chat_platform_syncs_analyses_and_serves_metrics(demo):
     st = demo.status()
     assert len(st["children"]["uvicorn"]["workers"]) == 2
     assert st["children"]["celery-worker"]["running"] and st["children"]["celery-beat"]["running"]
-    wait_for(lambda: one(demo, "SELECT count(*) FROM sync_state WHERE last_success_at > now() - interval '10 s'")
+    wait_until(lambda: one(demo, "SELECT count(*) FROM sync_state WHERE last_success_at > now() - interval '10 s'")
              == 5 * 2 * 3, what="every seller, marketplace and kind synced")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM llm_usage WHERE input_cache_miss_tokens > 0 "
+    wait_until(lambda: one(demo, "SELECT count(*) FROM llm_usage WHERE input_cache_miss_tokens > 0 "
                                "AND output_tokens > 0") >= 3, what="LLM usage rows")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM interactions WHERE status = 'answered'") >= 3,
+    wait_until(lambda: one(demo, "SELECT count(*) FROM interactions WHERE status = 'answered'") >= 3,
              what="answered interactions")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM chats WHERE external_id LIKE 'wb-old-%' AND status = 'closed'")
+    wait_until(lambda: one(demo, "SELECT count(*) FROM chats WHERE external_id LIKE 'wb-old-%' AND status = 'closed'")
              == 5, what="auto_close_inactive_chats")
     assert one(demo, "SELECT count(*) FROM interactions WHERE sla_due_at IS NULL") == 0
     assert one(demo, "SELECT count(*) FROM messages WHERE direction = 'in'") > 0
     # chat SLA rule of normal priority: 30 minutes, compressed by --speed (the answered interactions above may
     # all be feedbacks and questions: wait for a chat)
-    wait_for(lambda: one(demo, "SELECT count(*) FROM interactions WHERE channel = 'chat' AND priority = 'normal'") > 0,
-             what="a normal-priority chat interaction")
+    wait_until(lambda: one(demo, "SELECT count(*) FROM interactions WHERE channel = 'chat' "
+                           "AND priority = 'normal'") > 0, what="a normal-priority chat interaction")
     due = one(demo, "SELECT extract(epoch FROM sla_due_at - created_at) FROM interactions "
                     "WHERE channel = 'chat' AND priority = 'normal' LIMIT 1")
     assert float(due) == pytest.approx(30 * 60 / SPEED, abs=0.01)
@@ -190,7 +180,7 @@ def test_drop_end_webhooks_and_wrong_charges(demo):
     demo.fault("drop-end-webhooks", "on", 0.3)
     demo.fault("wrong-charges", "on", 0.5)
     # calls last 1-4 s of wall time (60-240 s of call time / speed 60); 120 calls a minute
-    wait_for(lambda: one(demo, "SELECT count(*) FROM conversations WHERE started_at >= %s", t0) >= 30,
+    wait_until(lambda: one(demo, "SELECT count(*) FROM conversations WHERE started_at >= %s", t0) >= 30,
              what="30 calls under the faults")
     t1 = one(demo, "SELECT now()")
     demo.fault("drop-end-webhooks", "off")
@@ -214,7 +204,7 @@ def test_drop_end_webhooks_and_wrong_charges(demo):
     assert conv and all(c["status"] in ("done", "in-progress") for c in conv)
     # reverted: new calls end and are charged their duration
     t2 = one(demo, "SELECT now()")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM conversations WHERE started_at >= %s AND ended_at IS NOT NULL",
+    wait_until(lambda: one(demo, "SELECT count(*) FROM conversations WHERE started_at >= %s AND ended_at IS NOT NULL",
                          t2) >= 5, what="calls after off")
     assert one(demo, "SELECT count(*) FROM conversations WHERE started_at >= %s AND credits_charged <> "
                      "duration_seconds", t2) == 0
@@ -233,7 +223,7 @@ def test_kill_worker_and_master(demo, server, child, health):
     master = demo.status()["children"][child]["pid"]
     period = 4  # seconds between kills: longer than a Uvicorn worker's spawn on a loaded machine
     demo.fault(f"kill-{server}-worker", "on", period)
-    wait_for(lambda: len(set(_workers(demo, child)) - before) >= 2 and len(_workers(demo, child)) == n,
+    wait_until(lambda: len(set(_workers(demo, child)) - before) >= 2 and len(_workers(demo, child)) == n,
              what="workers killed and replaced twice")
     assert demo.status()["children"][child]["pid"] == master
     assert not psutil.pid_exists(min(before - set(_workers(demo, child))))
@@ -241,24 +231,24 @@ def test_kill_worker_and_master(demo, server, child, health):
     # reverted: the switch reaches the supervisor within 0.5 s; a kill already sent gets its replacement, then
     # the workers stay the same for longer than a kill period
     time.sleep(1.5)
-    wait_for(lambda: len(_workers(demo, child)) == n, what="a full pool after off")
+    wait_until(lambda: len(_workers(demo, child)) == n, what="a full pool after off")
     stable = set(_workers(demo, child))
     time.sleep(period + 2)
     assert set(_workers(demo, child)) == stable
 
     demo.fault(f"kill-{server}-master", "on")
     assert not psutil.pid_exists(master) or psutil.Process(master).status() == psutil.STATUS_ZOMBIE
-    wait_for(lambda: not http_ok(base), timeout=20, what="the port to go down")
+    wait_until(lambda: not http_ok(base), timeout=20, what="the port to go down")
     assert demo.status()["children"][child]["running"] is False
     demo.fault(f"kill-{server}-master", "off")
-    wait_for(lambda: http_ok(base) and len(_workers(demo, child)) == n, what="the server back")
+    wait_until(lambda: http_ok(base) and len(_workers(demo, child)) == n, what="the server back")
 
 
 def test_stop_mcp(demo):
     demo.fault("stop-mcp", "on")
     assert not http_ok(demo.url("mcp") + "/health")
     demo.fault("stop-mcp", "off")
-    wait_for(lambda: http_ok(demo.url("mcp") + "/health"), what="MCP back")
+    wait_until(lambda: http_ok(demo.url("mcp") + "/health"), what="MCP back")
 
 
 def test_hold_db_connections(demo):
@@ -268,7 +258,7 @@ def test_hold_db_connections(demo):
     assert one(demo, held) == 5
     assert demo.status()["held_db_connections"] == 5
     demo.fault("hold-db-connections", "off")
-    wait_for(lambda: one(demo, held) == 0, timeout=10, what="connections released")
+    wait_until(lambda: one(demo, held) == 0, timeout=10, what="connections released")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -284,12 +274,12 @@ def _sync_errors(demo: DemoProcess, since) -> list[tuple]:
 def test_marketplace_faults(demo, fault, error):
     t0 = one(demo, "SELECT now()")
     demo.fault(fault, "on", 2 if fault == "marketplace-slow" else None)
-    wait_for(lambda: one(demo, "SELECT min(consecutive_errors) FROM sync_state") >= 2, what="every feed failing")
+    wait_until(lambda: one(demo, "SELECT min(consecutive_errors) FROM sync_state") >= 2, what="every feed failing")
     assert (error,) in _sync_errors(demo, t0)
     lag = one(demo, "SELECT extract(epoch FROM now() - max(last_success_at)) FROM sync_state")
     assert lag >= 1
     demo.fault(fault, "off")
-    wait_for(lambda: one(demo, "SELECT max(consecutive_errors) FROM sync_state") == 0, what="sync recovered")
+    wait_until(lambda: one(demo, "SELECT max(consecutive_errors) FROM sync_state") == 0, what="sync recovered")
 
 
 def _inject(demo: DemoProcess, **event: object) -> None:
@@ -301,7 +291,7 @@ def test_sla_unanswered(demo):
     t0 = one(demo, "SELECT now()")
     _inject(demo, seller=1, marketplace="wb", kind="new_chat", priority="high", count=2)
     # the high-priority chat rule is 10 minutes: 10 s here
-    wait_for(lambda: one(demo, "SELECT count(*) FROM interactions WHERE created_at >= %s AND status = 'open' "
+    wait_until(lambda: one(demo, "SELECT count(*) FROM interactions WHERE created_at >= %s AND status = 'open' "
                                "AND escalated_at IS NOT NULL AND sla_due_at < now()", t0) >= 2,
              timeout=60, what="escalated interactions")
     assert one(demo, "SELECT count(*) FROM interactions WHERE created_at >= %s AND first_response_at IS NOT NULL",
@@ -309,7 +299,7 @@ def test_sla_unanswered(demo):
     assert one(demo, "SELECT count(*) FROM interaction_events WHERE event_type = 'escalated' AND created_at >= %s",
                t0) >= 2
     demo.fault("sla-unanswered", "off")
-    wait_for(lambda: one(demo, "SELECT count(*) FROM interactions WHERE created_at >= %s "
+    wait_until(lambda: one(demo, "SELECT count(*) FROM interactions WHERE created_at >= %s "
                                "AND first_response_at IS NOT NULL", t0) >= 2, what="answers after off")
 
 
@@ -318,19 +308,19 @@ def test_llm_spend_spike_and_402(demo):
         return [r[0] for r in q(demo, "SELECT input_cache_hit_tokens + input_cache_miss_tokens + output_tokens "
                                       "FROM llm_usage WHERE created_at >= %s", t)]
 
-    wait_for(lambda: tokens_since("-infinity"), what="a first analysis (the baseline)")  # also when run alone
+    wait_until(lambda: tokens_since("-infinity"), what="a first analysis (the baseline)")  # also when run alone
     baseline = max(tokens_since("-infinity"))
     t0 = one(demo, "SELECT now()")
     demo.fault("llm-spend-spike", "on", 100)
     _inject(demo, seller=2, marketplace="ozon", kind="new_chat", count=2)
     # an analysis already in flight when the fault switched on may land after t0 unscaled: count only the
     # scaled ones, and the two injected chats must produce them
-    wait_for(lambda: sum(t > 20 * baseline for t in tokens_since(t0)) >= 2, what="analyses under the spike")
+    wait_until(lambda: sum(t > 20 * baseline for t in tokens_since(t0)) >= 2, what="analyses under the spike")
     demo.fault("llm-spend-spike", "off")
     # reverted: the next analyses report ordinary usage again (one in flight at "off" may still be scaled)
     t_off = one(demo, "SELECT now()")
     _inject(demo, seller=2, marketplace="wb", kind="new_chat", count=2)
-    wait_for(lambda: any(t <= 2 * baseline for t in tokens_since(t_off)), what="unscaled analyses after off")
+    wait_until(lambda: any(t <= 2 * baseline for t in tokens_since(t_off)), what="unscaled analyses after off")
 
     balance = demo.url("deepseek") + "/user/balance"
     auth = {"Authorization": "Bearer sk-demo"}
@@ -338,7 +328,7 @@ def test_llm_spend_spike_and_402(demo):
     assert requests.get(balance, headers=auth, timeout=5).json()["is_available"] is False
     t1 = one(demo, "SELECT now()")
     _inject(demo, seller=3, marketplace="wb", kind="new_chat", count=1)
-    wait_for(lambda: one(demo, "SELECT count(*) FROM chats WHERE created_at >= %s AND analyzed_at IS NULL", t1) >= 1,
+    wait_until(lambda: one(demo, "SELECT count(*) FROM chats WHERE created_at >= %s AND analyzed_at IS NULL", t1) >= 1,
              what="a chat pending analysis")
     time.sleep(3)  # several analyze_pending_chats runs fail meanwhile
     # nothing created under the fault gets analysed (usage and analyzed_at are written in one transaction); an
@@ -347,7 +337,7 @@ def test_llm_spend_spike_and_402(demo):
     assert "DeepSeek answered HTTP 402" in demo.log("celery-worker.log", tail=200_000)
     demo.fault("llm-402", "off")
     assert requests.get(balance, headers=auth, timeout=5).json()["is_available"] is True
-    wait_for(lambda: one(demo, "SELECT count(*) FROM chats WHERE created_at >= %s AND analyzed_at IS NULL", t1) == 0,
+    wait_until(lambda: one(demo, "SELECT count(*) FROM chats WHERE created_at >= %s AND analyzed_at IS NULL", t1) == 0,
              what="pending chats analysed after off")
 
 
@@ -392,7 +382,7 @@ def test_celery_worker_and_beat_faults(demo):
     time.sleep(3)
     assert one(demo, "SELECT max(last_attempt_at) FROM sync_state") == last  # nothing is scheduled any more
     demo.fault("stop-beat", "off")
-    wait_for(lambda: one(demo, "SELECT max(last_attempt_at) FROM sync_state") > last, what="beat back")
+    wait_until(lambda: one(demo, "SELECT max(last_attempt_at) FROM sync_state") > last, what="beat back")
 
     import redis as redis_lib
 
@@ -400,10 +390,10 @@ def test_celery_worker_and_beat_faults(demo):
     demo.fault("kill-celery-worker", "on")
     st = demo.status()["children"]["celery-worker"]
     assert st["running"] is False and st["workers"] == []
-    wait_for(lambda: broker.llen("celery") >= 3, what="tasks piling up in the queue")
+    wait_until(lambda: broker.llen("celery") >= 3, what="tasks piling up in the queue")
     t0 = one(demo, "SELECT now()")
     demo.fault("kill-celery-worker", "off")
-    wait_for(lambda: one(demo, "SELECT max(last_attempt_at) FROM sync_state") > t0, what="the worker back at work")
+    wait_until(lambda: one(demo, "SELECT max(last_attempt_at) FROM sync_state") > t0, what="the worker back at work")
 
 
 # ---------------------------------------------------------------------------------------------------------

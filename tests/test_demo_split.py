@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import psycopg
 import requests
 
 from demo.testing import ROOT, DemoProcess
+from stack.procs import wait_until
 from tests.support.servers import redis_server
-
-
-def wait_for(pred, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def ok(url: str, **kw) -> bool:
@@ -40,7 +32,7 @@ def test_parts_in_separate_supervisors(pg):
         assert set(voice.status()["children"]) == {"gunicorn", "mcp"}
         # calls are recorded by the voice part and registered in the providers' fake ElevenLabs
         with psycopg.connect(url, autocommit=True) as conn:
-            wait_for(lambda: conn.execute("SELECT count(*) FROM conversations WHERE credits_charged IS NOT NULL")
+            wait_until(lambda: conn.execute("SELECT count(*) FROM conversations WHERE credits_charged IS NOT NULL")
                      .fetchone()[0] >= 2, what="charged conversations")
             assert conn.execute("SELECT to_regclass('sellers')").fetchone()[0] is None  # chat schema not applied
         listed = requests.get(providers.url("elevenlabs") + "/v1/convai/conversations", timeout=5,
@@ -52,17 +44,17 @@ def test_parts_in_separate_supervisors(pg):
         auth = {"Authorization": "Bearer sk-demo"}
         res = voice.fault("llm-402", "on")
         assert res["applied_here"] is False and res["part"] == "providers"
-        wait_for(lambda: requests.get(balance, headers=auth, timeout=5).json()["is_available"] is False,
+        wait_until(lambda: requests.get(balance, headers=auth, timeout=5).json()["is_available"] is False,
                  timeout=10, what="402 applied by the providers supervisor")
         voice.fault("llm-402", "off")
-        wait_for(lambda: requests.get(balance, headers=auth, timeout=5).json()["is_available"] is True,
+        wait_until(lambda: requests.get(balance, headers=auth, timeout=5).json()["is_available"] is True,
                  timeout=10, what="402 reverted")
 
         # and a voice fault switched through the providers supervisor
         providers.fault("stop-mcp", "on")
-        wait_for(lambda: not ok(voice.url("mcp") + "/health"), timeout=15, what="MCP stopped by the voice part")
+        wait_until(lambda: not ok(voice.url("mcp") + "/health"), timeout=15, what="MCP stopped by the voice part")
         providers.fault("stop-mcp", "off")
-        wait_for(lambda: ok(voice.url("mcp") + "/health"), timeout=30, what="MCP back")
+        wait_until(lambda: ok(voice.url("mcp") + "/health"), timeout=30, what="MCP back")
 
 
 def test_bad_only_value_is_a_usage_error():

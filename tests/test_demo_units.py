@@ -11,6 +11,7 @@ import pytest
 from demo import settings as demo_settings
 from demo.faults import FAULTS, FaultStore
 from demo.resp import Resp, RespError
+from demo.testing import ROOT
 from demo.voice.signature import TOLERANCE, BadRequest, sign, verify_signature
 
 
@@ -85,3 +86,18 @@ def test_settings_from_flags_environment_and_json(monkeypatch):
     host = demo_settings.Settings(host="0.0.0.0", marketplace_url="http://demo-providers:5591/")
     assert host.voice_base == "http://127.0.0.1:5002" and host.marketplace_base == "http://demo-providers:5591"
     assert json.loads(host.to_env()[demo_settings.ENV_JSON])["host"] == "0.0.0.0"
+
+
+def test_every_fault_has_exactly_one_applier(monkeypatch):
+    """A fault is applied by the supervisor's handler table or read by an app, never neither (a typo used to turn a
+    fault into a silent no-op)."""
+    from demo import faults, supervisor
+
+    supervisor.check_fault_handlers()
+    sources = "".join(p.read_text() for p in (ROOT / "demo").rglob("*.py")
+                      if p.name not in ("faults.py", "supervisor.py", "fault_alerts.py"))
+    for name in supervisor.APPLIED_BY_THE_APPS:
+        assert f'"{name}"' in sources, f"{name}: no app reads it"
+    monkeypatch.setitem(faults.FAULTS, "new-fault", faults.Fault("new-fault", "chat", None, "", "does something"))
+    with pytest.raises(RuntimeError, match=r"unhandled \['new-fault'\]"):
+        supervisor.check_fault_handlers()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from demo import site_facts
 from demo.fault_alerts import FAULT_ALERTS
 from monitoring import build
 from monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
@@ -63,6 +64,9 @@ def test_seed_numbers_are_in_the_demo_site():
     assert {s.name: (s.pool_server, s.workers, s.port) for s in DEMO.pools} == POOLS
     assert DEMO.periodic_tasks == PERIODIC_TASKS
     assert DEMO.capacity_thresholds == CAPACITY
+    # the demo plays the same facts, read from the same file (demo.site_facts)
+    assert site_facts.task_intervals() == DEMO.periodic_tasks
+    assert site_facts.capacity_thresholds() == DEMO.capacity_thresholds
     h = DEMO.host("vps-1")
     assert (h.vcpus, h.memory_bytes, h.disk_bytes) == (2, 4 * 1024**3, 20 * 10**9)
     assert DEMO.monthly_budget_usd("deepseek") == 10
@@ -75,7 +79,7 @@ def _shipped_exporter_config(monkeypatch) -> dict:
     expansion (variables without a default, such as DSNs, become empty)."""
     import yaml
 
-    from exporters.config import _ENV_RE, expand_env
+    from exporters.binding import _ENV_RE, expand_env
 
     text = (ROOT / "deploy/compose/exporters.yaml").read_text()
     for name, default in _ENV_RE.findall(text):
@@ -107,10 +111,8 @@ def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
     assert intervals == PERIODIC_TASKS
     assert collectors["capacity"]["thresholds"] == CAPACITY
 
-    supervisor = pytest.importorskip("demo.supervisor")
-    settings = pytest.importorskip("demo.settings")
-    demo_names = {"sellers": "active_sellers", "chats_per_day": "chats_per_day", "users": "concurrent_users"}
-    assert {demo_names[k]: v for k, v in supervisor.CAPACITY.items()} == CAPACITY
+    from demo import settings
+    assert site_facts.capacity_thresholds() == CAPACITY  # what the grow-capacity fault grows towards
     assert settings.TASK_INTERVALS == PERIODIC_TASKS
     s = settings.Settings()
     assert (s.gunicorn_workers, s.uvicorn_workers, s.celery_concurrency) == tuple(n for _, n, _ in POOLS.values())
@@ -202,7 +204,7 @@ def test_every_metric_used_is_published_by_a_known_exporter():
 
 
 def test_fault_alerts_cover_every_demo_fault():
-    faults = pytest.importorskip("demo.faults").FAULTS
+    from demo.faults import FAULTS as faults
     assert set(FAULT_ALERTS) == set(faults)
     by_name = c.alerts_by_name
     for fault, exp in FAULT_ALERTS.items():

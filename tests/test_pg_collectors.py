@@ -173,6 +173,12 @@ def _first_column(out, column):
 def test_report_credits_lists_the_counted_rows(tmp_path, voice_dsn):
     out = _report("credits", _config(tmp_path, "credits", voice_dsn))
     assert "Unreconciled conversations (7 rows, query credits.report)" in out
+    # --limit cuts a table visibly: the header says more rows exist
+    r = run_cli("report", "credits", "--config", str(_config(tmp_path, "credits", voice_dsn)), "--at",
+                NOW.isoformat(), "--limit", "3")
+    assert r.returncode == 0, r.stderr
+    assert "Unreconciled conversations (first 3 rows, more exist: raise --limit, query credits.report)" in r.stdout
+    assert len(_first_column(r.stdout, "reason")) == 3
     # exactly the conversations counted by the metrics, ordered by reason then start
     assert _first_column(out, "conversation_id") == [
         "c11-under", "c09-over", "c04-noend-edge", "c14-noend-known", "c01-noend", "c06-uncharged", "c08-uncharged"

@@ -173,6 +173,16 @@ def test_load_errors(tmp_path):
     bad.write_text("providers: [\n")
     with pytest.raises(PriceError, match="invalid YAML"):
         PriceTable.load(bad)
+    # read like the configuration: a repeated key, non-UTF-8 text and a huge file are one-line errors
+    bad.write_text("currency: USD\ncurrency: USD\n")
+    with pytest.raises(PriceError, match="duplicate key 'currency'"):
+        PriceTable.load(bad)
+    bad.write_bytes(b"currency: \xff\n")
+    with pytest.raises(PriceError, match="not UTF-8"):
+        PriceTable.load(bad)
+    bad.write_text("# " + "x" * (2 << 20))
+    with pytest.raises(PriceError, match="larger than"):
+        PriceTable.load(bad)
 
 
 def test_rates_in_bucket_matches_rates(table):

@@ -2,8 +2,9 @@
 ``worker_pools`` collector), defining ``COLLECTOR = <its Collector subclass>``. Modules whose name
 starts with ``_`` are helpers, not collectors.
 
-Modules are found without importing them and imported only when enabled, so a collector's
-dependencies (psycopg, redis, docker...) load only when it runs.
+Modules are found without importing them; a module is imported when its name appears in the
+configuration (a disabled collector's too, so that its keys are checked against its settings class, while its
+values, variables and secret files are not read).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from exporters.collector import Collector
-from exporters.config import CollectorSettings
+from exporters.collector import Collector, CollectorSettings
 
 REGISTRY: tuple[str, ...] = tuple(
     sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))

@@ -8,7 +8,10 @@ a Lua script (``LISTS_LUA``) running ``LLEN``/``LPOS`` and, when the oldest mess
 ``SCAN`` for ``_kombu.binding.*`` sets to discover queues. Nothing reads whole queues, so the cost does
 not grow with queue length.
 Publishes: ``BrokerReading`` (per queue: ready, reserved, oldest ready enqueue time, oldest reserved
-delivery time, unparseable inspected messages).
+delivery time, unparseable inspected messages) for every known queue up to ``max_discovered`` (configured
+ones first; past that bound ``unread`` counts the queues left out, so totals are a lower bound), and
+``QueueSelector``, which picks the queues published by name (configured first, then the deepest, with
+hysteresis) and folds the rest into one ``OTHER`` reading so totals stay exact.
 
 Layout (kombu 5.x ``kombu/transport/redis.py``): producers LPUSH to ``<queue>`` for priority step 0
 and to ``<queue><sep><step>`` for the others, consumers RPOP the far end. A delivered message stays
@@ -22,6 +25,8 @@ key, others through the ``_kombu.binding.<exchange>`` set (members ``routing_key
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import time
 import uuid
@@ -58,15 +63,21 @@ ARRIVALS_BUDGET = 64
 LISTS_LUA = """
 local heads, idx, maxlen, header, ttl = KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local budget, max_unacked = tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {}
-for i = 1, #KEYS - 2 do
+local out, n, EMPTY = {}, #KEYS - 2, 'empty'
+for i = 1, n do
   local k = KEYS[i]
   local len = redis.call('LLEN', k)
   local pos, res, badpos = -2, '0,,0,', {}
+  local same = false
+  local prev = redis.call('HMGET', heads, k, k .. ':r')
   if len == 0 then
-    redis.call('HDEL', heads, k, k .. ':t', k .. ':r')
+    if prev[2] == EMPTY then
+      same = true
+    else
+      redis.call('HDEL', heads, k, k .. ':t')
+      redis.call('HSET', heads, k .. ':r', EMPTY)
+    end
   else
-    local prev = redis.call('HMGET', heads, k, k .. ':r')
     if prev[1] then
       local p = redis.call('LPOS', k, prev[1], 'MAXLEN', maxlen)
       if p then pos = p else pos = -1 end
@@ -75,7 +86,7 @@ for i = 1, #KEYS - 2 do
     local cached = prev[2]
     local cached_len = cached and tonumber(string.match(cached, '^(%d+),'))
     if pos == 0 and cached_len == len then
-      res = cached  -- nothing arrived, nothing left: same oldest message
+      res, same = cached, true  -- nothing arrived, nothing left: same oldest message
     else
       local tail = redis.call('LINDEX', k, -1)
       local stamp, bad, sha = '', 0, ''
@@ -108,13 +119,22 @@ for i = 1, #KEYS - 2 do
       end
     end
   end
-  out[#out + 1] = pos .. ',' .. res .. ',' .. table.concat(badpos, '.')
+  -- unchanged since the previous refresh (same length, same newest and oldest message): the caller reuses
+  -- its previous result, so neither side formats nor parses the row again
+  if same then out[#out + 1] = '=' else out[#out + 1] = pos .. ',' .. res .. ',' .. table.concat(badpos, '.') end
 end
 redis.call('EXPIRE', heads, ttl)
 -- the oldest max_unacked deliveries only, and the total: the reply stays bounded however many are held
 return {table.concat(out, ';'), table.concat(redis.call('ZRANGE', idx, 0, max_unacked - 1, 'WITHSCORES'), ' '),
         redis.call('ZCARD', idx)}
 """
+# the queue_name of the folded queues' sum; a leading underscore keeps it apart from Celery's own names
+OTHER = "_other"
+# a queue outside the published set displaces a member only when this many times deeper, so series do not flap
+HYSTERESIS = 2
+DEFAULT_MAX_DISCOVERED = 10_000
+# a queue name longer than this never becomes a label value (it is folded, so still counted)
+MAX_NAME_LENGTH = 200
 # exchanges celery uses for remote control, replies and events: no task queues behind them
 _SKIP_EXCHANGE_SUFFIXES = ("pidbox", "celeryev")
 
@@ -135,6 +155,62 @@ class BrokerReading:
     unacked_unattributed: int = 0
     unacked_unparseable: int = 0
     state: dict[str, float] = field(default_factory=dict)
+    discovered: int = 0  # distinct queues known (configured + bound), including those beyond the bound
+    unread: int = 0  # known queues beyond ``max_discovered``: not read, so every total is a lower bound
+
+
+def fold(readings: list[QueueReading]) -> QueueReading:
+    """One reading whose counts are the sums and whose ages are the oldest of ``readings``."""
+    out = QueueReading()
+    for qr in readings:
+        out.ready += qr.ready
+        out.reserved += qr.reserved
+        out.unparseable += qr.unparseable
+        if qr.oldest_enqueued is not None and qr.ready:
+            out.oldest_enqueued = qr.oldest_enqueued if out.oldest_enqueued is None else min(
+                out.oldest_enqueued, qr.oldest_enqueued)
+        if qr.oldest_delivered is not None:
+            out.oldest_delivered = qr.oldest_delivered if out.oldest_delivered is None else min(
+                out.oldest_delivered, qr.oldest_delivered)
+    return out
+
+
+class QueueSelector:
+    """Which queues get their own series: the configured ones first, then the deepest (ready + reserved).
+
+    A queue already shown keeps its place until another is ``HYSTERESIS`` times deeper, and among equals the
+    shown ones win, so series neither flap nor churn while a queue that becomes deep enters at the next refresh.
+    """
+
+    def __init__(self, configured: list[str], max_queues: int):
+        self.configured = list(dict.fromkeys(configured))
+        self.max_queues = max_queues
+        self.shown: set[str] = set()
+
+    def select(self, queues: dict[str, QueueReading]) -> tuple[dict[str, QueueReading], int]:
+        """(published readings, with ``OTHER`` holding the folded sum when any; number of queues folded)."""
+        # a real queue called like the fold, or with an overlong name, is always folded: still in the totals
+        fixed = [q for q in self.configured if q in queues and q != OTHER][: self.max_queues]
+        room = self.max_queues - len(fixed)
+        fixed_set = set(fixed)
+        rest = [q for q in queues if q not in fixed_set and q != OTHER and len(q) <= MAX_NAME_LENGTH]
+        chosen: list[str] = []
+        if len(rest) <= room:
+            chosen = rest
+        elif room > 0:
+            shown = self.shown
+
+            def rank(q: str) -> tuple[int, bool, str]:
+                depth = queues[q].ready + queues[q].reserved
+                return (-depth * HYSTERESIS if q in shown else -depth, q not in shown, q)
+
+            chosen = heapq.nsmallest(room, rest, key=rank)
+        self.shown = set(chosen)
+        published = {q: queues[q] for q in fixed + sorted(chosen)}
+        folded = [qr for q, qr in queues.items() if q not in published]
+        if folded:
+            published[OTHER] = fold(folded)
+        return published, len(folded) - (OTHER in queues)
 
 
 def parse_binding_member(member: bytes | str, sep: str) -> tuple[str, str, str] | None:
@@ -168,8 +244,8 @@ class BrokerInspector:
         prefix: str,
         state_key: str,
         timeout: float,
-        max_queues: int,
         max_unacked: int,
+        max_discovered: int = DEFAULT_MAX_DISCOVERED,
         lpos_maxlen: int = 1000,
         discover_every: float = 60.0,
         arrivals_budget: int = ARRIVALS_BUDGET,
@@ -180,17 +256,28 @@ class BrokerInspector:
         self.steps = sorted(set(priority_steps))
         self.sep, self.prefix = sep, prefix
         self.state_key = prefix + state_key
-        self.max_queues, self.max_unacked = max_queues, max_unacked
+        self.max_unacked, self.max_discovered = max_unacked, max_discovered
         self.lpos_maxlen, self.arrivals_budget = lpos_maxlen, arrivals_budget
         self.discover_every = discover_every
         self._client: redis.Redis | None = None
         self._discovered: list[str] = []
         self._bindings: dict[str, list[tuple[str, str, str]]] = {}
+        self._bindings_cut = 0  # binding members beyond the discovery bound, not read
         self._next_discovery = 0.0
         self._trackers: dict[str, AgeTracker] = {}
         self._routes: OrderedDict[str, str | None] = OrderedDict()  # delivery tag -> queue (None: unknown)
         self._sha: str | None = None
         self._known: set[str] = set()
+        # (known names, queues read, (queue, list key) pairs, list keys, set of queues read) while names stay
+        self._layout: tuple[list[str], list[str], list[tuple[str, str]], list[str], set[str]] = ([], [], [], [], set())
+        self._restarted = True  # some list (re)starts being tracked: load the saved oldest-message dates
+        self._index_text: str | None = None  # the unacked index as last read, and what it was attributed to
+        self._attributed: tuple[dict[str, tuple[int, float]], int, int, int] = ({}, 0, 0, 0)
+        self._index_len = 0
+        # per list: (length, oldest enqueue time, unparseable) of the last refresh, reused when the script
+        # answers "=" (unchanged); lists forgotten here are forgotten by the script at the next refresh
+        self._last: dict[str, tuple[int, float | None, int]] = {}
+        self._heads_forget: list[str] = []
         # per list: sha1 of its oldest message and our estimate of its enqueue time, shared by exporter runs
         self.oldest_key = f"{self.state_key}:oldest"
         self._oldest_written: dict[str, str] = {}
@@ -215,9 +302,9 @@ class BrokerInspector:
         # kombu's _q_for_pri: step 0 is the bare list name
         return f"{self.prefix}{queue}{self.sep}{step}" if step else f"{self.prefix}{queue}"
 
-    def queue_names(self) -> list[str]:
-        names = list(dict.fromkeys(self.configured + self._discovered))
-        return names[: self.max_queues] or ["celery"]
+    def known_names(self) -> list[str]:
+        """Every queue known: configured first, then the discovered ones (sorted); ``celery`` if none."""
+        return list(dict.fromkeys(self.configured + self._discovered)) or ["celery"]
 
     # --- discovery --------------------------------------------------------------------------------
     def maybe_discover(self, now: float) -> None:
@@ -229,17 +316,36 @@ class BrokerInspector:
         keys = [k.decode() for k in r.scan_iter(match=pattern, count=1000)]
         start = len(self.prefix) + len("_kombu.binding.")
         exchanges = [k[start:] for k in keys]
-        exchanges = [e for e in exchanges if e and not e.endswith(_SKIP_EXCHANGE_SUFFIXES)]
+        exchanges = sorted(e for e in exchanges if e and not e.endswith(_SKIP_EXCHANGE_SUFFIXES))
         pipe = r.pipeline(transaction=False)
         for e in exchanges:
+            pipe.scard(f"{self.prefix}_kombu.binding.{e}")
+        cards = pipe.execute()
+        # the binding members read per discovery are bounded too: twice the queues read (a queue is usually
+        # bound once or twice); those left out count as unread, so the totals say they are a lower bound
+        budget, cut = 2 * self.max_discovered, 0
+        partial: dict[str, int] = {}
+        for e, card in zip(exchanges, cards, strict=True):
+            n = min(int(card), max(0, budget))
+            budget -= n
+            if n < int(card):
+                partial[e], cut = n, cut + int(card) - n
+        pipe = r.pipeline(transaction=False)
+        whole = [e for e in exchanges if e not in partial]
+        for e in whole:
             pipe.smembers(f"{self.prefix}_kombu.binding.{e}")
+        read: dict[str, Any] = dict(zip(whole, pipe.execute(), strict=True))
+        for e, n in partial.items():  # pathological sizes: an SSCAN walk (same order each time) up to the bound
+            read[e] = list(itertools.islice(r.sscan_iter(f"{self.prefix}_kombu.binding.{e}", count=1000), n))
+        replies = [read[e] for e in exchanges]
         bindings: dict[str, list[tuple[str, str, str]]] = {}
         found: list[str] = []
-        for e, members in zip(exchanges, pipe.execute(), strict=True):
+        for e, members in zip(exchanges, replies, strict=True):
             parsed = [b for b in (parse_binding_member(m, self.sep) for m in members) if b]
             bindings[e] = parsed
             found.extend(q for _rk, _pat, q in parsed if q)
         self._bindings = bindings
+        self._bindings_cut = cut
         if self.discover:
             self._discovered = sorted(set(found))
 
@@ -258,7 +364,7 @@ class BrokerInspector:
         pipe.evalsha(self._sha, len(keys) + 2, *keys, self.heads_key, f"{self.prefix}unacked_index",
                      self.lpos_maxlen, STAMP_HEADER, HEADS_TTL, self.arrivals_budget, self.max_unacked)
 
-    def read(self, persist: dict[str, float]) -> BrokerReading:
+    def read(self, persist: dict[str, float], _retry: bool = False) -> BrokerReading:
         """One pipelined MULTI (plus one HMGET when new unacked messages need attributing).
 
         ``persist``: last-success times to raise in the state hash in the same round.
@@ -266,12 +372,22 @@ class BrokerInspector:
         now = time.time()
         self.maybe_discover(now)
         r = self.client()
-        queues = self.queue_names()
-        lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
-        keys = [k for _q, k in lists]
-        load_oldest = any(self._trackers.get(k) is None or not self._trackers[k].started for k in keys)
+        known = self.known_names()
+        if known != self._layout[0]:
+            # every known queue is read (up to the bound), whatever max_queues: it only decides which get a name
+            queues = known[: self.max_discovered]
+            lists = [(q, self.key(q, s)) for q in queues for s in self.steps]
+            self._layout = (known, queues, lists, [k for _q, k in lists], set(queues))
+            self._restarted = True
+        _known, queues, lists, keys, queue_set = self._layout
+        # saved oldest-message dates are needed only when a list starts (or restarts) being tracked
+        load_oldest = self._restarted
+        self._restarted = False
         for attempt in (1, 2):
             pipe = r.pipeline(transaction=True)
+            if self._heads_forget:
+                fields = [f for k in self._heads_forget for f in (k, f"{k}:t", f"{k}:r")]
+                pipe.hdel(self.heads_key, *fields)
             self._write_oldest(pipe)
             if load_oldest:
                 pipe.hgetall(self.oldest_key)
@@ -290,6 +406,9 @@ class BrokerInspector:
                 if attempt == 2:
                     raise
         now = time.time()
+        if self._heads_forget:
+            results = results[1:]
+            self._heads_forget = []
         if self._oldest_pending:
             results = results[1:]
             self._oldest_written.update(self._oldest_pending)
@@ -303,47 +422,63 @@ class BrokerInspector:
             results = results[1:]
         lists_text, index_text = results[0][0].decode(), results[0][1].decode()
         index_size = int(results[0][2])
-        per_list = [row.split(",") for row in lists_text.split(";")] if lists_text else []
-        flat = index_text.split()
-        index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
+        rows = lists_text.split(";") if lists_text else []
+        lost = [key for (_q, key), row in zip(lists, rows, strict=True) if row == "=" and key not in self._last]
+        if lost and not _retry:  # the script remembers a list we forgot: make it forget too, read again
+            self._heads_forget, self._restarted = lost, load_oldest
+            return self.read({}, _retry=True)
         state = results[-1]
 
-        out = BrokerReading()
+        cut = self._bindings_cut if self.discover else 0
+        out = BrokerReading(discovered=len(known) + cut, unread=len(known) - len(queues) + cut)
         for q in queues:
             out.queues[q] = QueueReading()
-        for i, (q, key) in enumerate(lists):
-            pos_s, length_s, stamp, bad, sha, bad_arrivals = per_list[i]
-            length, pos = int(length_s), int(pos_s)
-            tracker = self._trackers.get(key)
-            if tracker is None:
-                tracker = self._trackers[key] = AgeTracker(lpos_maxlen=self.lpos_maxlen)
-            elif tracker.head is not None and pos == NO_PREVIOUS_HEAD:
-                tracker.started = False  # our record of the newest message was lost: start over
-            if not tracker.started and length:
-                prior = stored.get(key)
-                # the oldest message is the one a previous run dated: keep its date across the restart
-                tracker.reset(now, length, b"1", prior[1] if prior and prior[0] == sha else None)
-                prev_pos = 0
+        last = self._last
+        for (q, key), row in zip(lists, rows, strict=True):
+            if row == "=":
+                length, enqueued, unparseable = last.get(key, (0, None, 0))
             else:
-                prev_pos = int(pos) if pos >= 0 else None
-            enqueued = tracker.update(now, length, b"1" if length else None, prev_pos)
-            tracker.note_malformed([int(p) for p in bad_arrivals.split(".") if p])
-            self._remember_oldest(key, sha if length else "", enqueued if not stamp else None)
-            qr = out.queues[q]
-            qr.ready += length
-            qr.unparseable += tracker.malformed_waiting(oldest_malformed=bad == "1")
-            if stamp:
-                enqueued = float(stamp)
-            if enqueued is not None and length:
-                qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
-        self._forget_trackers(set(keys))
+                length, enqueued, unparseable = last[key] = self._list_row(key, row, now, stored)
+            if length:
+                qr = out.queues[q]
+                qr.ready += length
+                qr.unparseable += unparseable
+                if enqueued is not None:
+                    qr.oldest_enqueued = enqueued if qr.oldest_enqueued is None else min(qr.oldest_enqueued, enqueued)
+        if load_oldest or len(self._trackers) != len(keys):
+            self._forget_trackers(set(keys))
         for k, v in state.items():
             with contextlib.suppress(ValueError):
                 out.state[k.decode()] = float(v)
-        self._attribute_unacked(r, index, set(queues), out)
-        out.unacked_total = max(index_size, len(index))
-        out.unacked_unattributed += out.unacked_total - len(index)  # beyond max_unacked: not read
+        self._attribute_unacked(r, index_text, queue_set, out)
+        out.unacked_total = max(index_size, out.unacked_total)
+        out.unacked_unattributed += out.unacked_total - self._index_len  # beyond max_unacked: not read
         return out
+
+    def _list_row(self, key: str, row: str, now: float,
+                  stored: dict[str, tuple[str, float]]) -> tuple[int, float | None, int]:
+        """(length, estimated or stamped enqueue time of the oldest message, unparseable waiting) of one list."""
+        pos_s, length_s, stamp, bad, sha, bad_arrivals = row.split(",")
+        length, pos = int(length_s), int(pos_s)
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = AgeTracker(lpos_maxlen=self.lpos_maxlen)
+        elif tracker.head is not None and pos == NO_PREVIOUS_HEAD:
+            tracker.started = False  # our record of the newest message was lost: start over
+        if not tracker.started and length:
+            prior = stored.get(key)
+            # the oldest message is the one a previous run dated: keep its date across the restart
+            tracker.reset(now, length, b"1", prior[1] if prior and prior[0] == sha else None)
+            prev_pos = 0
+        else:
+            prev_pos = int(pos) if pos >= 0 else None
+        enqueued = tracker.update(now, length, b"1" if length else None, prev_pos)
+        tracker.note_malformed([int(p) for p in bad_arrivals.split(".") if p])
+        self._remember_oldest(key, sha if length else "", enqueued if not stamp else None)
+        unparseable = tracker.malformed_waiting(oldest_malformed=bad == "1")
+        if stamp:
+            enqueued = float(stamp)
+        return length, enqueued if length else None, unparseable
 
     def _remember_oldest(self, key: str, sha: str, enqueued: float | None) -> None:
         value = f"{sha} {enqueued!r}" if sha and enqueued is not None else ""
@@ -362,13 +497,31 @@ class BrokerInspector:
     def _forget_trackers(self, live: set[str]) -> None:
         for key in [k for k in self._trackers if k not in live]:
             del self._trackers[key]
+            self._last.pop(key, None)
+            self._heads_forget.append(key)
 
-    def _attribute_unacked(self, r: redis.Redis, index: list[tuple[str, float]], known: set[str],
-                           out: BrokerReading) -> None:
-        out.unacked_total = len(index)
+    def _attribute_unacked(self, r: redis.Redis, index_text: str, known: set[str], out: BrokerReading) -> None:
+        """Per queue reserved count and oldest delivery, from the oldest ``max_unacked`` index entries."""
         if known != self._known:  # routes were resolved against another set of queues
             self._routes.clear()
             self._known = known
+            self._index_text = None
+        if index_text != self._index_text:  # else: same deliveries, same routes as last time
+            self._index_text = index_text
+            self._attributed = self._attribute(r, index_text, known)
+        per_queue, unparseable, unattributed, self._index_len = self._attributed
+        out.unacked_total = self._index_len
+        out.unacked_unparseable += unparseable
+        out.unacked_unattributed += unattributed
+        for queue, (reserved, oldest) in per_queue.items():
+            qr = out.queues[queue]
+            qr.reserved += reserved
+            qr.oldest_delivered = oldest if qr.oldest_delivered is None else min(qr.oldest_delivered, oldest)
+
+    def _attribute(self, r: redis.Redis, index_text: str,
+                   known: set[str]) -> tuple[dict[str, tuple[int, float]], int, int, int]:
+        flat = index_text.split()
+        index = [(flat[j], float(flat[j + 1])) for j in range(0, len(flat) - 1, 2)]
         tags = [t for t, _s in index]
         new = [t for t in tags if t not in self._routes][: self.max_unacked]
         if new:
@@ -387,13 +540,15 @@ class BrokerInspector:
             del self._routes[tag]
         while len(self._routes) > self.max_unacked:
             self._routes.popitem(last=False)
+        per_queue: dict[str, tuple[int, float]] = {}
+        unparseable = unattributed = 0
         for tag, score in index:
             queue = self._routes.get(tag, "")
             if queue == "\0bad":
-                out.unacked_unparseable += 1
-            elif queue and queue in out.queues:
-                qr = out.queues[queue]
-                qr.reserved += 1
-                qr.oldest_delivered = score if qr.oldest_delivered is None else min(qr.oldest_delivered, score)
+                unparseable += 1
+            elif queue and queue in known:
+                n, oldest = per_queue.get(queue, (0, score))
+                per_queue[queue] = (n + 1, min(oldest, score))
             else:
-                out.unacked_unattributed += 1
+                unattributed += 1
+        return per_queue, unparseable, unattributed, len(index)

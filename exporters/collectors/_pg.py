@@ -189,7 +189,7 @@ class PgCollector(Collector):
         self.source.cancel_and_close()
 
 
-def seconds(value: Any) -> float:
+def number(value: Any) -> float:
     """A number from a query result (NULL is 0; numeric and intervals become float seconds)."""
     if value is None:
         return 0.0
@@ -279,9 +279,9 @@ scram-sha-256`. The DSN then comes from the environment or a file (`dsn: ${CHATC
 
 When an alert fires, `python -m exporters report credits|sla|sync --config FILE` runs the collector's
 `report*` queries with the same parameters and boundaries as its metrics and prints the rows behind
-them (ids are fine there: it is not a metric). `--limit N` caps each table (default 100) and
-`--at 2026-03-01T12:00:00Z` evaluates as of another time. Exit code 0 when printed, 1 when a query
-failed (one line on stderr naming it), 2 for a configuration problem.
+them (ids are fine there: it is not a metric). `--limit N` caps each table (default 100; the header of a
+cut table says "first N rows, more exist") and `--at 2026-03-01T12:00:00Z` evaluates as of another time.
+Exit code 0 when printed, 1 when a query failed (one line on stderr naming it), 2 for a configuration problem.
 
 """
 

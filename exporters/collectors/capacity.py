@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, column, number
 from exporters.config import Duration, setting
 
 RESOURCES = ("active_sellers", "chats_per_day", "concurrent_users")
@@ -120,7 +120,7 @@ capacity:
         rows = self.source.run(*RESOURCES, params=self.params())
         for res in RESOURCES:
             row = rows[res][0] if rows[res] else {"value": 0}
-            snap.add("capacity_usage", seconds(column(row, "value", self.name, res)), resource=res)
+            snap.add("capacity_usage", number(column(row, "value", self.name, res)), resource=res)
         for res, limit in sorted(s.thresholds.items()):
             snap.add("capacity_threshold", float(limit), resource=res)
 

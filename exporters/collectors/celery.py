@@ -13,14 +13,22 @@ configured periodic tasks. Method, error bounds and memory bounds: docs/celery.m
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from exporters.collector import Collector, Snapshot, counter, gauge, histogram
-from exporters.collectors._celery_broker import DEFAULT_SEP, BrokerInspector
+from exporters.collectors._celery_broker import (
+    DEFAULT_MAX_DISCOVERED,
+    DEFAULT_SEP,
+    OTHER,
+    BrokerInspector,
+    QueueSelector,
+)
 from exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
 from exporters.config import CollectorSettings, Duration, Secret, setting
 
+log = logging.getLogger(__name__)
 DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]
 
 
@@ -41,7 +49,22 @@ class CelerySettings(CollectorSettings):
     discover_queues: bool = setting(
         True, help="Also watch every queue bound in kombu's `_kombu.binding.*` sets (rescanned every minute)."
     )
-    max_queues: int = setting(100, help="At most this many queues are watched (configured ones first).")
+    max_queues: int = setting(
+        100,
+        help="At most this many queues get their own `queue_name` series: the configured ones first, then the "
+        "deepest (ready + reserved; a shown queue keeps its place until another is twice as deep). Every queue is "
+        "still read: the rest are summed into `queue_name=\"_other\"` (oldest age for the ages), so totals stay "
+        "exact; `celery_queues_folded` counts them and the first fold is logged.",
+        at_cap='exact: the rest are summed into `queue_name="_other"`; `celery_queues_folded` counts them '
+        "(alert CeleryQueuesFolded).",
+    )
+    max_discovered_queues: int = setting(
+        DEFAULT_MAX_DISCOVERED,
+        help="At most this many queues (configured first, then discovered by name) are read each refresh. Past "
+        "it, `celery_queues_unread` counts those left out and every total is a lower bound (alert "
+        "CeleryQueuesUnread).",
+        at_cap="lower bound: `celery_queues_unread` counts the queues not read (alert CeleryQueuesUnread).",
+    )
     priority_steps: list[int] = setting(
         [0, 3, 6, 9], help="kombu's `priority_steps` transport option: one Redis list per step."
     )
@@ -66,12 +89,16 @@ class CelerySettings(CollectorSettings):
         Duration(3600), help="A silent worker's `celery_worker_up` 0 series is kept this long, then dropped."
     )
     max_task_names: int = setting(
-        200, help="At most this many task names as labels; further names are counted as `other`."
+        200, help="At most this many task names as labels; further names are counted as `other`.",
+        at_cap='exact: further task names are counted under `name="other"` (outcomes of tasks whose id was '
+        'forgotten, beyond 10,000 in flight, under `name="unknown"`).',
     )
     max_unacked: int = setting(
         5000,
         help="At most this many unacked messages (the oldest deliveries) are read and attributed to queues each "
         "refresh; the rest count as unattributed. Bounds the refresh cost (about 1 ms in Redis per 1,000).",
+        at_cap="exact in total: `celery_unacked_messages` counts all, the unread ones are in "
+        "`celery_unacked_unattributed_messages`; per-queue `celery_queue_reserved` is then a lower bound.",
     )
     runtime_buckets: list[float] = setting(DEFAULT_BUCKETS, help="Upper bounds of `celery_task_runtime_seconds`.")
 
@@ -80,8 +107,8 @@ class CelerySettings(CollectorSettings):
             raise ValueError("priority_steps: expected a non-empty list of integers from 0 to 255")
         if self.heartbeat_expire_factor < 1:
             raise ValueError("heartbeat_expire_factor: must be at least 1")
-        if self.max_task_names < 1 or self.max_queues < 1 or self.max_unacked < 1:
-            raise ValueError("max_task_names, max_queues and max_unacked must be positive")
+        if min(self.max_task_names, self.max_queues, self.max_unacked, self.max_discovered_queues) < 1:
+            raise ValueError("max_task_names, max_queues, max_discovered_queues and max_unacked must be positive")
         if self.sep == "":
             raise ValueError("sep: must not be empty")
 
@@ -108,8 +135,9 @@ celery:
     auto_close_inactive_chats: 24h
 """
     metrics = (
-        gauge("celery_queue_length", "Ready messages in the queue, summed over all priority sub-queues.",
-              "queue_name"),
+        gauge("celery_queue_length",
+              "Ready messages in the queue, summed over all priority sub-queues. `queue_name=\"_other\"` sums the "
+              "queues beyond max_queues, so the sum over queue_name is the broker's total.", "queue_name"),
         gauge("celery_queue_reserved",
               "Messages delivered to workers but not acked yet (prefetched, ETA/countdown), from kombu's unacked "
               "index.", "queue_name"),
@@ -123,6 +151,11 @@ celery:
               "Waiting messages of the queue that are not valid JSON: those checked on arrival (up to 64 per refresh "
               "over all queues) plus the oldest of each priority list.",
               "queue_name"),
+        gauge("celery_queues_discovered", "Distinct queues known (configured and bound in the broker)."),
+        gauge("celery_queues_folded",
+              "Queues read but summed into `queue_name=\"_other\"` because more than max_queues exist."),
+        gauge("celery_queues_unread",
+              "Known queues beyond max_discovered_queues, not read: when above 0 every queue total is a lower bound."),
         gauge("celery_unacked_messages", "All delivered-but-unacked messages in the broker."),
         gauge("celery_unacked_unattributed_messages",
               "Unacked messages whose queue is unknown, not watched, malformed or beyond max_unacked."),
@@ -155,8 +188,11 @@ celery:
         self.broker = BrokerInspector(
             s.broker_url, queues=s.queues, discover=s.discover_queues, priority_steps=s.priority_steps,
             sep=self.sep, prefix=s.global_keyprefix or "", state_key=s.state_key,
-            timeout=float(s.timeout or max(1.0, float(s.interval))), max_queues=s.max_queues, max_unacked=s.max_unacked,
+            timeout=float(s.timeout or max(1.0, float(s.interval))), max_unacked=s.max_unacked,
+            max_discovered=s.max_discovered_queues,
         )
+        self.selector = QueueSelector(s.queues, s.max_queues)
+        self._folding = self._unread = False
         self.state = EventState(
             buckets=s.runtime_buckets, periodic=list(s.periodic_tasks), max_task_names=s.max_task_names,
             forget_after=float(s.worker_forget_after), expire_factor=s.heartbeat_expire_factor,
@@ -213,7 +249,12 @@ celery:
                         st.last_success = now
             self._baselined = True
 
-        for q, qr in reading.queues.items():
+        published, folded = self.selector.select(reading.queues)
+        self._log_caps(reading.discovered, folded, reading.unread)
+        snap.add("celery_queues_discovered", reading.discovered)
+        snap.add("celery_queues_folded", folded)
+        snap.add("celery_queues_unread", reading.unread)
+        for q, qr in published.items():
             snap.add("celery_queue_length", qr.ready, queue_name=q)
             snap.add("celery_queue_reserved", qr.reserved, queue_name=q)
             age = max(0.0, now - qr.oldest_enqueued) if qr.ready and qr.oldest_enqueued is not None else 0.0
@@ -224,6 +265,17 @@ celery:
         snap.add("celery_unacked_messages", reading.unacked_total)
         snap.add("celery_unacked_unattributed_messages", reading.unacked_unattributed + reading.unacked_unparseable)
         self._emit_events(snap, now)
+
+    def _log_caps(self, discovered: int, folded: int, unread: int) -> None:
+        # once when a cap starts to bite (again after it stopped): the gauges say it every refresh
+        s = self.settings
+        if folded and not self._folding:
+            log.warning("celery: %d queues known, max_queues is %d: %d are summed into queue_name=%r; raise "
+                        "max_queues or name the important queues in `queues`", discovered, s.max_queues, folded, OTHER)
+        if unread and not self._unread:
+            log.warning("celery: %d queues known, max_discovered_queues is %d: %d are not read and every total is a "
+                        "lower bound", discovered, s.max_discovered_queues, unread)
+        self._folding, self._unread = bool(folded), bool(unread)
 
     def _emit_events(self, snap: Snapshot, now: float) -> None:
         s = self.settings

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, column, number
 from exporters.config import Duration, setting
 
 REASONS = ("no_end_event", "not_charged", "charge_mismatch")
@@ -191,10 +191,10 @@ credits:
                 ("credits_conversations_unreconciled", reason),
                 ("credits_unreconciled_seconds", f"{reason}_seconds"),
             ):
-                snap.add(metric, seconds(column(rec, col, self.name, "reconcile")), reason=reason)
+                snap.add(metric, number(column(rec, col, self.name, "reconcile")), reason=reason)
         neg = rows["negative_balance"][0] if rows["negative_balance"] else {"customers": 0, "credits": 0}
-        snap.add("credits_customers_negative_balance", seconds(column(neg, "customers", self.name, "negative_balance")))
-        snap.add("credits_negative_balance_credits", seconds(column(neg, "credits", self.name, "negative_balance")))
+        snap.add("credits_customers_negative_balance", number(column(neg, "customers", self.name, "negative_balance")))
+        snap.add("credits_negative_balance_credits", number(column(neg, "credits", self.name, "negative_balance")))
         snap.add("credits_window_seconds", float(self.settings.window))  # type: ignore[attr-defined]
 
 

@@ -55,7 +55,9 @@ class ConversationCheck:
     agent_id: str | None = setting(None, help="Only this ElevenLabs agent's conversations (default: all).")
     page_size: int = setting(100, help="Conversations per page (the API allows at most 100).")
     max_pages: int = setting(
-        20, help="Pages read per refresh at most; when reached, `elevenlabs_conversations_listing_truncated` is 1."
+        20, help="Pages read per refresh at most; when reached, `elevenlabs_conversations_listing_truncated` is 1.",
+        at_cap="lower bound: `elevenlabs_conversations_listing_truncated` is 1 and the finished and missing counts "
+        "are lower bounds (alert ElevenLabsListingTruncated)."
     )
     query: str = setting(
         ENDED_QUERY.strip(),

@@ -119,6 +119,7 @@ class Settings(PgSettings):
         30,
         help="Distinct values per label (provider, feature, and models unknown to the price table) before new "
         "ones are published as `other`.",
+        at_cap="exact: further values are counted under `other`.",
     )
 
     def validate(self) -> None:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, require, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, number, require
 from exporters.config import Duration, setting
 
 _ACTIVE = """
@@ -200,14 +200,14 @@ marketplace_sync:
             pairs.add(key)
         stale: dict[tuple[str, str, str], float] = {}
         for r in rows["stale_sellers"]:
-            th = _threshold_label(seconds(r["threshold_seconds"]))
-            stale[(str(r["marketplace"]), str(r["kind"]), th)] = seconds(r["sellers"])
+            th = _threshold_label(number(r["threshold_seconds"]))
+            stale[(str(r["marketplace"]), str(r["kind"]), th)] = number(r["sellers"])
         for m, k in sorted(pairs):
             r = lag.get((m, k), {})
-            snap.add("marketplace_sync_lag_seconds", seconds(r.get("max_lag_seconds")), marketplace=m, kind=k)
-            snap.add("marketplace_sync_sellers", seconds(r.get("sellers")), marketplace=m, kind=k)
-            snap.add("marketplace_sync_erroring_sellers", seconds(r.get("erroring_sellers")), marketplace=m, kind=k)
-            snap.add("marketplace_sync_consecutive_errors_max", seconds(r.get("max_consecutive_errors")),
+            snap.add("marketplace_sync_lag_seconds", number(r.get("max_lag_seconds")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_sellers", number(r.get("sellers")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_erroring_sellers", number(r.get("erroring_sellers")), marketplace=m, kind=k)
+            snap.add("marketplace_sync_consecutive_errors_max", number(r.get("max_consecutive_errors")),
                      marketplace=m, kind=k)
             for t in s.stale_thresholds:
                 th = _threshold_label(float(t))
@@ -220,8 +220,8 @@ marketplace_sync:
             earliest = r.get("earliest_expiry")
             if earliest is not None:
                 snap.add("marketplace_token_earliest_expiry_timestamp_seconds", earliest.timestamp(), marketplace=m)
-            snap.add("marketplace_tokens_expired", seconds(r.get("expired")), marketplace=m)
-            snap.add("marketplace_tokens_expiring", seconds(r.get("expiring")), marketplace=m)
+            snap.add("marketplace_tokens_expired", number(r.get("expired")), marketplace=m)
+            snap.add("marketplace_tokens_expiring", number(r.get("expiring")), marketplace=m)
 
 
 COLLECTOR = MarketplaceSyncCollector

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, require, seconds
+from exporters.collectors._pg import PgCollector, PgSettings, number, require
 from exporters.config import Duration, setting
 
 # max_age is NULL unless configured: every open breach counts, however old.
@@ -127,10 +127,10 @@ sla:
         by_channel = {str(r["channel"]): r for r in rows}
         for ch in sorted(set(s.channels) | set(by_channel)):
             r = by_channel.get(ch, {})
-            snap.add("sla_interactions_breached", seconds(r.get("breached")), channel=ch)
-            snap.add("sla_interactions_at_risk", seconds(r.get("at_risk")), channel=ch)
-            snap.add("sla_oldest_breach_age_seconds", seconds(r.get("oldest_breach_age_seconds")), channel=ch)
-            snap.add("sla_interactions_unescalated", seconds(r.get("unescalated")), channel=ch)
+            snap.add("sla_interactions_breached", number(r.get("breached")), channel=ch)
+            snap.add("sla_interactions_at_risk", number(r.get("at_risk")), channel=ch)
+            snap.add("sla_oldest_breach_age_seconds", number(r.get("oldest_breach_age_seconds")), channel=ch)
+            snap.add("sla_interactions_unescalated", number(r.get("unescalated")), channel=ch)
         snap.add("sla_horizon_seconds", float(s.horizon))
 
 

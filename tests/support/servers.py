@@ -10,21 +10,16 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.procs import free_port, port_open, wait_until
 from stack.servers import _as_postgres, _pg_bin  # one place knows how to run PostgreSQL's tools
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "kill_process_groups", "postgres_server", "redis_server", "wait_port"]
 
 
 def kill_process_groups(procs: list[subprocess.Popen]) -> None:
@@ -39,12 +34,7 @@ def kill_process_groups(procs: list[subprocess.Popen]) -> None:
 
 
 def wait_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+    wait_until(lambda: port_open(port, host), timeout, f"something listening on {host}:{port}", interval=0.05)
 
 
 @dataclass

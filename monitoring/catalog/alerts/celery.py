@@ -46,7 +46,8 @@ def alerts(k: Ctx) -> list[Alert]:
             name="CeleryQueueBacklog",
             requires=("celery",),
             group="celery",
-            expr=above("celery_queue_length", t.celery_backlog),
+            # `_other` sums the queues folded beyond max_queues: its size says nothing about one queue's backlog
+            expr=above('celery_queue_length{queue_name!="_other"}', t.celery_backlog),
             severity="warning",
             summary="A Celery queue is backing up.",
             description="Queue {{ $labels.queue_name }} holds {{ $value | humanize }} ready messages for 5 minutes.",
@@ -54,7 +55,8 @@ def alerts(k: Ctx) -> list[Alert]:
             unit="messages",  # what notifications show: "150 messages (threshold > 100)"
             fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10"},
                       value=1.5 * backlog),
-            quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10"}),
+            quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10",
+                        f"celery_queue_length{_x(queue_name='_other')}": f"{num(3 * backlog)}x10"}),
             for_="5m",
             meaning="Tasks are produced faster than the workers run them (too few workers, slow tasks, or a "
             "stuck worker).",
@@ -75,9 +77,51 @@ def alerts(k: Ctx) -> list[Alert]:
                       value=2 * wait),
             quiet=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": f"{num(wait)}x10"}),
             for_="2m",
-            meaning="Work is delayed: marketplace sync every 30 s and SLA escalation every 5 min run late.",
+            meaning="Work is delayed: marketplace sync every 30 s and SLA escalation every 5 min run late. "
+            "`_other` is the oldest message of the queues folded beyond max_queues (CeleryQueuesFolded).",
             confirm="The queue-length and workers panels; `celery -A APP inspect active` for long tasks.",
             fix="As for CeleryQueueBacklog; a dead worker shows in CeleryNoLiveWorker.",
+        ),
+        Alert(
+            name="CeleryQueuesFolded",
+            requires=("celery",),
+            group="celery",
+            expr="celery_queues_folded > 0",
+            severity="warning",
+            summary="Some Celery queues have no series of their own.",
+            description="{{ $value | humanize }} queues beyond max_queues on {{ $labels.instance }} are summed into "
+            'queue_name="_other".',
+            panel=(uids.CELERY, "Queues folded or not read"),
+            fire=Case({f"celery_queues_folded{{{X}}}": "50x20"}, at="15m", value=50),
+            quiet=Case({f"celery_queues_folded{{{X}}}": "0x20"}, at="15m"),
+            for_="10m",
+            meaning="More queues exist than `max_queues`: the shallowest are read and summed into `_other`, so "
+            "totals stay exact, but a queue inside `_other` has no backlog alert of its own (the waiting-age "
+            "alert still covers their oldest message).",
+            confirm="`celery_queues_discovered` and `celery_queues_folded` on the Celery board; "
+            "`redis-cli --scan --pattern '_kombu.binding.*'` for the bindings that declare them.",
+            fix="Raise `max_queues` in the exporter's celery settings, or name the queues that matter in "
+            "`queues` (configured queues always get their own series).",
+        ),
+        Alert(
+            name="CeleryQueuesUnread",
+            requires=("celery",),
+            group="celery",
+            expr="celery_queues_unread > 0",
+            severity="warning",
+            summary="Some Celery queues are not read: queue totals are lower bounds.",
+            description="{{ $value | humanize }} queues beyond max_discovered_queues on {{ $labels.instance }} "
+            "are not read.",
+            panel=(uids.CELERY, "Queues folded or not read"),
+            fire=Case({f"celery_queues_unread{{{X}}}": "30x20"}, value=30),
+            quiet=Case({f"celery_queues_unread{{{X}}}": "0x20"}),
+            for_="5m",
+            meaning="The broker binds more queues than `max_discovered_queues`: those beyond it are not read, so "
+            "queue lengths, the backlog and waiting-age alerts miss their messages.",
+            confirm="`celery_queues_discovered` against `max_discovered_queues`; stale bindings left by "
+            "temporary queues (`redis-cli smembers _kombu.binding.celery`).",
+            fix="Remove stale bindings, or raise `max_discovered_queues` (each queue adds about 4 list reads "
+            "per refresh).",
         ),
         Alert(
             name="CeleryNoLiveWorker",

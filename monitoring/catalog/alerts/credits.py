@@ -83,4 +83,25 @@ def alerts(k: Ctx) -> list[Alert]:
             confirm="ElevenLabs dashboard > Agent > Webhooks (endpoint enabled?); the platform's webhook logs.",
             fix="Re-enable/fix the webhook endpoint and signature secret, then reconcile as for CreditsNotCharged.",
         ),
+        Alert(
+            name="ElevenLabsListingTruncated",
+            requires=("elevenlabs_conversations",),
+            group="voice-platform",
+            expr="elevenlabs_conversations_listing_truncated == 1",
+            severity="warning",
+            summary="The ElevenLabs conversation listing stops at max_pages: the cross-check counts are lower "
+            "bounds.",
+            description="{{ $labels.instance }} reads at most max_pages pages of ElevenLabs conversations and more "
+            "exist in the look-back window.",
+            panel=(uids.BILLING, "Missing end webhooks (ElevenLabs cross-check)"),
+            fire=Case({f"elevenlabs_conversations_listing_truncated{{{X}}}": "1x20"}, at="15m", value=1),
+            quiet=Case({f"elevenlabs_conversations_listing_truncated{{{X}}}": "0x20"}, at="15m"),
+            for_="10m",
+            meaning="More conversations finished in the look-back window than `max_pages` x `page_size` lists: "
+            "the older ones are not checked, so a missing end event among them goes unseen "
+            "(ElevenLabsEndEventsMissing can stay silent).",
+            confirm="The ElevenLabs dashboard's conversation count for the look-back window, against "
+            "`max_pages` x `page_size` in the exporter's elevenlabs settings.",
+            fix="Raise `max_pages` (each page is one API call per refresh) or shorten `lookback`.",
+        ),
     ]

@@ -1,0 +1,41 @@
+"""The seeds' facts the demo plays (beat schedule, scaling thresholds), read from the demo's site file.
+
+Reads: ``examples/demo.yaml`` (``redis[].celery.beat_schedule`` and ``databases[].checks.capacity.thresholds``),
+the file the demo's monitoring is generated from, so the demo and its monitoring cannot disagree.
+Publishes: ``task_intervals()`` (seconds per periodic task) and ``capacity_thresholds()``.
+
+A plain YAML read, not ``monitoring.site.load_site``: every demo process (Gunicorn, Uvicorn and Celery
+workers) imports this, and the full site model costs half a second and hundreds of modules there.
+``tests/test_monitoring.py`` checks that both readings agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporters.binding import Duration
+
+# the checkout's file; an installed demo (the Docker image) is told where its copy is
+SITE_FILE = Path(os.environ.get("DEMO_SITE_FILE") or Path(__file__).resolve().parents[1] / "examples" / "demo.yaml")
+
+
+@functools.cache
+def _site() -> dict[str, Any]:
+    return yaml.safe_load(SITE_FILE.read_text())
+
+
+def task_intervals() -> dict[str, float]:
+    return {name: float(Duration.parse(every))
+            for r in _site().get("redis", [])
+            for name, every in ((r.get("celery") or {}).get("beat_schedule") or {}).items()}
+
+
+def capacity_thresholds() -> dict[str, float]:
+    return {resource: float(v)
+            for d in _site().get("databases", [])
+            for resource, v in (((d.get("checks") or {}).get("capacity") or {}).get("thresholds") or {}).items()}
