@@ -25,8 +25,11 @@ ENV DEMO_SITE_FILE=/opt/lookout/examples/demo.yaml
 EXPOSE 9808
 
 RUN groupadd --system --gid 10001 lookout \
- && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout
+ && useradd --system --uid 10001 --gid lookout --home-dir /nonexistent --shell /usr/sbin/nologin lookout \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/lookout
 USER 10001:10001
+# the exporter's state (llm_spend's checkpoint), on a volume in compose.yaml
+ENV STATE_DIRECTORY=/var/lib/lookout
 
 # /healthz answers 200 while the exporter runs; compose overrides this for the demo containers
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

@@ -100,6 +100,12 @@ def passwords(text: str) -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
+def database(text: str) -> str:
+    """Server, database and user a PostgreSQL string names (no password): what a connection reaches."""
+    pg = _libpq(text) or {}
+    return " ".join(f"{k}={pg.get(k, '')}" for k in ("host", "hostaddr", "port", "dbname", "user"))
+
+
 def target(text: str) -> str:
     """``host:port`` (or a socket path) of the first server the string names; never a credential."""
     k = kind(text)

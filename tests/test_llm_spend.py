@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -271,3 +274,163 @@ def test_exporter_restart_counters_monotonic_and_promtool_clean(dsn, tmp_path):
         assert s2[key] >= s1[key], key
     cost = expected_cost([(PEAK, "deepseek", "deepseek-flash", "chat_analysis", 100, 200, 300)] * 28)
     assert spend(s2, *labels.values()) == pytest.approx(float(cost[tuple(labels.values())]), rel=1e-12)
+
+
+# -- the local checkpoint: a restart reads only what is new, and never trusts a file it did not write -----------
+
+ROWS = [(OFF if i % 2 else PEAK, "deepseek", "deepseek-flash" if i % 3 else "mystery-model", f"f{i % 3}", i,
+         2 * i, 3 * i) for i in range(30)]
+
+
+def counters(s: dict) -> dict:
+    return {k: v for k, v in s.items() if k[0].endswith("_total") and not k[0].startswith("llm_usage_checkpoint")}
+
+
+def test_restart_from_checkpoint_gives_identical_totals(dsn, tmp_path):
+    path = str(tmp_path / "llm.checkpoint")
+    insert(dsn, ROWS[:10])
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
+    collect(c)
+    with psycopg.connect(dsn) as slow:  # an id still uncommitted when the checkpoint is written
+        insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 5, 5, 5)])
+        insert(dsn, ROWS[10:20])
+        assert value(collect(c), "llm_usage_watched_ids") == 1
+        c.stop()
+        slow.commit()
+    insert(dsn, ROWS[20:])  # while the exporter is down
+    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
+    fresh = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    after, full = collect(restarted), collect(fresh)
+    assert value(after, "llm_usage_checkpoint_loaded") == 1 and value(full, "llm_usage_checkpoint_loaded") == 0
+    assert counters(after) and counters(after) == counters(full)  # exactly equal, the late row included
+    assert sum(v for k, v in after.items() if k[0] == "llm_calls_total") == 31
+    assert value(after, "llm_usage_cursor_id") == value(full, "llm_usage_cursor_id") == 31
+    assert value(after, "llm_usage_watched_ids") == 0
+    restarted.stop()
+    fresh.stop()
+
+
+def rejected(s: dict, reason: str) -> float | None:
+    return value(s, "llm_usage_checkpoint_rejected_total", reason=reason)
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"\x00not json{", "corrupt"),
+    (b'{"format": "lookout-llm-spend-checkpoint-1", "identity": "x"}', "foreign"),
+    (b"[1, 2, 3]", "foreign"),
+    (b" " * (8 * 1024 * 1024 + 1), "oversized"),
+])
+def test_hostile_checkpoint_is_ignored_with_one_log_line(dsn, tmp_path, caplog, content, reason):
+    path = tmp_path / "llm.checkpoint"
+    path.write_bytes(content)
+    insert(dsn, ROWS)
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    fresh = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    s = collect(c)
+    assert counters(s) == counters(collect(fresh))
+    assert rejected(s, reason) == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
+    assert len([r for r in caplog.records if "checkpoint" in r.getMessage()]) == 1
+    # then replaced by a good one
+    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    assert value(collect(restarted), "llm_usage_checkpoint_loaded") == 1
+    for x in (c, fresh, restarted):
+        x.stop()
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d["series"][0].__setitem__(3, "many"),
+    lambda d: d.__setitem__("labels", ["not", "a", "mapping"]),
+    lambda d: d["priced"][0].__setitem__(3, ["NaN", "1", "1"]),
+    lambda d: d.__setitem__("watched", [[1]]),
+    lambda d: d.__setitem__("cursor", -5),
+    lambda d: d.pop("series"),
+], ids=["count-type", "labels", "nan-price", "watched", "cursor", "missing-key"])
+def test_checkpoint_with_wrong_content_inside_is_ignored(dsn, tmp_path, damage):
+    path = str(tmp_path / "llm.checkpoint")
+    insert(dsn, ROWS)
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    before = collect(c)
+    c.stop()
+    data = json.loads(Path(path).read_text())
+    damage(data)
+    Path(path).write_text(json.dumps(data))
+    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    after = collect(restarted)
+    assert rejected(after, "corrupt") == 1 and counters(after) == counters(before)
+    restarted.stop()
+
+
+def test_checkpoint_of_another_database_is_foreign(pg, dsn, tmp_path):
+    path = str(tmp_path / "llm.checkpoint")
+    insert(dsn, ROWS)
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    collect(c)
+    c.stop()
+    other = pg.create_database(f"llm_spend_{next(_db_names)}", CHAT_SQL)
+    insert(other, ROWS[:3])
+    o = LlmSpendCollector(Settings(dsn=Secret(other), checkpoint_path=path))
+    s = collect(o)
+    assert rejected(s, "foreign") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
+                                                 feature="f1") == 1
+    o.stop()
+
+
+def test_database_changed_under_the_checkpoint(dsn, tmp_path):
+    """A restore or a re-created table with the same ids: the checkpoint's rows differ, the table is aggregated."""
+    path = str(tmp_path / "llm.checkpoint")
+    insert(dsn, ROWS)
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    collect(c)
+    c.stop()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE llm_usage RESTART IDENTITY")
+    insert(dsn, [(OFF, "deepseek", "deepseek-flash", "other-data", 1, 1, 1)] * 40)
+    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    s = collect(restarted)
+    assert rejected(s, "changed") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
+    assert {k: v for k, v in s.items() if k[0] == "llm_calls_total"} == {
+        ("llm_calls_total", (("feature", "other-data"), ("model", "deepseek-flash"), ("provider", "deepseek"))): 40}
+    restarted.stop()
+
+
+def test_unwritable_checkpoint_is_a_metric(dsn, tmp_path):
+    insert(dsn, ROWS[:2])
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(tmp_path / "missing-dir" / "x")))
+    s = collect(c)
+    assert rejected(s, "write") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
+                                               feature="f1") == 1
+    c.stop()
+
+
+def test_skipped_ids_beyond_the_cap_flag_a_lower_bound(dsn):
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), max_watched_ids=2, late_commit_window=Duration(60)))
+    clock = [5000.0]
+    c.wall = lambda: clock[0]
+    insert(dsn, ROWS[:1])
+    assert value(collect(c), "llm_usage_totals_lower_bound") == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT setval('llm_usage_id_seq', 20)")
+    insert(dsn, ROWS[:1])
+    assert value(collect(c), "llm_usage_watched_ids") == 2
+    assert value(collect(c), "llm_usage_totals_lower_bound") == 1
+    clock[0] += 61  # past the window: the unwatched ids are given up like the watched ones
+    assert value(collect(c), "llm_usage_totals_lower_bound") == 0
+    c.stop()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo"])
+def test_checkpoint_that_is_not_a_regular_file_is_ignored(dsn, tmp_path, kind):
+    path = tmp_path / "llm.checkpoint"
+    if kind == "symlink":
+        (tmp_path / "elsewhere").write_text("{}")
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    insert(dsn, ROWS[:3])
+    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    s = collect(c)  # never blocks on a FIFO, never follows the link
+    assert rejected(s, "corrupt") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
+    assert sum(v for k, v in s.items() if k[0] == "llm_calls_total") == 3
+    c.stop()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+import psycopg
 import pytest
 
 from exporters.collectors._pg import QueryError
+from exporters.config import ConfigError
 from tests.support.exporter import run_cli, write_config
 from tests.support.pg_scenarios import NOW, load_chatcenter, load_voice, make, refresh, schema
 
@@ -89,6 +92,50 @@ def test_marketplace_sync(chat_dsn):
     assert v(s, "marketplace_token_earliest_expiry_timestamp_seconds", marketplace="ozon") is None
     assert v(s, "marketplace_tokens_expired", marketplace="ozon") == 0
     assert {k for _, labels in s for k, _ in labels} <= {"marketplace", "kind", "threshold"}
+
+
+
+# The form of sync_lag before sync_sellers existed: whole-table aggregates, `sellers` included. An override
+# written for it keeps working, and gives the same numbers as the index-assisted defaults.
+OLD_SYNC_LAG = """
+SELECT s.marketplace, s.kind, count(*) AS sellers,
+       GREATEST(0, extract(epoch FROM %(now)s - min(COALESCE(s.last_success_at, sl.created_at)))) AS max_lag_seconds,
+       count(*) FILTER (WHERE s.consecutive_errors >= %(error_threshold)s) AS erroring_sellers,
+       COALESCE(max(s.consecutive_errors), 0) AS max_consecutive_errors
+FROM sync_state s
+JOIN sellers sl ON sl.id = s.seller_id AND sl.is_active
+JOIN seller_marketplace_accounts a ON a.seller_id = s.seller_id AND a.marketplace = s.marketplace AND a.is_active
+GROUP BY s.marketplace, s.kind"""
+
+
+def test_marketplace_sync_override_of_the_whole_table_form_gives_the_same_numbers(chat_dsn):
+    ours = make("marketplace_sync", chat_dsn)
+    theirs = make("marketplace_sync", chat_dsn, queries={"sync_lag": OLD_SYNC_LAG})
+    assert refresh(ours) == refresh(theirs)
+    ours.stop()
+    theirs.stop()
+
+
+def test_marketplace_sync_sellers_counted_once_per_sellers_interval(pg):
+    dsn = pg.create_database("pg_chat_sellers", schema("chatcenter"))
+    load_chatcenter(dsn)
+    c = make("marketplace_sync", dsn, sellers_interval="1h")
+    assert v(refresh(c), "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO sync_state (seller_id, marketplace, kind, last_success_at) "
+                     "VALUES (2, 'wb', 'feedbacks', %s)", (NOW - timedelta(hours=3),))
+    s = refresh(c)  # the lag and the stale count see the new row at once, the count at the next interval
+    assert v(s, "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
+    assert v(s, "marketplace_sync_lag_seconds", marketplace="wb", kind="feedbacks") == 3 * 3600
+    assert v(s, "marketplace_sync_stale_sellers", marketplace="wb", kind="feedbacks", threshold="3600") == 1
+    c._sellers_at -= 3600
+    assert v(refresh(c), "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 2
+    c.stop()
+
+
+def test_marketplace_sync_error_threshold_below_one_is_refused():
+    with pytest.raises(ConfigError, match="error_threshold: expected 1 or more"):
+        make("marketplace_sync", "postgresql://x@127.0.0.1/db", error_threshold=0)
 
 
 def test_sla(chat_dsn):

@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from exporters.collectors import _procfs, _servers, _sockdiag
+from exporters.config import Duration
 from tests.support.exporter import exporter, promtool_check_metrics, value, write_config
 from tests.support.servers import free_port, kill_process_groups, wait_port
 
@@ -109,6 +110,25 @@ def test_sockdiag_live_backlog_limit():
         finally:
             for c in clients:
                 c.close()
+
+
+def test_sockdiag_port_filter_returns_exactly_the_ports_sockets():
+    """The kernel-side filter gives the same sockets as the whole dump filtered here (LISTEN and accepted)."""
+    with contextlib.ExitStack() as stack:
+        listeners = [stack.enter_context(socket.socket()) for _ in range(3)]
+        for s in listeners:
+            s.bind(("127.0.0.1", 0))
+            s.listen(5)
+        ports = [s.getsockname()[1] for s in listeners]
+        stack.enter_context(socket.create_connection(("127.0.0.1", ports[1])))
+        stack.enter_context(listeners[1].accept()[0])
+        states = (1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)
+        every = _sockdiag.dump(states)
+        for chosen in ([ports[0]], [ports[1]], ports, [ports[2], ports[0]], [1]):
+            got = _sockdiag.dump(states, ports=chosen)
+            assert sorted(got, key=lambda r: r.inode) == sorted((r for r in every if r.port in chosen),
+                                                                key=lambda r: r.inode)
+        assert len(_sockdiag.dump(states, ports=[ports[1]])) == 2  # the listener and the accepted connection
 
 
 @pytest.mark.parametrize(
@@ -475,3 +495,89 @@ def test_unrelated_processes_are_ignored(tmp_path):
         for p in decoys:
             p.kill()
             p.wait()
+
+
+# -- cost follows the pools: full scans only when needed, the same answers as a full scan every time ------------
+
+def _published(c) -> dict:
+    from exporters.collector import Snapshot
+
+    snap = Snapshot(c.metrics)
+    c.refresh(snap)
+    # what a process is, not how much it uses at that instant (memory, CPU, busy): those move between refreshes
+    return {(m.name, s.labels["service"]): s.value for m in snap.families() for s in m.samples
+            if "memory" not in m.name and "cpu" not in m.name and m.name != "worker_pool_workers_busy"}
+
+
+def _until(cond, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("children_file", [True, False], ids=["children-file", "kernel-without-children-file"])
+def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_file):
+    """Between full scans only the pools' processes are read; every refresh publishes what a full scan of the
+    whole table publishes, through a worker kill (restart), the master's death (orphans) and a new master."""
+    from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+
+    port = free_port()
+    app = spawn.app("fast")
+    master = gunicorn(spawn, app, port, workers=2, setproctitle=False)
+    wait_port(port, 30)
+    workers = workers_of(master.pid, 2)
+    pools = [PoolSettings(service="api", server="gunicorn", match=app)]
+    fast = WorkerPools(WorkerPoolsSettings(pools=pools))
+    full = WorkerPools(WorkerPoolsSettings(pools=pools, rescan_interval=Duration(0)))
+    if not children_file:
+        def missing(pid):
+            raise _procfs.ChildrenUnsupported("no children file")
+        monkeypatch.setattr(fast.proc, "children", missing)
+
+    def both() -> dict:
+        for _ in range(5):  # a process may change between the two refreshes: a few tries to see one state
+            a, b = _published(fast), _published(full)
+            if a == b:
+                return a
+        assert a == b
+        return a
+
+    s = both()
+    assert s[("worker_pool_workers", "api")] == 2 and fast.full_scans == 1
+    for _ in range(3):
+        both()
+    assert fast.full_scans == (1 if children_file else full.full_scans)
+
+    os.kill(master.pid, signal.SIGSTOP)  # the kill shows as a dip, then the replacement as one restart
+    try:
+        os.kill(workers[0].pid, signal.SIGKILL)
+        _until(lambda: not psutil.pid_exists(workers[0].pid) or psutil.Process(workers[0].pid).status() == "zombie")
+        assert both()[("worker_pool_workers", "api")] == 1
+    finally:
+        os.kill(master.pid, signal.SIGCONT)
+    _until(lambda: both()[("worker_pool_workers", "api")] == 2)
+    s = both()
+    assert s[("worker_pool_worker_restarts", "api")] == 1
+    assert fast.full_scans == (1 if children_file else full.full_scans)
+
+    orphans = [k for k in psutil.Process(master.pid).children() if k.pid != workers[0].pid]
+    assert len(orphans) == 2
+    os.kill(master.pid, signal.SIGKILL)  # orphans without setproctitle: still workers, never masters
+    master.wait(10)
+    s = both()
+    assert s[("worker_pool_master_up", "api")] == 0 and s[("worker_pool_workers", "api")] == 2
+    scans = fast.full_scans
+    both()
+    assert fast.full_scans == scans + 1  # a pool without a master looks for one in the whole table
+    for o in orphans:
+        o.kill()
+    _until(lambda: both()[("worker_pool_workers", "api")] == 0)
+
+    master2 = gunicorn(spawn, app, port, workers=2, setproctitle=False)  # a new master: found by the full scan
+    wait_port(port, 30)
+    workers_of(master2.pid, 2)
+    _until(lambda: both()[("worker_pool_workers", "api")] == 2)
+    assert both()[("worker_pool_master_up", "api")] == 1
+    fast.stop()
+    full.stop()

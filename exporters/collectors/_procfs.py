@@ -1,6 +1,7 @@
 """Reads the process table and TCP socket tables from procfs, cheaply.
 
-Reads: ``/proc/<pid>/stat`` of every process (one ``read`` each), ``/proc/<pid>/cmdline`` and
+Reads: ``/proc/<pid>/stat`` of every process (one ``read`` each), or of a few processes and the
+children of known ones (``/proc/<pid>/task/<tid>/children``), ``/proc/<pid>/cmdline`` and
 ``environ`` of the few processes that need it (cached per process), ``/proc/<pid>/fd`` links,
 ``/proc/<pid>/net/tcp`` and ``tcp6`` (the socket tables of that process's network namespace).
 Publishes: pure parsers (``parse_stat``, ``parse_cmdline``, ``parse_environ``, ``parse_net_tcp``)
@@ -160,6 +161,10 @@ def _read(path: str, size: int = 65536) -> bytes:
         os.close(fd)
 
 
+class ChildrenUnsupported(OSError):
+    """The kernel has no ``/proc/<pid>/task/<tid>/children`` (CONFIG_PROC_CHILDREN unset)."""
+
+
 class ProcReader:
     """Reads one procfs tree. Every method raises OSError when the process is gone or unreadable."""
 
@@ -182,6 +187,33 @@ class ProcReader:
             except (OSError, ValueError, IndexError):
                 continue
             out[st.pid] = st
+        return out
+
+    def stat(self, pid: int) -> ProcStat:
+        try:
+            fd = os.open(f"{self.root}/{pid}/stat", os.O_RDONLY)
+            try:
+                data = os.read(fd, 4096)
+            finally:
+                os.close(fd)
+            return parse_stat(data)
+        except (ValueError, IndexError) as exc:
+            raise OSError(f"unreadable stat of pid {pid}") from exc
+
+    def children(self, pid: int) -> list[int]:
+        """Children of every thread of ``pid`` (a child belongs to the thread that forked it).
+        Raises ``ChildrenUnsupported`` on a kernel built without CONFIG_PROC_CHILDREN, OSError when
+        the process is gone."""
+        task = f"{self.root}/{pid}/task"
+        out: list[int] = []
+        for tid in os.listdir(task):
+            try:
+                data = _read(f"{task}/{tid}/children")
+            except FileNotFoundError:
+                if os.path.isdir(f"{task}/{tid}"):
+                    raise ChildrenUnsupported(f"{task}/{tid}/children is missing") from None
+                continue  # the thread exited meanwhile
+            out.extend(int(c) for c in data.split())
         return out
 
     def cmdline(self, pid: int) -> list[str]:

@@ -10,28 +10,39 @@ Publishes: ``llm_tokens_total{provider,model,type}``, ``llm_spend_usd_total{prov
 ``llm_unpriced_calls_total{provider,model}`` (a model the table does not price is counted and logged, never
 priced at zero), the cursor state and the price table's version.
 
-Restarts: the totals are recomputed from the table at the first refresh, so they equal exactly what the previous
-process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding drift), never less: ``rate()``
-sees no reset, and two exporters reading the same table publish the same values. Rows committed out of id order
-(a transaction holding a lower id commits after a higher one) are caught: ids skipped by the cursor are watched
-for ``late_commit_window`` and counted when they appear. Rows are assumed immutable and never deleted (see
-``docs/llm_spend.md``).
+Restarts: the totals, the cursor and the watched ids are kept in a local checkpoint file (``_checkpoint``: written
+atomically after each refresh that read rows, never in the user's database). At start a checkpoint written for the
+same database, query, price table and label cap whose fingerprint rows still match is restored, and the first refresh
+reads only what was added since; otherwise (no file, or a corrupt, oversized, foreign or outdated one: one log line
+and ``llm_usage_checkpoint_rejected_total``) the totals are recomputed from the whole table. Either way they equal
+exactly what the previous process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding
+drift), never less: ``rate()`` sees no reset, and two exporters reading the same table publish the same values.
+Rows committed out of id order (a transaction holding a lower id commits after a higher one) are caught: ids
+skipped by the cursor are watched for ``late_commit_window`` and counted when they appear; beyond
+``max_watched_ids`` holes, ``llm_usage_totals_lower_bound`` says the totals may be a lower bound. Rows are assumed
+immutable and never deleted (see ``docs/llm_spend.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
+from exporters import conninfo
 from exporters.collector import Snapshot, counter, gauge, info
-from exporters.collectors._pg import PgCollector, PgSettings, PgSource
+from exporters.collectors import _checkpoint
+from exporters.collectors._pg import PgCollector, PgSettings, PgSource, QueryError
 from exporters.config import Duration, setting
-from exporters.pricing import GRANULARITY_SECONDS, TOKEN_TYPES, PriceTable, Rates
+from exporters.pricing import DEFAULT_PATH, GRANULARITY_SECONDS, TOKEN_TYPES, PriceTable, Rates
 
 log = logging.getLogger("exporters.collectors.llm_spend")
 
@@ -86,8 +97,18 @@ SELECT 'i', {_NULLS}, NULL, NULL, (SELECT array_agg(x.id) FROM (SELECT id FROM n
        NULL
 """
 
+# The content of a few counted rows (the first one and the cursor's), to tell a checkpoint's database from a
+# restored, truncated or replaced one with the same ids.
+FINGERPRINT_SQL = """
+SELECT u.id, md5(concat_ws('|', date_part('epoch', u.created_at), u.provider, u.model, u.feature,
+                 u.input_cache_hit_tokens, u.input_cache_miss_tokens, u.output_tokens)) AS h
+FROM ({usage}) u WHERE u.id = ANY(%(ids)s::bigint[])"""
+
 OTHER = "other"
 _ZERO = Decimal(0)
+CHECKPOINT_FORMAT = "lookout-llm-spend-checkpoint-1"
+CHECKPOINT_FILE = "llm_spend.checkpoint.json"
+CHECKPOINT_REASONS = ("corrupt", "oversized", "foreign", "changed", "write")
 
 
 @dataclass(kw_only=True)
@@ -113,7 +134,21 @@ class Settings(PgSettings):
     )
     batch_rows: int = setting(50_000, help="Rows read per query at most; a backlog is read over several queries.")
     max_watched_ids: int = setting(
-        20_000, help="Missing ids watched at most; holes beyond it are not watched (logged once)."
+        20_000, help="Missing ids watched at most; holes beyond it are not watched (logged once, and "
+        "`llm_usage_totals_lower_bound` is 1 for `late_commit_window`).",
+        at_cap="lower bound: `llm_usage_totals_lower_bound` is 1 while a row committed late in an unwatched hole "
+        "could still be missed (for `late_commit_window`).",
+    )
+    checkpoint: bool = setting(
+        True, help="Keep the totals in a local checkpoint file, so a restart reads only the rows added since "
+        "instead of aggregating the whole table (the database is never written). Needs `checkpoint_path` or a "
+        "state directory."
+    )
+    checkpoint_path: str | None = setting(
+        None, help="The checkpoint file. Default: `llm_spend.checkpoint.json` in the exporter's state directory "
+        "(`$STATE_DIRECTORY`, set by systemd's `StateDirectory=lookout`); without one, no checkpoint. A corrupt, "
+        "foreign or oversized file, or one whose rows no longer match the database, is ignored (one log line, "
+        "`llm_usage_checkpoint_rejected_total`) and the totals are aggregated from the table."
     )
     max_label_values: int = setting(
         30,
@@ -158,6 +193,13 @@ llm_spend:
         gauge("llm_usage_cursor_id", "Highest usage row id read."),
         gauge("llm_usage_watched_ids", "Ids below the cursor still watched for a late commit."),
         gauge("llm_usage_newest_row_timestamp_seconds", "created_at of the newest usage row read (0 if none)."),
+        gauge("llm_usage_totals_lower_bound", "1 while ids skipped beyond max_watched_ids could still commit "
+              "unseen (the totals may then be a lower bound), else 0."),
+        gauge("llm_usage_checkpoint_loaded", "1 if this process started from the local checkpoint instead of "
+              "aggregating the whole table."),
+        counter("llm_usage_checkpoint_rejected_total", "Checkpoint files ignored at start (corrupt, oversized, "
+                "foreign, changed: the database no longer holds the checkpoint's rows) or not written (write).",
+                "reason"),
         info("llm_price_table_info", "Version of the price table in use.", "version"),
     )
 
@@ -169,6 +211,7 @@ llm_spend:
         sql = {
             "initial": INITIAL_SQL.replace("{usage}", usage),  # not str.format: the query may contain braces
             "incremental": INCREMENTAL_SQL.replace("{usage}", usage),
+            "fingerprint": FINGERPRINT_SQL.replace("{usage}", usage),
             # the aggregate holds one entry per group in memory: let it hash instead of spilling to disk
             "work_mem": "SELECT set_config('work_mem', '64MB', true)",
         }
@@ -178,6 +221,14 @@ llm_spend:
         self._sql = sql
         self._initial_source: PgSource | None = None
         self.monotonic = time.monotonic
+        self.wall = time.time
+        directory = _checkpoint.default_dir()
+        self.checkpoint_path = (settings.checkpoint_path or (os.path.join(directory, CHECKPOINT_FILE) if directory
+                                                             else None)) if settings.checkpoint else None
+        self._identity = _identity(settings, usage)
+        self.checkpoint_rejected = dict.fromkeys(CHECKPOINT_REASONS, 0)
+        self.checkpoint_loaded = False
+        self._written: tuple[Any, ...] | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -192,15 +243,18 @@ llm_spend:
         self._label_cache: dict[tuple[str, str, Any], tuple[str, str, str]] = {}
         self._warned_unpriced: set[tuple[str, str]] = set()
         self._warned_overflow = False
+        self.first_id: int | None = None  # lowest id counted (the checkpoint's fingerprint)
+        self.lower_bound_until = 0.0  # wall time until which skipped ids beyond the cap could still commit
 
     # -- refresh ---------------------------------------------------------------------------------------------
     def refresh(self, snap: Snapshot) -> None:
-        if self.cursor is None:
+        if self.cursor is None and not self._load_checkpoint():
             self._initial()
         else:
             started = self.monotonic()
             while self._incremental() and self.monotonic() - started < max(1.0, float(self.settings.interval) / 2):
                 pass  # a full batch: keep reading the backlog within half an interval
+        self._save_checkpoint()
         self._emit(snap)
 
     def _initial(self) -> None:
@@ -223,6 +277,7 @@ llm_spend:
         hi, tail = meta["id"], sorted(meta["ids"] or ())
         for g in groups:
             self._add(g)
+        self.first_id = min((int(g["first_id"]) for g in groups), default=None)
         self.cursor = int(hi or 0)
         self.watched = {}
         if tail:
@@ -243,6 +298,8 @@ llm_spend:
         for r in sorted(rows, key=lambda r: (r["kind"] != "g", r["first_id"] or 0)):
             if r["kind"] == "g":
                 self._add(r)
+                if self.first_id is None or r["first_id"] < self.first_id:
+                    self.first_id = int(r["first_id"])
                 continue
             for rid in r["ids"] or ():
                 if rid > after:
@@ -266,6 +323,8 @@ llm_spend:
                 end = min(i, prev + 1 + max(0, room))
                 for missing in range(prev + 1, end):
                     self.watched[missing] = now
+                if end < i:
+                    self.lower_bound_until = self.wall() + float(self.settings.late_commit_window)
                 if end < i and not self._warned_overflow:
                     self._warned_overflow = True
                     log.warning("llm_spend: more than %d missing usage ids; the excess is not watched for late "
@@ -277,6 +336,84 @@ llm_spend:
         expired = [i for i, t in self.watched.items() if t < limit]
         for i in expired:
             del self.watched[i]
+
+    # -- checkpoint ------------------------------------------------------------------------------------------
+    def _reject(self, reason: str, detail: str) -> None:
+        self.checkpoint_rejected[reason] += 1
+        log.warning("llm_spend: checkpoint %s ignored (%s: %s); aggregating the whole table", self.checkpoint_path,
+                    reason, detail)
+
+    def _load_checkpoint(self) -> bool:
+        """Restore the totals from the checkpoint if it belongs to this database and configuration."""
+        if self.checkpoint_path is None:
+            return False
+        try:
+            data = _checkpoint.read(self.checkpoint_path, CHECKPOINT_FORMAT)
+            if data.get("identity") != self._identity:
+                raise _checkpoint.Rejected("foreign", "written for another database, query, price table or label cap")
+            state = _decode(data)
+        except _checkpoint.Rejected as exc:
+            if exc.reason != "missing":
+                self._reject(exc.reason, str(exc))
+            return False
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            self._reject("corrupt", f"unexpected content ({type(exc).__name__})")
+            return False
+        prints: dict[str, str] = state["fingerprint"]
+        if prints:
+            found = self.source.run("fingerprint", params={"ids": [int(i) for i in prints]})["fingerprint"]
+            if {str(r["id"]): r["h"] for r in found} != prints:
+                self._reject("changed", "the database no longer holds the checkpoint's rows (restored, truncated "
+                             "or replaced)")
+                return False
+        self._reset_state()
+        self.cursor, self.first_id, self.newest = state["cursor"], state["first_id"], state["newest"]
+        self.series, self.unpriced, self.priced = state["series"], state["unpriced"], state["priced"]
+        self._labels = state["labels"]
+        self.lower_bound_until = state["lower_bound_until"]
+        # ids missed before the restart keep their age, but each is looked up once more before it can expire:
+        # a row that committed while the exporter was down is counted, as the running process would have
+        now, wall, window = self.monotonic(), self.wall(), float(self.settings.late_commit_window)
+        self.watched = {i: now - min(max(0.0, wall - t), window) + 1e-3 for i, t in state["watched"]}
+        self.checkpoint_loaded = True
+        log.info("llm_spend: started from the checkpoint at id %d (%d usage series)", self.cursor, len(self.series))
+        return True
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoint_path is None or self.cursor is None:
+            return
+        changed = (self.cursor, len(self.watched), self.first_id, self.lower_bound_until)
+        if changed == self._written:  # nothing new: skip the write (watched ids only ever leave)
+            return
+        ids = sorted({i for i in (self.first_id, self.cursor) if i})
+        try:
+            found = self.source.run("fingerprint", params={"ids": ids})["fingerprint"] if ids else []
+        except QueryError as exc:  # the refresh itself succeeded: the next one writes
+            log.info("llm_spend: checkpoint not written: %s", exc)
+            return
+        now_m, now_w = self.monotonic(), self.wall()
+        data = {
+            "format": CHECKPOINT_FORMAT,
+            "identity": self._identity,
+            "cursor": self.cursor,
+            "first_id": self.first_id,
+            "fingerprint": {str(r["id"]): r["h"] for r in found},
+            "newest": self.newest,
+            "lower_bound_until": self.lower_bound_until,
+            "watched": [[i, now_w - (now_m - t)] for i, t in sorted(self.watched.items())],
+            "labels": {k: sorted(v) for k, v in self._labels.items()},
+            "series": [[*k, *v] for k, v in self.series.items()],
+            "unpriced": [[*k, *v] for k, v in self.unpriced.items()],
+            "priced": [[*k, [str(x) for x in r.values()], *v] for k, by in self.priced.items() for r, v in by.items()],
+        }
+        try:
+            _checkpoint.write(self.checkpoint_path, data)
+        except OSError as exc:
+            if self.checkpoint_rejected["write"] == 0:
+                log.warning("llm_spend: cannot write the checkpoint %s: %s", self.checkpoint_path, exc.strerror)
+            self.checkpoint_rejected["write"] += 1
+            return
+        self._written = changed
 
     def stop(self) -> None:
         initial = self._initial_source
@@ -377,6 +514,10 @@ llm_spend:
         snap.add("llm_usage_cursor_id", self.cursor or 0)
         snap.add("llm_usage_watched_ids", len(self.watched))
         snap.add("llm_usage_newest_row_timestamp_seconds", self.newest)
+        snap.add("llm_usage_totals_lower_bound", 1 if self.wall() < self.lower_bound_until else 0)
+        snap.add("llm_usage_checkpoint_loaded", 1 if self.checkpoint_loaded else 0)
+        for reason, n in self.checkpoint_rejected.items():
+            snap.add("llm_usage_checkpoint_rejected_total", n, reason=reason)
         snap.add_info("llm_price_table_info", {}, version=self.prices.version or "unversioned")
 
 
@@ -387,6 +528,62 @@ def _by_type(series: dict[tuple[str, str, str], list[int]]) -> dict[tuple[str, s
         for i, t in enumerate(TOKEN_TYPES, start=1):
             out[(p, m, t)] = out.get((p, m, t), 0) + acc[i]
     return out
+
+
+def _identity(settings: Settings, usage: str) -> str:
+    """What the totals depend on besides the rows: the database, the row source, the prices, the label cap."""
+    try:
+        prices = hashlib.sha256(Path(settings.price_table or DEFAULT_PATH).read_bytes()).hexdigest()
+    except OSError:
+        prices = ""
+    parts = [conninfo.database(str(settings.dsn)), usage, prices,
+             settings.max_label_values]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _ints(v: Any, n: int) -> list[int]:
+    if not isinstance(v, list) or len(v) != n or not all(type(x) is int for x in v):
+        raise ValueError("expected integers")
+    return v
+
+
+def _key(v: Any) -> tuple[str, str, str]:
+    if not all(isinstance(x, str) for x in v[:3]):
+        raise ValueError("expected label values")
+    return (v[0], v[1], v[2])
+
+
+def _decode(d: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's state, type-checked; raises KeyError/TypeError/ValueError on anything unexpected."""
+    cursor, first = d["cursor"], d["first_id"]
+    if type(cursor) is not int or cursor < 0 or not (first is None or type(first) is int):
+        raise ValueError("cursor")
+    prints = d["fingerprint"]
+    if not isinstance(prints, dict) or not all(isinstance(v, str) and k.isdigit() for k, v in prints.items()):
+        raise ValueError("fingerprint")
+    series = {_key(r): _ints(r[3:], 4) for r in d["series"]}
+    unpriced = {_key(r): _ints(r[3:], 4) for r in d["unpriced"]}
+    priced: dict[tuple[str, str, str], dict[Rates, list[int]]] = {}
+    interned: dict[tuple[str, ...], Rates] = {}
+    for r in d["priced"]:
+        values = tuple(r[3])
+        if len(values) != 3 or not all(isinstance(x, str) for x in values):
+            raise ValueError("rates")
+        rates = interned.get(values)
+        if rates is None:
+            prices = [Decimal(x) for x in values]
+            if not all(p.is_finite() and p >= 0 for p in prices):
+                raise ValueError("rates")
+            rates = interned[values] = Rates(*prices)
+        by = priced.setdefault(_key(r), {})
+        sums = _ints(r[4:], 3)
+        # equal prices from different periods are one entry now: the cost is linear, the sum is the same
+        by[rates] = [a + b for a, b in zip(by.get(rates, [0, 0, 0]), sums, strict=True)]
+    labels = {str(k): set(v) for k, v in d["labels"].items() if all(isinstance(x, str) for x in v)}
+    watched = [(int(i), float(t)) for i, t in d["watched"]]
+    return {"cursor": cursor, "first_id": first, "fingerprint": prints, "newest": float(d["newest"]),
+            "lower_bound_until": float(d["lower_bound_until"]), "series": series, "unpriced": unpriced,
+            "priced": priced, "labels": labels, "watched": watched}
 
 
 def _bucket_time(bucket: Any) -> datetime:

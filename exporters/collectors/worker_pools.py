@@ -1,7 +1,9 @@
 """Worker pools of Gunicorn, Uvicorn and Celery: is the master alive, how many workers run, are they busy.
 
-Reads (procfs, see ``_procfs``): ``stat`` of every process once per refresh, for all pools at once;
-``cmdline`` of new and young processes (cached by pid and start time), ``environ`` and ``cwd`` of
+Reads (procfs, see ``_procfs``): ``stat`` of every process on a full scan, for all pools at once;
+between full scans (see below) only ``stat`` of the known masters, of their children
+(``/proc/<pid>/task/<tid>/children``) and of the workers already tracked; ``cmdline`` of new and
+young processes (cached by pid and start time), ``environ`` and ``cwd`` of
 masters, ``fd`` links of workers of pools with a ``port``, ``net/tcp{,6}`` of a master's network
 namespace; the LISTEN sockets' backlog limit through NETLINK_SOCK_DIAG (``_sockdiag``); Gunicorn's
 control socket (``show stats``) for the configured worker count and the dirty arbiter's PID.
@@ -16,6 +18,12 @@ command line or title is the server's and whose parent is not a copy of it; its 
 children that the server's rule accepts. Without setproctitle, forked workers share the master's
 command line: a process once seen as a worker is never taken for a master, so workers orphaned by
 a SIGKILLed master do not turn into masters. They still count as workers while they live.
+
+Cost follows the pools, not the host: the whole process table is scanned at the first refresh,
+whenever a known master is gone or a pool has none, whenever a child of a master looks like a new
+master (a Gunicorn USR2 upgrade), and at least every ``rescan_interval`` (a second master started
+beside a live one, or ``match`` made broader, shows up then); every other refresh reads the few
+processes of the pools. Kernels without the ``children`` file get the full scan every refresh.
 
 Restarts: a worker that exits while its master lives, followed by a new worker under that master,
 is one restart (so a shutdown, or scaling down, counts none; max_requests recycling counts).
@@ -42,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from exporters.collector import Collector, Snapshot, counter, gauge
-from exporters.collectors import _servers, _sockdiag
+from exporters.collectors import _procfs, _servers, _sockdiag
 from exporters.collectors._procfs import CLK_TCK, TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat
 from exporters.config import CollectorSettings, Duration, setting
 
@@ -95,6 +103,11 @@ class WorkerPoolsSettings(CollectorSettings):
     proc_root: str = setting(
         "/proc", help="Where the host's procfs is: `/proc` with `pid: host`, or a bind mount such as `/host/proc`."
     )
+    rescan_interval: Duration = setting(
+        Duration(60), help="How often the whole process table is scanned while every pool's master is known "
+        "(new masters beside live ones are found then); in between, only the pools' processes are read. A "
+        "master gone, or a pool without one, scans the whole table at once."
+    )
 
     def validate(self) -> None:
         if not self.pools:
@@ -140,12 +153,14 @@ class _Sockets:
 
 
 class _Scan:
-    """One refresh's view of the process table; socket tables read at most once per namespace."""
+    """One refresh's view of the process table (all of it, or only the pools' processes when ``full``
+    is false); socket tables read at most once per namespace."""
 
-    def __init__(self, owner: WorkerPools):
+    def __init__(self, owner: WorkerPools, now: float, procs: dict[int, ProcStat], full: bool):
         self.owner = owner
-        self.now = time.monotonic()
-        self.procs: dict[int, ProcStat] = owner.proc.scan()
+        self.now = now
+        self.procs = procs
+        self.full = full
         self.uptime = owner.uptime()
         self.children: dict[int, list[ProcStat]] = {}  # filled by the refresh's single pass
         self._sockets: dict[str, _Sockets] = {}
@@ -175,8 +190,19 @@ class _Scan:
 
 
 def _diag_view(ports: set[int]) -> _Sockets:
+    """The listeners first (a cheap dump), then the connections only in the families of those listeners: an
+    accepted connection has its listener's family, and each family's ESTABLISHED dump walks the kernel's whole
+    connection hash table, so IPv4-only pools skip the IPv6 walk (and pools not listening skip both)."""
     view = _Sockets()
-    for s in _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED)):
+    wanted = sorted(ports)
+    try:
+        listen = _sockdiag.dump(1 << _sockdiag.TCP_LISTEN, ports=wanted)
+        families = tuple(sorted({s.family for s in listen if s.port in ports}))
+        found = listen + (_sockdiag.dump(1 << _sockdiag.TCP_ESTABLISHED, ports=wanted, families=families)
+                          if families else [])
+    except OSError:  # a kernel refusing the port filter: every socket, filtered here
+        found = _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED))
+    for s in found:
         if s.port not in ports:
             continue
         if s.state == _sockdiag.TCP_LISTEN:
@@ -202,8 +228,9 @@ class WorkerPools(Collector):
     summary = (
         "Gunicorn, Uvicorn and Celery worker pools from the process table: master alive, live, expected "
         "and busy workers, worker restarts, the listening socket's accept queue, worker memory and CPU. "
-        "One scan of `/proc` per refresh for all pools (every 5 s by default); works with and without "
-        "setproctitle and from a container with `pid: host` (see docs/worker_pools.md)."
+        "Reads only the pools' processes between full scans of `/proc` (every minute, or when a master is "
+        "gone); works with and without setproctitle and from a container with `pid: host` (see "
+        "docs/worker_pools.md)."
     )
     example = """
 worker_pools:
@@ -260,6 +287,11 @@ worker_pools:
         self._seen_workers: set[Key] = set()
         self._notes: dict[str, str] = {}
         self._boot_time: float | None = None
+        self._masters: set[Key] = set()  # masters of the pools at the last refresh
+        self._last_full: float | None = None  # monotonic time of the last full scan
+        self._need_full = True  # a pool without a master: look for one in the whole table
+        self._children_ok = True  # False on kernels without /proc/<pid>/task/<tid>/children
+        self.full_scans = 0  # for tests and the bench
 
     # --- small readers with caches ---------------------------------------------------------------
 
@@ -377,7 +409,29 @@ worker_pools:
     def refresh(self, snap: Snapshot) -> None:
         if self._boot_time is None:
             self._boot_time = self._read_boot_time()
-        scan = _Scan(self)
+        now = time.monotonic()
+        found = self._pools_scan(now)
+        if found is None:
+            scan = _Scan(self, now, self.proc.scan(), full=True)
+            candidates, alive_keys = self._classify(scan)
+            self._last_full = now
+            self.full_scans += 1
+        else:
+            scan, candidates, alive_keys = found
+        self._masters = set()
+        self._need_full = False
+        for pool in self.pools:
+            masters = self._refresh_pool(pool, candidates[pool.cfg.server], scan, snap)
+            self._need_full |= not masters
+            self._masters.update(m.key for m in masters)
+        if scan.full:  # a partial view cannot tell which other processes are gone
+            self._seen_workers &= alive_keys
+            for cache in (self._args, self._env, self._ctl, self._dirty_files):
+                for key in [k for k in cache if k not in alive_keys]:
+                    del cache[key]
+
+    def _classify(self, scan: _Scan) -> tuple[dict[str, list[ProcStat]], set[Key]]:
+        """Children of every process, and the master candidates per server kind, in one pass."""
         candidates: dict[str, list[ProcStat]] = {k: [] for k in self.kinds}
         alive_keys = set()
         children = scan.children
@@ -395,14 +449,58 @@ worker_pools:
             if parent is None or self.args(parent, scan) != args:
                 for kind in kinds:
                     candidates[kind].append(st)
-        for pool in self.pools:
-            self._refresh_pool(pool, candidates[pool.cfg.server], scan, snap)
-        self._seen_workers &= alive_keys
-        for cache in (self._args, self._env, self._ctl, self._dirty_files):
-            for key in [k for k in cache if k not in alive_keys]:
-                del cache[key]
+        return candidates, alive_keys
 
-    def _refresh_pool(self, pool: _Pool, candidates: list[ProcStat], scan: _Scan, snap: Snapshot) -> None:
+    def _pools_scan(self, now: float) -> tuple[_Scan, dict[str, list[ProcStat]], set[Key]] | None:
+        """The pools' processes only: the known masters, their children and the tracked workers (orphans
+        included). None when the whole table must be scanned instead."""
+        if (self._need_full or not self._children_ok or self._last_full is None
+                or now - self._last_full >= float(self.settings.rescan_interval)):
+            return None
+        procs: dict[int, ProcStat] = {}
+        kids: set[int] = set()
+        try:
+            for key in self._masters:
+                st = self.proc.stat(key[0])
+                if st.key != key or not st.alive:
+                    return None  # a master gone (or its pid reused): find the pool's master again
+                procs[st.pid] = st
+                kids.update(self.proc.children(st.pid))
+        except _procfs.ChildrenUnsupported:
+            self._children_ok = False
+            self.note("children", "this kernel has no /proc/<pid>/task/<tid>/children: every refresh scans the "
+                      "whole process table")
+            return None
+        except OSError:
+            return None
+        # tracked workers are read directly too: an orphan, or a child the children file missed, stays counted
+        kids.update(k[0] for pool in self.pools for k in pool.workers)
+        for pid in kids - procs.keys():
+            try:
+                procs[pid] = self.proc.stat(pid)
+            except OSError:
+                continue
+        scan = _Scan(self, now, procs, full=False)
+        alive_keys = set()
+        for st in procs.values():
+            if st.alive:
+                alive_keys.add(st.key)
+                scan.children.setdefault(st.ppid, []).append(st)
+        candidates: dict[str, list[ProcStat]] = {k: [] for k in self.kinds}
+        for key in self._masters:
+            for kind in self._cmd(procs[key[0]], scan)[1]:  # a title that changed is seen as in a full scan
+                candidates[kind].append(procs[key[0]])
+        # a child that the full scan would take for a master (a USR2 upgrade's new master): scan it all
+        for mkey in self._masters:
+            margs = self.args(procs[mkey[0]], scan)
+            for c in scan.children.get(mkey[0], []):
+                args, kinds, _age = self._cmd(c, scan)
+                if kinds and c.key not in self._seen_workers and args != margs:
+                    return None
+        return scan, candidates, alive_keys
+
+    def _refresh_pool(self, pool: _Pool, candidates: list[ProcStat], scan: _Scan, snap: Snapshot) -> list[ProcStat]:
+        """Publish one pool; return its masters."""
         cfg = pool.cfg
         labels = {"server": cfg.server, "service": cfg.service}
         rule = _servers.SERVERS[cfg.server]
@@ -470,6 +568,7 @@ worker_pools:
             prev = pool.workers.get(w.key)
             if prev is not None:
                 prev.cpu_ticks, prev.seen_at = w.cpu_ticks, scan.now
+        return masters
 
     def _expected(self, server: str, m: ProcStat, args: list[str], stats: dict | None) -> int | None:
         if server == "gunicorn":

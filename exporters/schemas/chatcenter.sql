@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS seller_marketplace_accounts (
 );
 CREATE INDEX IF NOT EXISTS seller_accounts_expiry_idx ON seller_marketplace_accounts (token_expires_at)
     WHERE is_active;
+-- marketplace_sync.token_expiry: per marketplace, the earliest expiry and the range up to the horizon
+CREATE INDEX IF NOT EXISTS seller_accounts_marketplace_expiry_idx
+    ON seller_marketplace_accounts (marketplace, token_expires_at) WHERE is_active;
 
 -- Written by the sync_all_sellers task: one row per seller, marketplace and kind of data.
 CREATE TABLE IF NOT EXISTS sync_state (
@@ -47,6 +50,9 @@ CREATE TABLE IF NOT EXISTS sync_state (
     PRIMARY KEY (seller_id, marketplace, kind)
 );
 CREATE INDEX IF NOT EXISTS sync_state_success_idx ON sync_state (marketplace, kind, last_success_at);
+-- marketplace_sync.sync_lag: erroring sellers and the highest error count, without reading healthy rows
+CREATE INDEX IF NOT EXISTS sync_state_errors_idx ON sync_state (marketplace, kind, consecutive_errors)
+    WHERE consecutive_errors > 0;
 
 CREATE TABLE IF NOT EXISTS chats (
     id              bigserial PRIMARY KEY,
