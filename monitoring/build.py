@@ -11,10 +11,12 @@ Layout of ``lookout generate --out DIR`` (docs/site.md):
   alertmanager/alertmanager.yml, templates/, tests/
   dashboards/json/*.json                      Grafana dashboards
   grafana/provisioning/{datasources,dashboards}/lookout.yaml
-  lookout.env                                 retention (compose: --env-file; systemd: the drop-in)
+  lookout.env                                 retention, external URLs, time zone (compose: --env-file;
+                                              systemd: the drop-ins)
   prometheus/prometheus-N.yml                 the further replicas of an HA pair (`prometheus_replicas`)
   victoriametrics/, vmalert/                  the long-term store and its ruler (`long_term_store`)
-  runbooks.md
+  runbooks.md, runbooks/index.html            the runbooks; the page is what alerts link to by default,
+                                              served by Grafana under /public/runbooks/ (docs/install.md)
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from monitoring.site import Site, load_site
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SITE = ROOT / "examples" / "demo.yaml"
 # directories whose every file is generated: a file no longer produced is removed
-GENERATED_DIRS = ("dashboards/json", "prometheus/rules", "prometheus/tests", "vmalert/rules")
+GENERATED_DIRS = ("dashboards/json", "prometheus/rules", "prometheus/tests", "vmalert/rules",
+                  "alertmanager/tests/messages")
 # where the repository keeps the demo's generated files (compose's defaults), for paths that differ
 REPO_LAYOUT = {
     "exporters.yaml": "deploy/compose/exporters.yaml",
@@ -93,7 +96,13 @@ def env_file(site: Site) -> str:
             + "# Read by compose (`docker compose --env-file .env --env-file DIR/lookout.env up -d`) and by the\n"
             + "# prometheus.service drop-in (deploy/systemd/prometheus.service.d/lookout.conf).\n"
             + f"PROMETHEUS_RETENTION_TIME={site.retention.time}\n"
-            + f"PROMETHEUS_RETENTION_SIZE={site.retention.size}\n")
+            + f"PROMETHEUS_RETENTION_SIZE={site.retention.size}\n"
+            + "# --web.external-url of Prometheus and the Alertmanagers: the links in every notification\n"
+            + f"PROMETHEUS_EXTERNAL_URL={site.prometheus_external_url}\n"
+            + f"ALERTMANAGER_EXTERNAL_URL={site.alertmanager_external_url}\n"
+            + "# the Alertmanagers write the times in notifications in this zone (alerting.timezone)\n"
+            + f"LOOKOUT_TIMEZONE={site.alerting.timezone}\n"  # compose: the Alertmanagers' TZ
+            + f"TZ={site.alerting.timezone}\n")  # systemd: read as the Alertmanager's own environment
 
 
 def site_files(site: Site) -> dict[str, str]:
@@ -105,13 +114,24 @@ def site_files(site: Site) -> dict[str, str]:
 
 
 def demo_repo_files() -> dict[str, str]:
-    """The demo site's files at the repository paths compose reads by default."""
+    """The demo site's files at the repository paths compose reads by default, and the golden renderings of its
+    notifications (``monitoring.messages``, by amtool)."""
+    from monitoring import generate, messages
+    from monitoring.catalog import build as build_catalog
+
+    site = load_site(DEMO_SITE)
     out: dict[str, str] = {}
-    for path, text in site_files(load_site(DEMO_SITE)).items():
+    files = site_files(site)
+    for path, text in files.items():
         target = REPO_LAYOUT.get(path, path)
         if target is not None:
             out[target] = text
-    return out
+    cat = build_catalog(site)
+    panels = generate.panel_index(cat, generate.dashboards_json(cat))
+    rendered = messages.render(cat, panels, files["alertmanager/templates/lookout.tmpl"])
+    out.update(rendered)
+    out["docs/alerts.md"] = messages.alerts_md(rendered, site.name)
+    return dict(sorted(out.items()))
 
 
 def stale(files: dict[str, str], root: Path = ROOT) -> list[str]:

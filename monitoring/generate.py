@@ -3,8 +3,10 @@
 Reads: a ``Site`` (``examples/demo.yaml`` for the committed files), ``monitoring.catalog.build(site)`` and
 the dashboards of ``dashboards/``. Publishes ``render(site)``, a mapping of path to file text: Grafana JSON,
 Prometheus rules and their promtool unit tests, ``prometheus/prometheus.yml`` with every target of the site,
-the Alertmanager configuration (``monitoring.alertmanager_config``) and ``docs/runbooks.md``
-(``monitoring.runbooks``). Output is deterministic: the same site gives the same bytes.
+the Alertmanager configuration (``monitoring.alertmanager_config``), ``docs/runbooks.md``
+(``monitoring.runbooks``) and the same as ``runbooks/index.html`` (``monitoring.runbooks_html``).
+Alert annotations carry the value and threshold notifications show (``monitoring.notifications``).
+Output is deterministic: the same site gives the same bytes.
 ``monitoring.build`` adds the exporter and Grafana files and writes them (the demo's where compose reads them).
 """
 
@@ -22,11 +24,13 @@ from dashboards import boards
 from dashboards._lib import to_json
 from exporters.config import Duration
 from monitoring import store
-from monitoring.alertmanager_config import TEMPLATE, alertmanager_yml, route_cases
+from monitoring.alertmanager_config import alertmanager_yml, route_cases
 from monitoring.catalog import Catalog, build
 from monitoring.catalog.alerts.app import deploy_note
 from monitoring.model import Alert, Case, Recording
+from monitoring.notifications import TEMPLATE, alert_value
 from monitoring.runbooks import anchor, runbooks_md
+from monitoring.runbooks_html import runbooks_html
 from monitoring.site import Site
 from monitoring.templating import render as render_template
 
@@ -56,17 +60,45 @@ def slug(title: str) -> str:
 
 def dashboards_json(cat: Catalog) -> list[dict[str, Any]]:
     deploys = cat.ctx.has("releases")  # deploy annotations on every board
-    return [to_json(d, p, cat.site.alerting.runbook_url, deploys) for d, p in boards(cat.ctx)]
+    return [to_json(d, p, cat.site.alerting.runbooks, deploys) for d, p in boards(cat.ctx)]
 
 
-def panel_index(cat: Catalog, dashes: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+class PanelIndex(dict[tuple[str, str], str]):
+    """(uid, panel title) -> the panel's URL; ``variables``: uid -> the board's label variables."""
+
+    variables: dict[str, list[str]]
+
+
+def panel_index(cat: Catalog, dashes: list[dict[str, Any]]) -> PanelIndex:
     """(uid, panel title) -> the panel's URL."""
     base = cat.site.alerting.grafana_url.rstrip("/")
-    out = {}
+    out = PanelIndex()
+    out.variables = board_variables(dashes)
     for d in dashes:
         for p in d["panels"]:
             out[(d["uid"], p["title"])] = f"{base}/d/{d['uid']}/{slug(d['title'])}?viewPanel={p['id']}"
     return out
+
+
+def board_variables(dashes: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """uid -> the names of the board's label variables (not its data source)."""
+    return {d["uid"]: [v["name"] for v in d["templating"]["list"] if v.get("type") != "datasource"] for d in dashes}
+
+
+def _fire_labels(a: Alert) -> dict[str, str]:
+    if a.fire.labels is not None:
+        return dict(a.fire.labels)
+    return _series_labels(next(iter(a.fire.series))) if len(a.fire.series) == 1 else {}
+
+
+def dashboard_url(a: Alert, panels: dict[tuple[str, str], str], variables: dict[str, list[str]]) -> str:
+    """The alert's panel, its board's variables set from the alert's labels (those the alert carries)."""
+    url = panels[a.panel]
+    labels = _fire_labels(a)
+    for v in variables.get(a.panel[0], []):
+        if v in labels:
+            url += f"&var-{v}={{{{ $labels.{v} | urlquery }}}}"
+    return url
 
 
 # --- rules ----------------------------------------------------------------------------------------
@@ -74,12 +106,18 @@ def annotations(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str]) -> d
     # every description ends with the deploy note (empty when no deploy preceded the alert, and in the
     # promtool cases, which have no release series)
     note = "" if a.name == "Watchdog" else deploy_note(cat.ctx, Duration.parse(a.for_))
-    return {
+    out = {
         "summary": a.summary,
         "description": a.description + note,
-        "runbook_url": f"{cat.site.alerting.runbook_url}#{anchor(a.name)}",
-        "dashboard_url": panels[a.panel],
+        "runbook_url": f"{cat.site.alerting.runbooks}#{anchor(a.name)}",
+        "dashboard_url": dashboard_url(a, panels, getattr(panels, "variables", {})),
     }
+    value, threshold = alert_value(a)
+    if value:
+        out["value"] = value
+    if threshold:
+        out["threshold"] = threshold
+    return out
 
 
 def rule_groups(cat: Catalog, panels: dict[tuple[str, str], str]) -> dict[str, list[dict[str, Any]]]:
@@ -124,8 +162,8 @@ def _alert_tests(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str]) -> 
             raise ValueError(f"{a.name}: a fire case with several series must list its expected labels")
         labels = _series_labels(next(iter(a.fire.series)))
     exp_labels = {**labels, "severity": a.severity, **a.keep_labels}
-    ann = annotations(cat, a, panels)
-    ann["description"] = render_template(a.description, labels, a.fire.value)
+    # every annotation as Prometheus renders it for the fire case's labels and $value
+    ann = {k: render_template(v, labels, a.fire.value) for k, v in annotations(cat, a, panels).items()}
     out.append((a.fire.interval, {
         "name": f"{a.name} fires",
         "interval": a.fire.interval,
@@ -293,4 +331,6 @@ def render(site: Site) -> dict[str, str]:
     out["alertmanager/templates/lookout.tmpl"] = TEMPLATE
     out["alertmanager/tests/routes.yml"] = dump({"cases": route_cases(cat)})
     out["docs/runbooks.md"] = runbooks_md(cat, panels)
+    # the same runbooks as a page Grafana serves (`<grafana_url>/public/runbooks/`): the default runbook_url
+    out["runbooks/index.html"] = runbooks_html(out["docs/runbooks.md"], f"Runbooks: {site.name}")
     return out

@@ -106,6 +106,11 @@ class Alert:
     for_: str = "0m"
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
     requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
+    # what notifications show as the current value (monitoring.notifications): a Prometheus annotation template
+    # (``{{ $value | humanize }}``) and a unit word; both optional, the description's or thresholds' formatting
+    # of ``$value`` otherwise
+    value: str = ""
+    unit: str = ""
     thresholds: tuple[Threshold, ...] = field(init=False)
 
     def __post_init__(self) -> None:

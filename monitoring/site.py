@@ -449,18 +449,30 @@ class Alerting:
 
     receivers: Receivers = key(help="Where pages, tickets and the heartbeat go.")
     grafana_url: str = key("http://localhost:3000", help="Grafana base URL used in every alert's dashboard link.")
-    runbook_url: str = key("https://github.com/lookout-monitoring/lookout/blob/main/docs/runbooks.md",
-                           help="Runbook page; each alert links `<runbook_url>#<alert>`.")
-    timezone: str = key("UTC", help="Time zone of the quiet hours (IANA name, e.g. `Europe/Rome`).")
+    runbook_url: str | None = key(None, help="Runbook page; each alert links `<runbook_url>#<alert>`. Unset: the "
+                                             "generated `runbooks/index.html` as Grafana serves it "
+                                             "(`<grafana_url>/public/runbooks/index.html`, docs/install.md).")
+    prometheus_url: str | None = key(None, help="Prometheus as people open it (`--web.external-url`: every "
+                                                "alert's source link). Unset: `http://<monitoring.prometheus>`.")
+    alertmanager_url: str | None = key(None, help="Alertmanager as people open it (`--web.external-url`: the "
+                                                  "silence links). Unset: `http://<monitoring.alertmanagers[0]>`.")
+    timezone: str = key("UTC", help="Time zone of the quiet hours and of the times in notifications (IANA name, "
+                                    "e.g. `Europe/Rome`).")
     quiet_hours: tuple[QuietHours, ...] = key((), help="When tickets are held back.")
     deploy_window: Duration = key(Duration(1800), help="An alert starting this soon after a deploy (a service's "
                                                        "`release` changed) names it: \"Started 3m 0s after deploy "
                                                        "abc1234 of voice-api.\"")
 
     def validate(self) -> None:
-        for name in ("grafana_url", "runbook_url"):
-            if not getattr(self, name).startswith(("http://", "https://")):
+        for name in ("grafana_url", "runbook_url", "prometheus_url", "alertmanager_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
                 raise ValueError(f"{name}: expected an http:// or https:// URL")
+
+    @property
+    def runbooks(self) -> str:
+        """The runbook page every alert links to (with `#<alert>`)."""
+        return self.runbook_url or f"{self.grafana_url.rstrip('/')}/public/runbooks/index.html"
 
 
 # --- the monitoring side --------------------------------------------------------------------------
@@ -690,6 +702,16 @@ class Site:
     def store_dedup_interval(self) -> float:
         lts = self.long_term_store
         return float(lts.dedup_interval if lts and lts.dedup_interval else self.monitoring.scrape_interval)
+
+    @property
+    def prometheus_external_url(self) -> str:
+        """Prometheus' `--web.external-url`: the address in every alert's source link."""
+        return self.alerting.prometheus_url or f"http://{self.monitoring.prometheus}"
+
+    @property
+    def alertmanager_external_url(self) -> str:
+        """The Alertmanagers' `--web.external-url`: the address of the silence links in notifications."""
+        return self.alerting.alertmanager_url or f"http://{self.monitoring.alertmanagers[0]}"
 
     def host(self, name: str) -> Host:
         for h in self.hosts:

@@ -1,8 +1,8 @@
 """Renders the small subset of Prometheus' Go templates our alert descriptions use.
 
 Reads: an annotation template, the alert's labels and ``$value``. Publishes ``render()``, used to write
-the expected annotations of the generated ``promtool test rules`` cases. Supported: ``{{ $labels.x }}``,
-``{{ $value }}`` piped through ``humanize``, ``humanize1024``, ``humanizeDuration`` or
+the expected annotations of the generated ``promtool test rules`` cases. Supported: ``{{ $labels.x }}``
+(alone or ``| urlquery``), ``{{ $value }}`` piped through ``humanize``, ``humanize1024``, ``humanizeDuration`` or
 ``humanizePercentage`` (ports of Prometheus' template functions); anything else raises.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import quote_plus
 
 _EXPR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
@@ -88,12 +89,25 @@ FUNCS = {
 }
 
 
+# ``{{ with query "..." }}{{ range . }}...{{ end }}{{ end }}`` (the deploy note): rendered here without a
+# Prometheus, as Prometheus renders it when the query returns nothing, which is what the promtool cases and the
+# sample messages have (no release series)
+_QUERY_BLOCK = re.compile(r'\{\{ with query "[^"]*" \}\}\{\{ range \. \}\}.*?\{\{ end \}\}\{\{ end \}\}', re.S)
+
+
 def render(template: str, labels: dict[str, str], value: float) -> str:
+    template = _QUERY_BLOCK.sub("", template)
+
     def one(m: re.Match[str]) -> str:
         expr = m.group(1)
-        if expr.startswith("$labels."):
-            return labels.get(expr.removeprefix("$labels."), "")
         parts = [p.strip() for p in expr.split("|")]
+        if parts[0].startswith("$labels."):
+            text = labels.get(parts[0].removeprefix("$labels."), "")
+            if parts[1:] == ["urlquery"]:  # Go's url.QueryEscape
+                return quote_plus(text, safe="")
+            if len(parts) > 1:
+                raise ValueError(f"unsupported template expression: {expr!r}")
+            return text
         if parts[0] != "$value" or len(parts) != 2 or parts[1] not in FUNCS:
             raise ValueError(f"unsupported template expression: {expr!r}")
         return FUNCS[parts[1]](value)

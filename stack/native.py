@@ -4,7 +4,8 @@ Reads a site file (``examples/demo.yaml`` by default). Starts, each on a free 12
 into the run directory: with the demo, PostgreSQL and Redis (unless URLs are given), the demo (``python -m
 demo up``) and its Nginx with the access-log stand-in (the same Nginx serves the demo chat API over HTTPS
 with a self-signed certificate made at start, for the blackbox_tls probe); then our exporter, Debian's
-node/postgres/redis/blackbox exporters, the stand-in pager (``stack.receiver``), two clustered
+node/postgres/redis/blackbox exporters, the stand-in pager (``stack.receiver``) and Grafana
+(``stack.boards``: the runbook and dashboard links), two clustered
 ``prometheus-alertmanager`` and ``prometheus``. Their configuration is what ``lookout generate`` writes for
 the site with this machine's addresses (``stack.native_site``), into ``<run dir>/generated``, used as is;
 only the Alertmanager timers may be shortened for tests.
@@ -32,6 +33,7 @@ import yaml
 from monitoring import build, store
 from monitoring.site import Site, SiteError, load_site
 from monitoring.sitebind import FileRef
+from stack.boards import Boards
 from stack.native_site import CLOSED_PORT, Local, localize, with_ha
 from stack.procs import Proc, free_port, port_open, wait_until
 from stack.receiver import Recorder
@@ -97,6 +99,7 @@ class Stack:
         self.pg: Postgres | None = None
         self.redis: Redis | None = None
         self.recorder: Recorder | None = None
+        self.boards: Boards | None = None  # the stand-in Grafana the links in notifications open
         self.pg_url = self.opts.pg_url
         self.redis_url = self.opts.redis_url
         self.voice_db = self.chat_db = ""
@@ -158,6 +161,8 @@ class Stack:
             self._start_demo()
         self.recorder = Recorder()
         self.recorder.start()
+        self.boards = Boards(self.generated)
+        self.boards.start()
         self._generate(site)
         self._start_exporters()
         self._start_standard_exporters()
@@ -187,6 +192,7 @@ class Stack:
             exporters=exporters, prometheus=f"127.0.0.1:{self.ports['prometheus']}",
             alertmanagers=(f"127.0.0.1:{self.ports['alertmanager-1']}", f"127.0.0.1:{self.ports['alertmanager-2']}"),
             blackbox=exporters.pop("blackbox", CLOSED_PORT), pager_url=self.recorder.url if self.recorder else None,
+            grafana_url=self.boards.url if self.boards else None,
             secrets_dir=self.run_dir / "secrets", demo_dir=self.run_dir / "demo",
             demo_ports={k: v for k, v in self.ports.items() if k.startswith("demo-")},
             tls_port=self.ports.get("demo-chat-tls"),
@@ -215,6 +221,8 @@ class Stack:
             self.procs[name].stop()
         if self.recorder:
             self.recorder.stop()
+        if self.boards:
+            self.boards.stop()
         if self.redis:
             self.redis.stop()
         if self.pg:
@@ -463,6 +471,7 @@ http {{
                           "nginx_http_response_count_total{method,status}")
 
     def _start_alerting(self) -> None:
+        assert self.site is not None
         am = _which("prometheus-alertmanager")
         if not am:
             raise FileNotFoundError("prometheus-alertmanager not found: run scripts/install-deps")
@@ -488,11 +497,13 @@ http {{
                 f"--cluster.peer=127.0.0.1:{gossip[1 - i]}",
                 # a two-member cluster on one host settles in a second: don't wait the default minute
                 "--cluster.settle-timeout=5s", "--cluster.pushpull-interval=10s", "--cluster.gossip-interval=100ms",
-            ]))
+                f"--web.external-url={self.site.alertmanager_external_url}",
+            ], {"TZ": self.site.alerting.timezone}))  # the times in notifications: the site's zone
         for i, p in enumerate(procs):
             wait_until(lambda i=i: _http_ok(f"http://127.0.0.1:{web[i]}/-/ready"), 30, p.name, [p])
 
     def _start_prometheus(self) -> None:
+        assert self.site is not None
         prom = _which("prometheus")
         if not prom:
             raise FileNotFoundError("prometheus not found: run scripts/install-deps")
@@ -504,7 +515,10 @@ http {{
             if i == 0:
                 self.prometheus_conf = yaml.safe_load(path.read_text())
             argv = [prom, f"--config.file={path}", f"--storage.tsdb.path={self.run_dir / f'{name}-data'}",
-                    f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--web.enable-lifecycle"]
+                    f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--web.enable-lifecycle",
+                    # the first replica's address is the one in the site (and in every alert's source link)
+                    "--web.external-url=" + (self.site.prometheus_external_url if i == 0
+                                             else f"http://127.0.0.1:{self.ports[name]}")]
             if self.opts.admin_api:
                 argv.append("--web.enable-admin-api")
             if self.opts.evaluation_interval:
@@ -637,6 +651,8 @@ http {{
         urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
         if self.recorder:
             urls["pager (stand-in)"] = self.recorder.url + "/notifications"
+        if self.boards:
+            urls["runbooks (stand-in Grafana)"] = self.boards.url + "/public/runbooks/index.html"
         return {"run_dir": str(self.run_dir), "urls": urls, "postgres": self.pg_url, "redis": self.redis_url,
                 "notes": self.notes}
 

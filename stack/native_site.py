@@ -4,9 +4,11 @@ Reads: a ``Site`` (``examples/demo.yaml`` by default) and where the native stack
 Publishes: ``localize(site, ...)`` -> a ``Site`` whose lookout parts (Prometheus, the Alertmanagers, the
 blackbox exporter, the exporters of the monitoring host) sit at the ports chosen here, whose demo services
 (when the demo runs) answer on their native ports and keep their error log and release file in the demo's
-run dir, and whose receivers post to the stand-in pager
-(``stack.receiver``) with placeholder secret files. Everything else (jobs, rules, thresholds, receivers'
-names) is the site's own; the generated files are then used as they are (``monitoring.build``).
+run dir, whose receivers post to the stand-in pager
+(``stack.receiver``) with placeholder secret files, and whose links (Grafana, runbooks, Prometheus,
+Alertmanager) are this machine's loopback addresses, Grafana's played by ``stack.boards``.
+Everything else (jobs, rules, thresholds, receivers' names) is the site's own; the generated files are then used
+as they are (``monitoring.build``).
 
 Test speed knobs, all given as data: exporter refresh intervals, scrape/evaluation intervals, the beat
 schedule compressed by the demo's speed, and check settings (e.g. shorter credit windows).
@@ -50,6 +52,7 @@ class Local:
     blackbox: str
     pager_url: str | None  # the stand-in pager; None keeps the site's receivers
     secrets_dir: Path
+    grafana_url: str | None = None  # the stand-in Grafana (stack.boards): dashboard and runbook links
     demo_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # demo-voice -> port ...
     demo_dir: Path | None = None  # the demo's run dir: its Gunicorn error log and REVISION file are there
     tls_port: int | None = None  # the demo chat API over HTTPS
@@ -165,4 +168,10 @@ def localize(site: Site, local: Local, *, demo: bool) -> Site:
             ruler_interval=Duration(local.evaluation_interval) if local.evaluation_interval else lts.ruler_interval)
     return dataclasses.replace(site, hosts=hosts, services=services, databases=databases, redis=redis,
                                providers=providers, monitoring=monitoring, collectors=collectors, long_term_store=lts,
-                               alerting=dataclasses.replace(site.alerting, receivers=receivers))
+                               alerting=dataclasses.replace(
+                                   site.alerting, receivers=receivers,
+                                   # the links in notifications open on this machine: loopback addresses
+                                   grafana_url=local.grafana_url or site.alerting.grafana_url,
+                                   runbook_url=None if local.grafana_url else site.alerting.runbook_url,
+                                   prometheus_url=f"http://{local.prometheus}",
+                                   alertmanager_url=f"http://{local.alertmanagers[0]}"))

@@ -83,6 +83,7 @@ def test_templates_carry_summary_runbook_and_dashboard():
 
 
 def test_templates_render_an_alert(tmp_path):
+    import html
     import json
 
     from monitoring.generate import annotations, dashboards_json, panel_index
@@ -105,6 +106,7 @@ def test_templates_render_an_alert(tmp_path):
             cwd=AM, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         out[name] = r.stdout
-    assert out["lookout.title"].startswith("[FIRING:1] McpServerDown (mcp-server)")
+    assert out["lookout.title"].startswith("[FIRING:1] critical McpServerDown (mcp-server)")
     for name in ("lookout.text", "lookout.telegram"):
-        assert ann["summary"] in out[name] and ann["runbook_url"] in out[name] and ann["dashboard_url"] in out[name]
+        esc = html.escape if name == "lookout.telegram" else str
+        assert all(esc(ann[k]) in out[name] for k in ("summary", "runbook_url", "dashboard_url")), name

@@ -354,6 +354,35 @@ def check_fault(fault_results: dict, fault: str) -> None:
                     f"(still faulty: {RECOVERED[fault][0]})")
 
 
+# ---- what the paged person reads -----------------------------------------------------------------
+def check_notifications(stack: Stack, fault_results: dict) -> None:
+    """Every notification received during this module's fault batches: every link in it opens on the running
+    stack (runbook anchor present, dashboard uid known to the stand-in Grafana, Prometheus and Alertmanager at
+    their external URLs), every value shown is the alert's value in Prometheus then, PagerDuty keeps one dedup
+    key an incident."""
+    from tests.support.notifications import check_links, check_pagerduty_dedup, check_values
+
+    since = min(r.on_at for r in fault_results.values())
+    got = [n for n in stack.recorder.snapshot() if n.received_at >= since and n.receiver in ("page", "ticket")]
+    opened, bad_links = check_links(got)
+    compared, bad_values = check_values(stack, got, step=SCRAPE)
+    bad_dedup = check_pagerduty_dedup(got)
+    stack.report["notifications"] = {
+        "received": len(got), "by_kind": {k: sum(n.kind == k for n in got) for k in sorted({n.kind for n in got})},
+        "urls_opened": opened, "bad_links": bad_links, "values_compared": compared, "bad_values": bad_values,
+        "pagerduty_dedup": bad_dedup}
+    assert got, "no page or ticket received during the fault batches"
+    kinds = {"webhook", "telegram"} | ({"pagerduty"} if any(n.receiver == "page" for n in got) else set())
+    assert kinds <= {n.kind for n in got}, {n.kind for n in got}
+    assert opened and not bad_links, bad_links
+    assert compared and not bad_values, bad_values
+    assert not bad_dedup, bad_dedup
+
+
+def test_every_link_opens_and_every_value_is_prometheus(stack: Stack, fault_results: dict) -> None:
+    check_notifications(stack, fault_results)
+
+
 # ---- dashboards ----------------------------------------------------------------------------------
 # panels that cannot have data in the native run, and why (reported, not failed)
 KNOWN_NO_DATA = {

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_e2e import check_fault, fault_results, faults_of, stack  # noqa: F401 (module-scoped fixtures)
+from tests.test_e2e import (  # noqa: F401 (module-scoped fixtures)
+    check_fault,
+    check_notifications,
+    fault_results,
+    faults_of,
+    stack,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -19,3 +25,7 @@ MODULE_BATCHES = ['long']
 @pytest.mark.parametrize("fault", faults_of(MODULE_BATCHES))
 def test_fault_alert_fires_reaches_receiver_and_resolves(stack, fault_results: dict, fault: str) -> None:  # noqa: F811
     check_fault(fault_results, fault)
+
+
+def test_every_link_opens_and_every_value_is_prometheus(stack, fault_results: dict) -> None:  # noqa: F811
+    check_notifications(stack, fault_results)

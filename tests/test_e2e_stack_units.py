@@ -59,7 +59,15 @@ def test_the_native_demo_site_has_only_this_machines_addresses(tmp_path: Path) -
     # everything else is the site's own
     assert [s.name for s in site.services] == [s.name for s in demo.services]
     assert site.capacity_thresholds == demo.capacity_thresholds
-    assert dataclasses.replace(site.alerting, receivers=demo.alerting.receivers) == demo.alerting
+    # the links in notifications open on this machine
+    assert (site.prometheus_external_url, site.alertmanager_external_url) == ("http://127.0.0.1:1010",
+                                                                              "http://127.0.0.1:1011")
+    local = dataclasses.replace(site.alerting, receivers=demo.alerting.receivers,
+                                prometheus_url=demo.alerting.prometheus_url,
+                                alertmanager_url=demo.alerting.alertmanager_url)
+    assert local == demo.alerting
+    with_boards = localize(demo, dataclasses.replace(_local(tmp_path), grafana_url="http://127.0.0.1:1030"), demo=True)
+    assert with_boards.alerting.runbooks == "http://127.0.0.1:1030/public/runbooks/index.html"
 
 
 def test_native_generated_files_name_no_compose_host_and_pass_promtool_and_amtool(tmp_path: Path) -> None:
@@ -115,3 +123,24 @@ def test_pager_answers_like_the_real_apis() -> None:
         assert len(requests.get(f"{rec.url}/notifications", timeout=5).json()) == 2
     finally:
         rec.stop()
+
+
+def test_notification_checks_read_every_kind_and_invert_humanize() -> None:
+    from monitoring.templating import FUNCS
+    from tests.support.notifications import links, parse_human
+
+    for v in (0.0, 3.0, 150.0, 1240.0, 0.025, 0.4567, 1.5e9, 300.0, 4000.0, 93784.0):
+        for name, f in FUNCS.items():
+            got = parse_human(f(v))
+            assert got is not None and abs(got - v) <= 0.001 * max(v, 1), (name, v, f(v), got)
+    assert parse_human("14 days") == 14 and parse_human("2GiB") == 2 * 1024 ** 3 and parse_human("50m/s") == 0.05
+    hook = parse("page", "webhook", json.dumps({"status": "firing", "externalURL": "http://a", "alerts": [
+        {"labels": {"alertname": "X"}, "annotations": {"runbook_url": "http://r#x", "dashboard_url": "http://d"},
+         "generatorURL": "http://g"}]}).encode(), "application/json", set())
+    assert links(hook) == ["http://a", "http://r#x", "http://d", "http://g"]
+    tg = parse("page", "telegram", json.dumps({"chat_id": 1, "text": '<a href="http://r?a=1&amp;b=2">r</a>'}).encode(),
+               "application/json", set())
+    assert links(tg) == ["http://r?a=1&b=2"]
+    pd = parse("page", "pagerduty", json.dumps({"event_action": "trigger", "client_url": "http://c",
+                                                "links": [{"href": "http://d"}]}).encode(), "application/json", set())
+    assert links(pd) == ["http://d", "http://c"]

@@ -107,7 +107,8 @@ def test_alerts_follow_the_mixin_rules():
         d = urlparse(ann["dashboard_url"])
         assert ann["dashboard_url"].startswith(c.site.alerting.grafana_url + "/d/"), name
         uid = d.path.split("/")[2]
-        panel = int(re.fullmatch(r"viewPanel=(\d+)", d.query).group(1))
+        panel = int(re.fullmatch(r"viewPanel=(\d+)(&var-[a-z_]+=\{\{ \$labels\.[a-z_]+ \| urlquery \}\})*",
+                                 d.query).group(1))
         assert (uid, panel) in panel_ids, f"{name}: dashboard_url points at no panel"
 
 

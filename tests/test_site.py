@@ -50,7 +50,7 @@ def test_demo_site_describes_what_the_demo_runs():
                       ("http://demo-chat:8001/api/health", "chatcenter", "chat-api")}
     assert not [sv for sv in s.services if sv.tls_host]  # the compose demo serves no HTTPS
     assert s.alerting.grafana_url == "http://localhost:3000"
-    assert s.alerting.runbook_url.endswith("/docs/runbooks.md")
+    assert s.alerting.runbooks == "http://localhost:3000/public/runbooks/index.html"  # served by Grafana
     assert s.monitoring.alertmanagers == ("alertmanager-1:9093", "alertmanager-2:9093")
     assert s.platforms == ("voice", "chatcenter")
     assert s.has_platform("voice") and not s.has_platform("shop")

@@ -34,14 +34,14 @@ SITE_MOUNTS = {  # service -> container path -> path inside the generated direct
     "alertmanager-2": {"/etc/alertmanager/alertmanager.yml": "alertmanager/alertmanager.yml",
                        "/etc/alertmanager/templates": "alertmanager/templates"},
     "grafana": {"/etc/grafana/provisioning": "grafana/provisioning",
-                "/var/lib/lookout-dashboards": "dashboards/json"},
+                "/var/lib/lookout-dashboards": "dashboards/json", "/usr/share/grafana/public/runbooks": "runbooks"},
     "exporters": {"/etc/lookout/exporters.yaml": "exporters.yaml"},
 }
 # the same container paths, unset: the demo's generated files where the repository keeps them
 DEMO_MOUNTS = {"prometheus": "prometheus", "alertmanager/alertmanager.yml": "alertmanager/alertmanager.yml",
                "alertmanager/templates": "alertmanager/templates",
                "grafana/provisioning": "deploy/grafana/provisioning", "dashboards/json": "dashboards/json",
-               "exporters.yaml": "deploy/compose/exporters.yaml"}
+               "exporters.yaml": "deploy/compose/exporters.yaml", "runbooks": "runbooks"}
 
 
 def test_one_switch_points_every_compose_service_at_the_generated_directory(tmp_path):
@@ -67,6 +67,11 @@ def test_compose_defaults_are_the_demo_sites_retention():
     cmd = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["prometheus"]["command"]
     assert f"--storage.tsdb.retention.time=${{PROMETHEUS_RETENTION_TIME:-{s.retention.time}}}" in cmd
     assert f"--storage.tsdb.retention.size=${{PROMETHEUS_RETENTION_SIZE:-{s.retention.size}}}" in cmd
+    # the links in notifications: the demo site's loopback URLs, what compose publishes
+    assert f"--web.external-url=${{PROMETHEUS_EXTERNAL_URL:-{s.prometheus_external_url}}}" in cmd
+    am = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["alertmanager-1"]
+    assert f"--web.external-url=${{ALERTMANAGER_EXTERNAL_URL:-{s.alertmanager_external_url}}}" in am["command"]
+    assert am["environment"]["TZ"] == f"${{LOOKOUT_TIMEZONE:-{s.alerting.timezone}}}"
 
 
 def test_systemd_units_read_the_generated_directory():

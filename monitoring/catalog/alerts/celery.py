@@ -52,6 +52,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Celery queue is backing up.",
             description="Queue {{ $labels.queue_name }} holds {{ $value | humanize }} ready messages for 5 minutes.",
             panel=(uids.CELERY, "Queue length"),
+            unit="messages",  # what notifications show: "150 messages (threshold > 100)"
             fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10"},
                       value=1.5 * backlog),
             quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10",

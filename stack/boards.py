@@ -1,0 +1,73 @@
+"""The stand-in Grafana of the native stack: answers the links notifications carry, as Grafana would.
+
+Reads: the generated directory of the stack's site (``runbooks/index.html``, ``dashboards/json/*.json``).
+Publishes ``Boards`` (an HTTP server on 127.0.0.1): ``GET /public/runbooks/<file>`` serves the runbook pages as
+Grafana serves them from its ``public/`` directory (compose mounts them there), ``GET /d/<uid>[/<slug>]``
+answers 200 with the board's title for a dashboard that exists and 404 otherwise, ``GET /api/health`` 200.
+Debian has no Grafana: this lets the end-to-end tests open every link of every notification.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class Boards:
+    def __init__(self, generated: Path, host: str = "127.0.0.1", port: int = 0):
+        self.generated = generated
+        boards = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                parts = [p for p in path.split("/") if p]
+                if path == "/api/health":
+                    return self._send(200, "application/json", b'{"database": "ok"}')
+                if parts[:2] == ["public", "runbooks"] and len(parts) == 3 and not parts[2].startswith("."):
+                    f = boards.generated / "runbooks" / parts[2]
+                    if f.is_file():
+                        return self._send(200, "text/html; charset=utf-8", f.read_bytes())
+                if len(parts) >= 2 and parts[0] == "d":
+                    title = boards.title(parts[1])
+                    if title is not None:
+                        return self._send(200, "text/html; charset=utf-8",
+                                          f"<!DOCTYPE html><title>{title}</title>".encode())
+                return self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, code: int, ctype: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+
+    def title(self, uid: str) -> str | None:
+        """The title of the generated dashboard ``uid``, None when there is none."""
+        for f in (self.generated / "dashboards" / "json").glob("*.json"):
+            d = json.loads(f.read_text())
+            if d.get("uid") == uid:
+                return str(d.get("title", uid))
+        return None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
