@@ -33,12 +33,15 @@ def one_line_error(r, key: str) -> str:
 
 
 def secret_collector() -> tuple[str, str] | None:
-    """A collector with a top-level secret setting (its name and the key), if any is registered."""
+    """A collector with a top-level secret setting (its name and the key) and no other required key, if any."""
     found = []
     for name in REGISTRY:
+        fields = dataclasses.fields(collector_class(name).Settings)
         hints = typing.get_type_hints(collector_class(name).Settings)
-        for f in dataclasses.fields(collector_class(name).Settings):
-            if binding.is_optional(hints[f.name])[1] is Secret:
+        required = {f.name for f in fields if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING}  # type: ignore[misc]
+        for f in fields:
+            if binding.is_optional(hints[f.name])[1] is Secret and required <= {f.name}:
                 found.append((f.name != "dsn", name, f.name))
     return (min(found)[1], min(found)[2]) if found else None
 
