@@ -49,9 +49,12 @@ def build(k: Ctx) -> Board | None:
                        [(f"sum by (type) (rate(llm_tokens_total{{{SEL}}}[$__rate_interval]))", "{{type}}")], "short",
                        w=16, stack=True),
             timeseries("Unpriced calls (unknown models)", "Calls the price table cannot price, by model, per rate "
-                       "interval: their spend is missing from the USD panels.",
+                       "interval: their spend is missing from the USD panels. 'totals a lower bound' is 1 while "
+                       "usage rows may be missing from the totals (max_watched_ids reached).",
                        [(f"sum by (provider, model) (increase(llm_unpriced_calls_total{{{SEL}}}[$__rate_interval]))",
-                         "{{provider}} {{model}}")], "short", [t.llm_unpriced_calls], w=8),
+                         "{{provider}} {{model}}"),
+                        (f"llm_usage_totals_lower_bound{{{SEL}}}", "totals a lower bound")],
+                       "short", [t.llm_unpriced_calls], w=8),
         ],
         ("instance", "Exporter", "label_values(llm_spend_usd_total, instance)"), requires=REQUIRES,
     )

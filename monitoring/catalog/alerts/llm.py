@@ -183,4 +183,24 @@ def alerts(k: Ctx) -> list[Alert]:
             fix="Add the model (or alias) with its effective-from prices to the price table "
             "(exporters/data/prices.yaml) and restart the exporter.",
         ),
+        Alert(
+            name="LlmUsageTotalsLowerBound",
+            requires=("llm_spend",),
+            group="llm",
+            expr="llm_usage_totals_lower_bound == 1",
+            severity="warning",
+            summary="LLM spend totals may miss usage rows: max_watched_ids is reached.",
+            description="{{ $labels.instance }} watches more late-committing usage ids than max_watched_ids: a row "
+            "committed late in an unwatched gap is not counted, so tokens and USD are lower bounds.",
+            panel=(uids.LLM, "Unpriced calls (unknown models)"),
+            fire=Case({f"llm_usage_totals_lower_bound{{{X}}}": "1x20"}, at="15m", value=1),
+            quiet=Case({f"llm_usage_totals_lower_bound{{{X}}}": "0x20"}, at="15m"),
+            for_="10m",
+            meaning="The llm_spend collector remembers usage ids still open in its late-commit window, up to "
+            "`max_watched_ids`; past that, a row committed late in a gap it no longer watches is never counted. "
+            "The spend and budget alerts then read lower figures than the provider bills.",
+            confirm="`llm_usage_totals_lower_bound` on the LLM board; the number of usage rows written per "
+            "`late_commit_window` against `max_watched_ids` in the exporter's llm_spend settings.",
+            fix="Raise `max_watched_ids` or shorten `late_commit_window` in the exporter's llm_spend settings.",
+        ),
     ]
