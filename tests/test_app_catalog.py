@@ -13,6 +13,7 @@ import yaml
 from monitoring.exporter_config import exporter_configs
 from monitoring.generate import render
 from monitoring.site import load_site
+from monitoring.templating import render as render_template
 
 ROOT = Path(__file__).resolve().parents[1]
 X = 'job="lookout",instance="exporters:9808",host="vps-1"'
@@ -24,7 +25,8 @@ def test_notification_names_the_deploy_that_preceded_the_alert(tmp_path: Path):
     shutil.copy(ROOT / "prometheus" / "rules" / "app.yml", tmp_path / "app.yml")
     rules = yaml.safe_load((tmp_path / "app.yml").read_text())
     rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "AppImportError")
-    ann = dict(rule["annotations"])
+    labels = {"service": "voice-api", "exception": "ModuleNotFoundError"}
+    ann = {k: render_template(v, labels, 3) for k, v in rule["annotations"].items()}  # as Prometheus renders them
     base = "voice-api raised 3 ModuleNotFoundError in 5 minutes."
     ann["description"] = base + " Started 2m 0s after deploy abc1234 of voice-api."
     case = {

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from exporters.collectors.pg_activity import blocking_tree, bounded, query_line
+from stack.procs import wait_until
 from stack.servers import _pg_bin
 from tests.support.exporter import run_cli, write_config
 from tests.support.pg_scenarios import NOW, make, refresh
@@ -27,18 +28,20 @@ def v(samples, name, **labels):
 
 
 def _wait(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(cond, timeout, what, interval=0.1)
+
+
+@pytest.fixture(scope="module")
+def own_pg():
+    """A server of this module's own: the session's server holds other tests' databases and sessions, which
+    would fold into `other` past max_databases and wait on locks of their own."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture
-def locks_db(pg):
-    dsn = pg.create_database("pg_locks")
+def locks_db(own_pg):
+    dsn = own_pg.create_database("pg_locks")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, credits int)")
         conn.execute("INSERT INTO accounts VALUES (1, 100), (2, 50)")
