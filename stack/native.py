@@ -35,7 +35,7 @@ from monitoring.site import Site, SiteError, load_site
 from monitoring.sitebind import FileRef
 from stack.boards import Boards
 from stack.native_site import CLOSED_PORT, Local, localize, with_ha
-from stack.procs import Proc, free_port, port_open, wait_until
+from stack.procs import Proc, free_port, wait_until
 from stack.receiver import Recorder
 from stack.servers import Postgres, Redis
 
@@ -658,10 +658,6 @@ http {{
 
     def dump_describe(self) -> str:
         return json.dumps(self.describe(), indent=2)
-
-
-def port_in_use(port: int) -> bool:
-    return port_open(port)
 
 
 def _seconds(text: str | None) -> float | None:

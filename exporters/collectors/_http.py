@@ -46,8 +46,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporters import __version__, secrets
-from exporters.collector import Snapshot, counter, gauge
-from exporters.config import CollectorSettings, Duration, Secret, setting
+from exporters.binding import Duration, Secret, setting
+from exporters.collector import CollectorSettings, Snapshot, counter, gauge
 from exporters.source_errors import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from exporters import conninfo, secrets, source_errors
-from exporters.collector import Collector
+from exporters.binding import Duration, Secret, setting
+from exporters.collector import Collector, CollectorSettings
 from exporters.collectors._sql import check_one_statement
-from exporters.config import CollectorSettings, Duration, Secret, setting
 
 
 @dataclass(kw_only=True)

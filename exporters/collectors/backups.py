@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from exporters import source_errors
+from exporters.binding import Duration, setting
 from exporters.collector import Snapshot, counter, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, column, number
-from exporters.config import Duration, setting
 
 PARAMS: dict[str, str] = {}
 QUERY_DOCS: dict[str, str] = {

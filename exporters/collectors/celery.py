@@ -17,7 +17,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from exporters.collector import Collector, Snapshot, counter, gauge, histogram
+from exporters.binding import Duration, Secret, setting
+from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge, histogram
 from exporters.collectors._celery_broker import (
     DEFAULT_MAX_DISCOVERED,
     DEFAULT_SEP,
@@ -26,7 +27,6 @@ from exporters.collectors._celery_broker import (
     QueueSelector,
 )
 from exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
-from exporters.config import CollectorSettings, Duration, Secret, setting
 
 log = logging.getLogger(__name__)
 DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]

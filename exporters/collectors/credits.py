@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from exporters.binding import Duration, setting
 from exporters.collector import Snapshot, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, column, number
-from exporters.config import Duration, setting
 
 REASONS = ("no_end_event", "not_charged", "charge_mismatch")
 _RECONCILE_COLUMNS = [c for r in REASONS for c in (r, f"{r}_seconds")]

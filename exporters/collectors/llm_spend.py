@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from exporters import conninfo
+from exporters.binding import Duration, setting
 from exporters.collector import Snapshot, counter, gauge, info
 from exporters.collectors import _checkpoint
 from exporters.collectors._pg import PgCollector, PgSettings, PgSource, QueryError
-from exporters.config import Duration, setting
 from exporters.pricing import DEFAULT_PATH, GRANULARITY_SECONDS, TOKEN_TYPES, PriceTable, Rates
 
 log = logging.getLogger("exporters.collectors.llm_spend")

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from exporters.binding import Duration, setting
 from exporters.collector import Snapshot, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, number, require
-from exporters.config import Duration, setting
 
 _ACTIVE = """
 FROM sync_state s

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from exporters.binding import setting
 from exporters.collector import Snapshot, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, number, require
-from exporters.config import setting
 
 STATES = ("active", "idle in transaction")
 OTHER = "other"

@@ -24,9 +24,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from exporters.collector import Collector, Snapshot, gauge, info
+from exporters.binding import Duration, setting
+from exporters.collector import Collector, CollectorSettings, Snapshot, gauge, info
 from exporters.collectors._procfs import CLK_TCK, ProcReader
-from exporters.config import CollectorSettings, Duration, setting
 
 MAX_READ = 65536  # bytes of any one git file or release file (packed-refs of a big repository: its head)
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from exporters.binding import Duration, setting
 from exporters.collector import Snapshot, gauge
 from exporters.collectors._pg import PgCollector, PgSettings, number, require
-from exporters.config import Duration, setting
 
 # max_age is NULL unless configured: every open breach counts, however old.
 _OPEN_IN_RANGE = """i.status = 'open'

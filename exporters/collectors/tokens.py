@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporters import secrets
-from exporters.collector import Collector, Snapshot, gauge
-from exporters.config import CollectorSettings, Duration, Secret, setting
+from exporters.binding import Duration, Secret, setting
+from exporters.collector import Collector, CollectorSettings, Snapshot, gauge
 
 log = logging.getLogger("exporters.collectors.tokens")
 

@@ -49,10 +49,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from exporters.collector import Collector, Snapshot, counter, gauge
+from exporters.binding import Duration, setting
+from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
 from exporters.collectors import _procfs, _servers, _sockdiag
 from exporters.collectors._procfs import CLK_TCK, TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat
-from exporters.config import CollectorSettings, Duration, setting
 
 log = logging.getLogger("exporters.worker_pools")
 
