@@ -18,10 +18,11 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from exporters.binding import is_optional
 from exporters.config import ConfigError, Duration, reject_literal_secret
 
 
@@ -84,14 +85,6 @@ def load_yaml(text: str) -> Any:
 
 
 # --- binding --------------------------------------------------------------------------------------
-def _optional(tp: Any) -> tuple[bool, Any]:
-    if get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return True, args[0]
-    return False, tp
-
-
 def _is_secret(f: dataclasses.Field[Any]) -> bool:
     return bool(f.metadata.get("secret"))
 
@@ -138,7 +131,7 @@ def _scalar(value: Any, tp: Any, path: str) -> Any:
 
 
 def convert(value: Any, tp: Any, path: str) -> Any:
-    optional, tp = _optional(tp)
+    optional, tp = is_optional(tp)
     if value is None:
         if optional:
             return None
@@ -218,7 +211,7 @@ _DURATION = {"oneOf": [{"type": "number", "minimum": 0},
 
 
 def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    optional, tp = _optional(tp)
+    optional, tp = is_optional(tp)
     origin = get_origin(tp)
     if tp is Duration:
         out: dict[str, Any] = dict(_DURATION)
@@ -292,7 +285,7 @@ def json_schema(root: Any, title: str, schema_id: str) -> dict[str, Any]:
 
 # --- docs -----------------------------------------------------------------------------------------
 def _type_text(tp: Any) -> str:
-    _, tp = _optional(tp)
+    _, tp = is_optional(tp)
     origin = get_origin(tp)
     if tp is Duration:
         t = "duration"

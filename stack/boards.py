@@ -10,13 +10,14 @@ Debian has no Grafana: this lets the end-to-end tests open every link of every n
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stack.httpd import LocalServer
 
-class Boards:
+
+class Boards(LocalServer):
     def __init__(self, generated: Path, host: str = "127.0.0.1", port: int = 0):
         self.generated = generated
         boards = self
@@ -48,9 +49,7 @@ class Boards:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        super().__init__(Handler, host, port)
 
     def title(self, uid: str) -> str | None:
         """The title of the generated dashboard ``uid``, None when there is none."""
@@ -59,15 +58,3 @@ class Boards:
             if d.get("uid") == uid:
                 return str(d.get("title", uid))
         return None
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

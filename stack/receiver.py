@@ -16,9 +16,11 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from stack.httpd import LocalServer
 
 
 @dataclass
@@ -64,7 +66,7 @@ def parse(receiver: str, kind: str, raw: bytes, content_type: str, known_alerts:
     return n
 
 
-class Recorder:
+class Recorder(LocalServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, known_alerts: set[str] | None = None):
         self.notifications: list[Notification] = []
         self.known_alerts = set(known_alerts or ())
@@ -108,21 +110,7 @@ class Recorder:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, host, port)
 
     def snapshot(self) -> list[Notification]:
         with self._lock:
