@@ -325,7 +325,7 @@ def test_bad_check_settings_are_one_line_naming_the_key(check, message):
     assert re.search(message, str(err.value)), str(err.value)
 
 
-def test_the_exporter_serves_both_collectors_and_promtool_accepts_the_names(pg, tmp_path):
+def test_the_exporter_serves_both_collectors_and_promtool_accepts_the_names(own_pg, tmp_path):
     from tests.support.exporter import exporter, promtool_check_metrics
 
     d = tmp_path / "dumps"
@@ -335,9 +335,9 @@ def test_the_exporter_serves_both_collectors_and_promtool_accepts_the_names(pg, 
         "pg_activity": {"dsn": "${PGOPS_DSN}", "interval": "1s"},
         "backups": {"dsn": "${PGOPS_DSN}", "interval": "1s", "dir": str(d), "glob": "app-*.dump"},
     })
-    with exporter(cfg, env={"PGOPS_DSN": pg.dsn()}) as exp:
+    with exporter(cfg, env={"PGOPS_DSN": own_pg.dsn()}) as exp:
         s = exp.wait_for(lambda m: m.get(("backup_files", ())) == 1
                          and ("pg_blocked_sessions", (("datname", "postgres"),)) in m)
-        assert s[("pg_archiver_enabled", ())] == 0  # the session server does not archive
+        assert s[("pg_archiver_enabled", ())] == 0  # the test server does not archive
         assert s[("exporter_collector_up", (("collector", "pg_activity"),))] == 1
         assert promtool_check_metrics(exp.metrics()) == ""
