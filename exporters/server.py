@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -97,21 +98,62 @@ class _Server(TcpWSGIServer):
     until they leave; here the oldest connection without a complete request makes room instead. Several
     pending connections are accepted per turn of the event loop, so a flood of reconnecting clients does
     not queue a scraper behind them one loop turn each.
+
+    Accepting happens after the turn's reads (``accept_pending``, called by the loop's owner), never in
+    the middle of the turn: the listening socket comes first in every poll turn, so a scraper whose
+    request had arrived but was not read yet looked idle and was evicted (about one scrape in 2,000
+    under a reconnecting flood), and reading it there instead would leave the turn a stale "readable"
+    flag for it (its own read then fails and closes it).
     """
 
     limit = MAX_CONNECTIONS
     accept_batch = 32
     evicted = 0
     _full_logged = False
+    _accept_waiting = False
 
     def _open(self) -> int:
         """Connections that count against the cap (those being closed do not)."""
         return sum(1 for ch in self.active_channels.values() if not ch.will_close)
 
-    def _oldest_idle(self) -> Any:
+    @staticmethod
+    def _idle(ch: Any) -> bool:
+        return not ch.requests and not ch.total_outbufs_len and not ch.will_close
+
+    def _any_idle(self) -> bool:
+        return any(self._idle(ch) for ch in self.active_channels.values())
+
+    def _take_pending_input(self, ch: Any) -> None:
+        """Hand ``ch`` the bytes the kernel already holds for it, as its own read would have.
+
+        A request that arrived during this turn is then parsed (and served) instead of being judged
+        absent. Never closes the socket: a client that left is only marked, and closed next turn.
+        """
+        try:
+            data = ch.socket.recv(self.adj.recv_bytes, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            ch.will_close = True
+            return
+        if not data:  # the client has left
+            ch.connected = False
+            ch.will_close = True
+            return
+        ch.last_activity = time.time()
+        ch.received(data)
+
+    def _victim(self, accepted_now: set[int]) -> Any:
+        """The oldest connection still without a complete request once its pending input is read.
+
+        Connections accepted in this batch are never victims: they have not had a chance to send.
+        """
         # active_channels is in creation order (a dict; a reused descriptor is a new, last key)
-        for ch in self.active_channels.values():
-            if not ch.requests and not ch.total_outbufs_len and not ch.will_close:
+        for fd, ch in list(self.active_channels.items()):
+            if fd in accepted_now or not self._idle(ch):
+                continue
+            self._take_pending_input(ch)
+            if self._idle(ch) or ch.will_close:
                 return ch
         return None
 
@@ -123,18 +165,24 @@ class _Server(TcpWSGIServer):
         if not self.accepting:
             return False
         # all connections busy with complete requests: wait in the backlog for one to finish
-        return self._open() < self.limit or self._oldest_idle() is not None
+        return self._open() < self.limit or self._any_idle()
 
     def handle_accept(self) -> None:
+        self._accept_waiting = True  # accepted by accept_pending() once this turn's reads are done
+
+    def accept_pending(self) -> None:
+        """Accept what waits in the backlog, evicting the oldest idle connections when full."""
+        if not self._accept_waiting:
+            return
+        self._accept_waiting = False
         open_now = self._open()
+        accepted_now: set[int] = set()
         for _ in range(self.accept_batch):
             if open_now >= self.limit:
-                victim = self._oldest_idle()
+                victim = self._victim(accepted_now)
                 if victim is None:
                     return
-                # closed by the event loop on its next turn (writable() is true once will_close is set):
-                # its descriptor stays taken meanwhile, so no poll result of this turn can name a new
-                # connection that reused it
+                # closed by the event loop on its next turn (writable() is true once will_close is set)
                 victim.will_close = True
                 self.evicted += 1
                 open_now -= 1
@@ -154,6 +202,7 @@ class _Server(TcpWSGIServer):
                 conn.close()
                 continue
             self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            accepted_now.add(conn.fileno())
             open_now += 1
         if self._full_logged and open_now < self.limit * 3 // 4:
             self._full_logged = False
@@ -189,6 +238,7 @@ class MetricsServer:
         # by this thread, the only one that touches the map
         while not self._stopping.is_set():
             wasyncore.loop(timeout=1.0, map=self._map, use_poll=True, count=1)
+            self.httpd.accept_pending()
         for obj in list(self._map.values()):
             obj.close()
         self.httpd.task_dispatcher.shutdown(timeout=1)
