@@ -8,9 +8,10 @@ status alone for an error answer), ``HttpError`` for transport failures and unpa
 
 Every request is bounded (docs/security.md, "Provider clients"):
 
-- in time: a connect and a read timeout, and a total ``deadline`` from the request to the answer's last
-  byte (a server dripping one byte every few seconds ends as a timeout error): a watchdog shuts the
-  socket down when it passes;
+- in time: a connect and a read timeout, and a total ``deadline`` per request covering name resolution,
+  the TCP connect, the TLS handshake, the headers and the body (a server dripping one byte every few
+  seconds, or a resolver that never answers, ends as a timeout error): a watchdog shuts the socket down
+  when it passes;
 - in size: an answer longer than ``max_response_bytes`` is refused while it streams, never held whole;
 - in where the key goes: redirects are followed only within the same origin (scheme, host and port), at
   most ``MAX_REDIRECTS``; a redirect to another origin is an error and is not followed, so the key
@@ -72,8 +73,8 @@ class HttpSettings(CollectorSettings):
     retries: int = setting(2, help="Retries of a request after a timeout, a connection error, 429 or 5xx.")
     deadline: Duration = setting(
         Duration(DEFAULT_DEADLINE),
-        help="Limit for one whole request, from connecting to the answer's last byte (a server that drips "
-        "its answer slowly ends as a timeout error).",
+        help="Limit for one whole request, from name resolution through the TLS handshake to the answer's "
+        "last byte (a server that drips its handshake or answer slowly ends as a timeout error).",
     )
     max_response_bytes: int = setting(
         DEFAULT_MAX_RESPONSE_BYTES,
@@ -151,31 +152,55 @@ class Throttled(SourceError):
 
 # -- the deadline watchdog ------------------------------------------------------------------------------
 # requests gives no total deadline: each read may wait ``read_timeout``, and a server sending one byte
-# every few seconds never trips it. The connections below report their socket to the request running in
-# this thread; a timer shuts it down when the deadline passes, which ends any blocked read at once.
+# every few seconds never trips it, in the answer or in the TLS handshake. Every phase is bounded here:
+# name resolution runs in a helper thread the request waits for no longer than the deadline, each TCP
+# connect gets at most what is left of it, and from the moment the TCP connection exists a timer can shut
+# the socket down, which ends any blocked read at once (handshake, headers, body).
 
 _current = threading.local()
 
 
 class _Watch:
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
         self.lock = threading.Lock()
+        self.ends_at = time.monotonic() + deadline
         self.socks: list[socket.socket] = []
-        self.expired = False
+        self.held: list[socket.socket] = []  # duplicates of connections' descriptors, closed at the end
+        self._expired = False
         self.done = False
+
+    @property
+    def expired(self) -> bool:
+        return self._expired or time.monotonic() >= self.ends_at
+
+    def remaining(self) -> float:
+        return max(0.0, self.ends_at - time.monotonic())
 
     def add(self, sock: socket.socket | None) -> None:
         with self.lock:
             if sock is not None and not self.done:
                 self.socks.append(sock)
-                if self.expired:
+                if self._expired:
                     self._shutdown(sock)
+
+    def hold(self, sock: socket.socket) -> None:
+        """Watch a new TCP connection through a descriptor of our own: TLS wrapping detaches the original
+        socket object, and a descriptor number alone could be closed and reused by another socket."""
+        own = sock.dup()
+        with self.lock:
+            if self.done:
+                own.close()
+                return
+            self.held.append(own)
+            self.socks.append(own)
+            if self._expired:
+                self._shutdown(own)
 
     def expire(self) -> None:
         with self.lock:
             if self.done:
                 return
-            self.expired = True
+            self._expired = True
             for sock in self.socks:
                 self._shutdown(sock)
 
@@ -183,6 +208,25 @@ class _Watch:
         with self.lock:
             self.done = True
             self.socks.clear()
+            for sock in self.held:
+                sock.close()
+            self.held.clear()
+
+    def resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
+        """``getaddrinfo`` within what is left of the deadline (it has no timeout of its own and cannot be
+        interrupted: a resolver that hangs is left to finish in its daemon thread)."""
+        if _is_ip(host):
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        answer: list[Any] = []
+        worker = threading.Thread(target=_getaddrinfo_into, args=(answer, host, port), daemon=True,
+                                  name="resolve")
+        worker.start()
+        worker.join(self.remaining())
+        if not answer:
+            raise TimeoutError("name resolution")
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return answer[0]  # type: ignore[no-any-return]
 
     @staticmethod
     def _shutdown(sock: socket.socket) -> None:
@@ -190,30 +234,75 @@ class _Watch:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _report_socket(conn: HTTPConnection) -> None:
-    watch = getattr(_current, "watch", None)
-    if watch is not None:
-        watch.add(conn.sock)
+def _getaddrinfo_into(answer: list[Any], host: str, port: int) -> None:
+    try:
+        answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    except OSError as exc:
+        answer.append(exc)
 
 
-class _HTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _report_socket(self)
-
-    def getresponse(self, *a: Any, **kw: Any) -> Any:  # also a kept-alive connection opened earlier
-        _report_socket(self)
-        return super().getresponse(*a, **kw)
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
-class _HTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _report_socket(self)
+class _DeadlineConnection:
+    """Mixed into urllib3's connections: resolving and connecting within the request's deadline, and the
+    new socket watched before the TLS handshake starts."""
 
-    def getresponse(self, *a: Any, **kw: Any) -> Any:
-        _report_socket(self)
-        return super().getresponse(*a, **kw)
+    _dns_host: str
+    port: int
+    timeout: Any
+    sock: Any
+
+    def _new_conn(self) -> socket.socket:
+        watch = getattr(_current, "watch", None)
+        if watch is None:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        name, connect_timeout = self._dns_host, self.timeout
+        try:
+            infos = watch.resolve(name.rstrip("."), self.port)
+        except socket.gaierror as exc:
+            raise urllib3.exceptions.NameResolutionError(name, self, exc) from None  # type: ignore[arg-type]
+        except TimeoutError:
+            raise urllib3.exceptions.ConnectTimeoutError(self, f"resolving {name} timed out") from None
+        last: Exception | None = None
+        try:
+            # each address by urllib3's own connect, but given an address and what is left of the deadline
+            # (``host`` for TLS reads ``_dns_host`` after this returns, so the name is put back)
+            for address in dict.fromkeys(info[4][0] for info in infos):
+                if watch.remaining() <= 0:
+                    break
+                self._dns_host = address
+                limit = connect_timeout if isinstance(connect_timeout, (int, float)) else watch.remaining()
+                self.timeout = min(float(limit), watch.remaining())
+                try:
+                    sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+                except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+                    last = exc
+                    continue
+                watch.hold(sock)
+                return sock
+        finally:
+            self._dns_host, self.timeout = name, connect_timeout
+        raise last or urllib3.exceptions.ConnectTimeoutError(self, f"connecting to {name} timed out")
+
+    def getresponse(self, *a: Any, **kw: Any) -> Any:  # a kept-alive connection opened by an earlier request
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.add(self.sock)
+        return super().getresponse(*a, **kw)  # type: ignore[misc]
+
+
+class _HTTPConnection(_DeadlineConnection, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -357,7 +446,7 @@ class HttpClient:
 
     def _get(self, url: str, params: dict[str, Any] | None) -> tuple[int, Any, bytes]:
         """One GET (same-origin redirects followed) within the deadline: status, headers, body."""
-        watch = _Watch()
+        watch = _Watch(self.deadline)
         timer = threading.Timer(self.deadline, watch.expire)
         timer.daemon = True
         _current.watch = watch
