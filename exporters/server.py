@@ -8,8 +8,10 @@ Why waitress and what is bounded (docs/security.md, "HTTP server"): one event lo
 a small fixed pool of threads renders responses, and no client can hold the server:
 
 - open connections are capped below the process's descriptor limit (``RLIMIT_NOFILE``); when the cap
-  is reached, the oldest connection that has not sent a complete request is closed to make room, so a
-  well-behaved scraper always gets in however many slow or half-open clients are connected;
+  is reached, the oldest connection that has not sent a complete request (counting bytes that arrived
+  but are not read yet) is closed to make room, so a well-behaved scraper always gets in however many
+  slow or half-open clients are connected; a connection is never closed this way in its first
+  ``EVICTION_GRACE`` seconds (when all are that young, new ones wait in the backlog meanwhile);
 - a connection idle for ``CHANNEL_TIMEOUT`` seconds is closed; request headers are capped in size;
 - the listen backlog is ``BACKLOG``; clients that disconnect mid-request are dropped without a log line.
 """
@@ -40,6 +42,9 @@ MAX_CONNECTIONS = 100  # an exporter has two Prometheus servers and a few curiou
 RESERVED_FDS = 64  # descriptors kept for collectors (database and HTTP clients, Docker, log files)
 CHANNEL_TIMEOUT = 30  # seconds without any byte in or out before a connection is closed
 BACKLOG = 512
+# a new connection is not evicted before it is this old (seconds): a scraper may be a few milliseconds
+# late with its request after the connect, and a flood of newer connections must not push it out meanwhile
+EVICTION_GRACE = 0.015
 THREADS = 4
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024  # the endpoints take GET only
@@ -103,7 +108,9 @@ class _Server(TcpWSGIServer):
     the middle of the turn: the listening socket comes first in every poll turn, so a scraper whose
     request had arrived but was not read yet looked idle and was evicted (about one scrape in 2,000
     under a reconnecting flood), and reading it there instead would leave the turn a stale "readable"
-    flag for it (its own read then fails and closes it).
+    flag for it (its own read then fails and closes it). A connection in its first ``EVICTION_GRACE``
+    seconds is not evicted either: a burst of more new connections than the cap otherwise pushed out a
+    scraper that had connected but whose request was a few milliseconds behind.
     """
 
     limit = MAX_CONNECTIONS
@@ -119,9 +126,6 @@ class _Server(TcpWSGIServer):
     @staticmethod
     def _idle(ch: Any) -> bool:
         return not ch.requests and not ch.total_outbufs_len and not ch.will_close
-
-    def _any_idle(self) -> bool:
-        return any(self._idle(ch) for ch in self.active_channels.values())
 
     def _take_pending_input(self, ch: Any) -> None:
         """Hand ``ch`` the bytes the kernel already holds for it, as its own read would have.
@@ -143,19 +147,29 @@ class _Server(TcpWSGIServer):
         ch.last_activity = time.time()
         ch.received(data)
 
-    def _victim(self, accepted_now: set[int]) -> Any:
-        """The oldest connection still without a complete request once its pending input is read.
-
-        Connections accepted in this batch are never victims: they have not had a chance to send.
-        """
+    def _victim(self) -> Any:
+        """The oldest connection past its grace still without a complete request once its pending input
+        is read; None when every idle connection is younger than ``EVICTION_GRACE``."""
+        now = time.time()
         # active_channels is in creation order (a dict; a reused descriptor is a new, last key)
-        for fd, ch in list(self.active_channels.items()):
-            if fd in accepted_now or not self._idle(ch):
+        for ch in list(self.active_channels.values()):
+            if now - ch.creation_time < EVICTION_GRACE:
+                return None  # and so is every later one
+            if not self._idle(ch):
                 continue
             self._take_pending_input(ch)
             if self._idle(ch) or ch.will_close:
                 return ch
         return None
+
+    def _evictable(self) -> bool:
+        cutoff = time.time() - EVICTION_GRACE
+        return any(self._idle(ch) and ch.creation_time <= cutoff for ch in self.active_channels.values())
+
+    def poll_timeout(self) -> float:
+        """How long the event loop may sleep: short while full, so that a connection reaching the end of
+        its grace makes room for what waits in the backlog."""
+        return EVICTION_GRACE if self._open() >= self.limit else 1.0
 
     def readable(self) -> bool:
         now = time.time()
@@ -164,8 +178,8 @@ class _Server(TcpWSGIServer):
             self.maintenance(now)
         if not self.accepting:
             return False
-        # all connections busy with complete requests: wait in the backlog for one to finish
-        return self._open() < self.limit or self._any_idle()
+        # full, and every connection is busy with a request or still in its grace: wait in the backlog
+        return self._open() < self.limit or self._evictable()
 
     def handle_accept(self) -> None:
         self._accept_waiting = True  # accepted by accept_pending() once this turn's reads are done
@@ -176,10 +190,9 @@ class _Server(TcpWSGIServer):
             return
         self._accept_waiting = False
         open_now = self._open()
-        accepted_now: set[int] = set()
         for _ in range(self.accept_batch):
             if open_now >= self.limit:
-                victim = self._victim(accepted_now)
+                victim = self._victim()
                 if victim is None:
                     return
                 # closed by the event loop on its next turn (writable() is true once will_close is set)
@@ -202,7 +215,6 @@ class _Server(TcpWSGIServer):
                 conn.close()
                 continue
             self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
-            accepted_now.add(conn.fileno())
             open_now += 1
         if self._full_logged and open_now < self.limit * 3 // 4:
             self._full_logged = False
@@ -237,7 +249,7 @@ class MetricsServer:
         # one loop turn at a time so that stop() is honoured within a second; every socket is closed
         # by this thread, the only one that touches the map
         while not self._stopping.is_set():
-            wasyncore.loop(timeout=1.0, map=self._map, use_poll=True, count=1)
+            wasyncore.loop(timeout=self.httpd.poll_timeout(), map=self._map, use_poll=True, count=1)
             self.httpd.accept_pending()
         for obj in list(self._map.values()):
             obj.close()
