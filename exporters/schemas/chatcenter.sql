@@ -11,6 +11,8 @@ CREATE TABLE IF NOT EXISTS sellers (
     last_active_at timestamptz                         -- last request by any of its users
 );
 CREATE INDEX IF NOT EXISTS sellers_last_active_idx ON sellers (last_active_at);
+-- marketplace_sync: the few inactive sellers, hashed once per query instead of a probe per stale row
+CREATE INDEX IF NOT EXISTS sellers_inactive_idx ON sellers (id) WHERE NOT is_active;
 
 -- People logged in for a seller; last_seen_at is bumped by the API (concurrent users).
 CREATE TABLE IF NOT EXISTS seller_users (
