@@ -238,6 +238,12 @@ def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any]) -> s
     lines.append(f"remote-write overhead on a replica: CPU {pr['cpu_pct'] - ps['cpu_pct']:+.2f} points of a core, "
                  f"RSS {pr['rss_mib'] - ps['rss_mib']:+.1f} MiB, PSS {pr['pss_mib'] - ps['pss_mib']:+.1f} MiB; "
                  f"sends {_fmt_bytes(ha['remote_write_bytes_per_s'])}/s")
+    # what the 2x target would read without that overhead (Prometheus 2.42 polls its WAL every 10 ms for remote
+    # write whatever the load; docs/scaling.md measured a replica without remote_write at the single's CPU)
+    overhead = sum(r["cpu_pct"] - ps["cpu_pct"] for n, r in ha["processes"].items() if n.startswith("prometheus"))
+    rest = th["cpu_pct"] - overhead
+    lines.append(f"HA less the replicas' remote-write overhead: {rest:.2f}% of a core ({rest / ts['cpu_pct']:.2f}x "
+                 f"single; target < 2x); the overhead: {overhead:.2f} points")
     lines.append("Grafana: no Debian package, not run here (not measured).")
     return "\n".join(lines)
 
