@@ -113,7 +113,7 @@ class CelerySettings(CollectorSettings):
             raise ValueError("sep: must not be empty")
 
 
-class CeleryCollector(Collector):
+class CeleryCollector(Collector[CelerySettings]):
     name = "celery"
     Settings = CelerySettings
     summary = (

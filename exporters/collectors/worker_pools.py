@@ -222,7 +222,7 @@ def _procfs_view(proc: ProcReader, pid: int, ports: set[int]) -> _Sockets:
     return view
 
 
-class WorkerPools(Collector):
+class WorkerPools(Collector[WorkerPoolsSettings]):
     name = "worker_pools"
     Settings = WorkerPoolsSettings
     summary = (
@@ -271,7 +271,6 @@ worker_pools:
 
     def __init__(self, settings: WorkerPoolsSettings):
         super().__init__(settings)
-        self.settings: WorkerPoolsSettings = settings
         self.proc = ProcReader(settings.proc_root)
         self.pools = [_Pool(p) for p in settings.pools]
         self.kinds = sorted({p.server for p in settings.pools})
