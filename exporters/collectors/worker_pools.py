@@ -42,6 +42,7 @@ Busy workers, and the method's limits:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -290,6 +291,9 @@ worker_pools:
         self._last_full: float | None = None  # monotonic time of the last full scan
         self._need_full = True  # a pool without a master: look for one in the whole table
         self._children_ok = True  # False on kernels without /proc/<pid>/task/<tid>/children
+        # pid -> (/proc/<pid> inode, key) of old processes that are no server's: full scans skip them
+        self._others: dict[int, tuple[int, Key]] = {}
+        self.skip_others = True  # False: full scans read every process (the bench's "before")
         self.full_scans = 0  # for tests and the bench
 
     # --- small readers with caches ---------------------------------------------------------------
@@ -409,14 +413,8 @@ worker_pools:
         if self._boot_time is None:
             self._boot_time = self._read_boot_time()
         now = time.monotonic()
-        found = self._pools_scan(now)
-        if found is None:
-            scan = _Scan(self, now, self.proc.scan(), full=True)
-            candidates, alive_keys = self._classify(scan)
-            self._last_full = now
-            self.full_scans += 1
-        else:
-            scan, candidates, alive_keys = found
+        found = self._pools_scan(now) or self._full_scan(now)
+        scan, candidates, alive_keys = found
         self._masters = set()
         self._need_full = False
         for pool in self.pools:
@@ -429,8 +427,63 @@ worker_pools:
                 for key in [k for k in cache if k not in alive_keys]:
                     del cache[key]
 
+    def _full_scan(self, now: float) -> tuple[_Scan, dict[str, list[ProcStat]], set[Key]]:
+        """The whole process table, but nothing of the processes already known to be no server's: an old
+        process whose command line matched no server is remembered by pid and ``/proc/<pid>`` inode (a new
+        process on a reused pid has a new inode) and not read again. The masters' children, which such
+        processes may be (workers with a title), are then read from the masters' ``children`` files."""
+        listing = self.proc.listing()
+        others = {pid: v for pid, v in self._others.items() if listing.get(pid) == v[0]}
+        procs: dict[int, ProcStat] = {}
+        for pid in listing.keys() - others.keys():
+            with contextlib.suppress(OSError):
+                procs[pid] = self.proc.stat(pid)
+        scan = _Scan(self, now, procs, full=True)
+        candidates, alive_keys = self._classify(scan)
+        if others:
+            try:
+                self._read_pools_children(scan, candidates)
+            except _procfs.ChildrenUnsupported:
+                self._no_children_file()
+                return self._full_scan(now)
+        alive_keys.update(key for _ino, key in others.values())
+        if self._children_ok and self.skip_others:
+            for st in procs.values():
+                cached = self._args.get(st.key)
+                if st.alive and cached is not None and not cached[1] and cached[2] >= REREAD_AGES[-1]:
+                    others[st.pid] = (listing[st.pid], st.key)
+        self._others = others
+        self._last_full = now
+        self.full_scans += 1
+        return scan, candidates, alive_keys
+
+    def _read_pools_children(self, scan: _Scan, candidates: dict[str, list[ProcStat]]) -> None:
+        """Add the candidates' children and the tracked workers (orphans included) that the scan skipped."""
+        pids: set[int] = set()
+        for st in {st.pid: st for found in candidates.values() for st in found}.values():
+            try:
+                pids.update(self.proc.children(st.pid))
+            except _procfs.ChildrenUnsupported:
+                raise
+            except OSError:  # gone since
+                continue
+        pids.update(k[0] for pool in self.pools for k in pool.workers)
+        for pid in pids - scan.procs.keys():
+            try:
+                st = scan.procs[pid] = self.proc.stat(pid)
+            except OSError:
+                continue
+            if st.alive:
+                scan.children.setdefault(st.ppid, []).append(st)
+
+    def _no_children_file(self) -> None:
+        self._children_ok = False
+        self._others.clear()
+        self.note("children", "this kernel has no /proc/<pid>/task/<tid>/children: every refresh scans the "
+                  "whole process table")
+
     def _classify(self, scan: _Scan) -> tuple[dict[str, list[ProcStat]], set[Key]]:
-        """Children of every process, and the master candidates per server kind, in one pass."""
+        """Children of every process read, and the master candidates per server kind, in one pass."""
         candidates: dict[str, list[ProcStat]] = {k: [] for k in self.kinds}
         alive_keys = set()
         children = scan.children
@@ -443,8 +496,9 @@ worker_pools:
             args, kinds, _age = self._cmd(st, scan)
             if not kinds or key in self._seen_workers:
                 continue
+            # a fork with the same command line is a worker that has no title (yet); a parent skipped by the
+            # scan matched no server, so its command line differs
             parent = scan.procs.get(st.ppid)
-            # a fork with the same command line is a worker that has no title (yet)
             if parent is None or self.args(parent, scan) != args:
                 for kind in kinds:
                     candidates[kind].append(st)
@@ -466,9 +520,7 @@ worker_pools:
                 procs[st.pid] = st
                 kids.update(self.proc.children(st.pid))
         except _procfs.ChildrenUnsupported:
-            self._children_ok = False
-            self.note("children", "this kernel has no /proc/<pid>/task/<tid>/children: every refresh scans the "
-                      "whole process table")
+            self._no_children_file()
             return None
         except OSError:
             return None
