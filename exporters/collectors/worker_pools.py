@@ -43,17 +43,16 @@ Busy workers, and the method's limits:
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 from exporters.binding import Duration, setting
 from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
-from exporters.collectors import _procfs, _servers, _sockdiag
-from exporters.collectors._procfs import CLK_TCK, TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat
+from exporters.collectors import _procfs, _servers
+from exporters.collectors._pool_sockets import Sockets, SocketTables
+from exporters.collectors._procfs import CLK_TCK, ProcReader, ProcStat
 
 log = logging.getLogger("exporters.worker_pools")
 
@@ -61,8 +60,6 @@ Key = tuple[int, int]  # (pid, start ticks): a process, robust to PID reuse
 # a command line is read when a process is first seen and again once it is older than each of
 # these ages: titles (setproctitle) and exec'ing wrappers change it shortly after start
 REREAD_AGES = (1.0, 10.0)
-CTL_RETRY_SECONDS = 30.0
-CTL_REFRESH_SECONDS = 30.0  # workers_target and the dirty arbiter's pid change rarely: ask this often
 L = ("server", "service")
 
 
@@ -138,89 +135,27 @@ class _Pool:
     dead_cpu_ticks: int = 0
 
 
-@dataclass
-class _Ctl:
-    path: str | None
-    stats: dict | None = None
-    retry_at: float = 0.0  # next query; sooner after a failure than after a success
-
-
-@dataclass
-class _Sockets:
-    """TCP sockets on the pools' ports in one network namespace."""
-
-    listen: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # port -> (queue, limit)
-    established: dict[int, set[int]] = field(default_factory=dict)  # port -> inodes held by a process
-
-
 class _Scan:
     """One refresh's view of the process table (all of it, or only the pools' processes when ``full``
-    is false); socket tables read at most once per namespace."""
+    is false); socket tables read at most once per network namespace."""
 
-    def __init__(self, owner: WorkerPools, now: float, procs: dict[int, ProcStat], full: bool):
-        self.owner = owner
-        self.now = now
+    def __init__(self, now: float, uptime: float, procs: dict[int, ProcStat], full: bool, tables: SocketTables):
+        self.now, self.uptime = now, uptime
         self.procs = procs
         self.full = full
-        self.uptime = owner.uptime()
         self.children: dict[int, list[ProcStat]] = {}  # filled by the refresh's single pass
-        self._sockets: dict[str, _Sockets] = {}
+        self._tables = tables
+        self._sockets: dict[str, Sockets] = {}
 
     def alive(self, key: Key) -> bool:
         st = self.procs.get(key[0])
         return st is not None and st.key == key and st.alive
 
-    def sockets(self, pid: int) -> _Sockets:
-        """Our own namespace through sock_diag (fast, has the backlog limit), another one through
-        ``/proc/<pid>/net/tcp{,6}`` (the limit is not there, and netlink cannot reach it)."""
-        owner = self.owner
-        try:
-            ns = owner.proc.netns(pid)
-        except OSError:
-            ns = f"pid:{pid}"
+    def sockets(self, pid: int) -> Sockets:
+        ns = self._tables.namespace(pid)
         if ns not in self._sockets:
-            view = None
-            if ns == owner.own_netns:
-                try:
-                    view = _diag_view(owner.ports)
-                except OSError as exc:
-                    owner.note("sock_diag", f"sock_diag unavailable ({exc}): reading /proc/<pid>/net/tcp, "
-                               "no listen queue limit")
-            self._sockets[ns] = view or _procfs_view(owner.proc, pid, owner.ports)
+            self._sockets[ns] = self._tables.read(pid, ns)
         return self._sockets[ns]
-
-
-def _diag_view(ports: set[int]) -> _Sockets:
-    """The listeners first (a cheap dump), then the connections only in the families of those listeners: an
-    accepted connection has its listener's family, and each family's ESTABLISHED dump walks the kernel's whole
-    connection hash table, so IPv4-only pools skip the IPv6 walk (and pools not listening skip both)."""
-    view = _Sockets()
-    wanted = sorted(ports)
-    try:
-        listen = _sockdiag.dump(1 << _sockdiag.TCP_LISTEN, ports=wanted)
-        families = tuple(sorted({s.family for s in listen if s.port in ports}))
-        found = listen + (_sockdiag.dump(1 << _sockdiag.TCP_ESTABLISHED, ports=wanted, families=families)
-                          if families else [])
-    except OSError:  # a kernel refusing the port filter: every socket, filtered here
-        found = _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED))
-    for s in found:
-        if s.port not in ports:
-            continue
-        if s.state == _sockdiag.TCP_LISTEN:
-            view.listen.setdefault(s.port, []).append((s.queue, s.limit))
-        elif s.inode:
-            view.established.setdefault(s.port, set()).add(s.inode)
-    return view
-
-
-def _procfs_view(proc: ProcReader, pid: int, ports: set[int]) -> _Sockets:
-    view = _Sockets()
-    for r in proc.net_tcp(pid, ports):
-        if r.state == TCP_LISTEN:
-            view.listen.setdefault(r.local_port, []).append((r.rx_queue, None))
-        elif r.state == TCP_ESTABLISHED and r.inode:
-            view.established.setdefault(r.local_port, set()).add(r.inode)
-    return view
 
 
 class WorkerPools(Collector[WorkerPoolsSettings]):
@@ -275,15 +210,9 @@ worker_pools:
         self.proc = ProcReader(settings.proc_root)
         self.pools = [_Pool(p) for p in settings.pools]
         self.kinds = sorted({p.server for p in settings.pools})
-        self.ports = {p.port for p in settings.pools if p.port is not None}
-        try:
-            self.own_netns = os.readlink("/proc/self/ns/net")
-        except OSError:
-            self.own_netns = ""
+        self.tables = SocketTables(self.proc, {p.port for p in settings.pools if p.port is not None}, self.note)
         self._args: dict[Key, tuple[list[str], tuple[str, ...], float]] = {}
-        self._env: dict[Key, dict[str, str] | None] = {}
-        self._ctl: dict[Key, _Ctl] = {}
-        self._dirty_files: dict[Key, tuple[float, set[int]]] = {}
+        self._master_views: dict[Key, _servers.Master] = {}
         self._seen_workers: set[Key] = set()
         self._notes: dict[str, str] = {}
         self._boot_time: float | None = None
@@ -334,78 +263,12 @@ worker_pools:
             self._args[st.key] = cached
         return cached
 
-    def environ(self, st: ProcStat) -> dict[str, str] | None:
-        if st.key not in self._env:
-            try:
-                env: dict[str, str] | None = self.proc.environ(st.pid)
-            except OSError:
-                env = None
-                self.note(f"environ:{st.pid}", f"cannot read the environment of pid {st.pid} (needs the same "
-                          "user or CAP_SYS_PTRACE): expected workers may be unknown")
-            # setproctitle reuses the environment's memory for long titles: all NULs then
-            self._env[st.key] = env or None
-        return self._env[st.key]
-
-    def _config_file_exists(self, st: ProcStat) -> bool | None:
-        try:
-            os.stat(self.proc.path_in(st.pid, "gunicorn.conf.py"))
-            return True
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return None
-
-    # --- Gunicorn control socket ------------------------------------------------------------------
-
-    def gunicorn_stats(self, master: ProcStat, args: list[str], now: float) -> dict | None:
-        ctl = self._ctl.get(master.key)
-        if ctl is None:
-            ctl = self._ctl[master.key] = _Ctl(_servers.gunicorn_control_socket(args, self.environ(master)))
-        if now < ctl.retry_at:
-            return ctl.stats
-        error = "not found"
-        for path in self._ctl_candidates(master, ctl.path):
-            for where in (self.proc.path_in(master.pid, path), path):
-                try:
-                    stats = _servers.query_gunicorn_stats(where)
-                except (OSError, ValueError) as exc:
-                    error = f"{path}: {exc}"
-                    continue
-                if stats.get("pid") == master.pid:
-                    ctl.path, ctl.stats, ctl.retry_at = path, stats, now + CTL_REFRESH_SECONDS
-                    return stats
-                error = f"{path} belongs to pid {stats.get('pid')}"
-        # a master that answered before keeps its last answer (a stopped or busy master times out)
-        ctl.retry_at = now + CTL_RETRY_SECONDS
-        self.note(f"ctl:{master.pid}", f"gunicorn pid {master.pid}: control socket not usable ({error})")
-        return ctl.stats
-
-    def _ctl_candidates(self, master: ProcStat, known: str | None) -> list[str]:
-        """The control socket path from the command line or environment, else the listening Unix
-        sockets the master holds (with setproctitle both are gone from /proc): ``*.ctl`` first."""
-        try:
-            inodes = self.proc.socket_inodes(master.pid)
-            held = [u.path for u in self.proc.net_unix(master.pid) if u.listening and u.inode in inodes]
-        except OSError:
-            held = []
-        held.sort(key=lambda p: not p.endswith(".ctl"))
-        return list(dict.fromkeys([known, *held] if known else held))
-
-    def dirty_pids(self, master: ProcStat, now: float) -> set[int]:
-        """Dirty arbiter PIDs from Gunicorn's PID files (``$TMPDIR/gunicorn-dirty-NAME.pid``)."""
-        cached = self._dirty_files.get(master.key)
-        if cached and now - cached[0] < CTL_RETRY_SECONDS:
-            return cached[1]
-        tmp = (self.environ(master) or {}).get("TMPDIR") or "/tmp"
-        pids: set[int] = set()
-        for path in glob.glob(self.proc.path_in(master.pid, os.path.join(tmp, "gunicorn-dirty-*.pid"))):
-            try:
-                with open(path) as f:
-                    pids.add(int(f.read().strip()))
-            except (OSError, ValueError):
-                continue
-        self._dirty_files[master.key] = (now, pids)
-        return pids
+    def _master(self, st: ProcStat, args: list[str]) -> _servers.Master:
+        view = self._master_views.get(st.key)
+        if view is None:
+            view = self._master_views[st.key] = _servers.Master(st, self.proc, self.note)
+        view.args = args
+        return view
 
     # --- the refresh ------------------------------------------------------------------------------
 
@@ -423,7 +286,7 @@ worker_pools:
             self._masters.update(m.key for m in masters)
         if scan.full:  # a partial view cannot tell which other processes are gone
             self._seen_workers &= alive_keys
-            for cache in (self._args, self._env, self._ctl, self._dirty_files):
+            for cache in (self._args, self._master_views):
                 for key in [k for k in cache if k not in alive_keys]:
                     del cache[key]
 
@@ -438,7 +301,7 @@ worker_pools:
         for pid in listing.keys() - others.keys():
             with contextlib.suppress(OSError):
                 procs[pid] = self.proc.stat(pid)
-        scan = _Scan(self, now, procs, full=True)
+        scan = _Scan(now, self.uptime(), procs, True, self.tables)
         candidates, alive_keys = self._classify(scan)
         if others:
             try:
@@ -531,7 +394,7 @@ worker_pools:
                 procs[pid] = self.proc.stat(pid)
             except OSError:
                 continue
-        scan = _Scan(self, now, procs, full=False)
+        scan = _Scan(now, self.uptime(), procs, False, self.tables)
         alive_keys = set()
         for st in procs.values():
             if st.alive:
@@ -561,21 +424,15 @@ worker_pools:
         expected: int | None = 0
         for m in masters:
             margs = self.args(m, scan)
-            stats = self.gunicorn_stats(m, margs, scan.now) if cfg.server == "gunicorn" else None
-            skip: set[int] = set()
-            if cfg.server == "gunicorn":
-                skip = {int(stats["dirty_arbiter_pid"])} if stats and stats.get("dirty_arbiter_pid") else set()
-                if stats is None:
-                    skip = self.dirty_pids(m, scan.now)
-            kids = [c for c in scan.children.get(m.pid, []) if c.pid not in skip]
+            facts = rule.facts(self._master(m, margs), scan.now)
+            kids = [c for c in scan.children.get(m.pid, []) if c.pid not in facts.skip]
             workers = [c for c in kids if rule.is_worker(self.args(c, scan), margs)]
             for w in workers:
                 found[w.key] = w
                 self._seen_workers.add(w.key)
-            exp = self._expected(cfg.server, m, margs, stats)
-            if cfg.server == "uvicorn" and not workers and _servers.uvicorn_single_process(margs, self.environ(m)):
-                found[m.key] = m  # a single-process uvicorn serves requests itself
-            expected = None if expected is None or exp is None else expected + exp
+            if facts.serves_itself and not workers:
+                found[m.key] = m
+            expected = None if expected is None or facts.expected is None else expected + facts.expected
         if cfg.expected_workers is not None:
             expected = cfg.expected_workers
 
@@ -621,15 +478,6 @@ worker_pools:
                 prev.cpu_ticks, prev.seen_at = w.cpu_ticks, scan.now
         return masters
 
-    def _expected(self, server: str, m: ProcStat, args: list[str], stats: dict | None) -> int | None:
-        if server == "gunicorn":
-            if stats and isinstance(stats.get("workers_target"), int):
-                return stats["workers_target"]
-            return _servers.gunicorn_expected(args, self.environ(m), self._config_file_exists(m)).workers
-        if server == "uvicorn":
-            return _servers.uvicorn_expected(args, self.environ(m)).workers
-        return _servers.celery_expected(args, None).workers
-
     def _track(self, pool: _Pool, found: dict[Key, ProcStat], masters: list[ProcStat], scan: _Scan) -> None:
         """Deaths under a live master wait for a replacement; each replacement is one restart."""
         for key in [k for k in pool.workers if k not in found]:
@@ -651,7 +499,7 @@ worker_pools:
         for mkey in [k for k in pool.pending_deaths if not scan.alive(k)]:
             del pool.pending_deaths[mkey]
 
-    def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: _Sockets | None, scan: _Scan) -> int:
+    def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: Sockets | None, scan: _Scan) -> int:
         established = socks.established.get(pool.cfg.port or 0, set()) if socks is not None else None
         busy = 0
         for key, st in found.items():
