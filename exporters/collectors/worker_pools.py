@@ -1,12 +1,13 @@
 """Worker pools of Gunicorn, Uvicorn and Celery: is the master alive, how many workers run, are they busy.
 
-Reads (procfs, see ``_procfs``): ``stat`` of every process on a full scan, for all pools at once;
-between full scans (see below) only ``stat`` of the known masters, of their children
-(``/proc/<pid>/task/<tid>/children``) and of the workers already tracked; ``cmdline`` of new and
-young processes (cached by pid and start time), ``environ`` and ``cwd`` of
-masters, ``fd`` links of workers of pools with a ``port``, ``net/tcp{,6}`` of a master's network
-namespace; the LISTEN sockets' backlog limit through NETLINK_SOCK_DIAG (``_sockdiag``); Gunicorn's
-control socket (``show stats``) for the configured worker count and the dirty arbiter's PID.
+Reads (procfs, see ``_procfs``): on a full scan the ``/proc`` directory and ``stat`` of every process
+not already known to be no server's, for all pools at once; between full scans (see below) only ``stat``
+of the known masters, of their children (``/proc/<pid>/task/<tid>/children``) and of the workers
+already tracked; ``cmdline`` of new and young processes (cached by pid and start time), ``environ`` and
+``cwd`` of masters, ``fd`` links of workers of pools with a ``port``; the pools' sockets
+(``_pool_sockets``: listeners every refresh, connections only when a worker holds a socket not known
+to be something else); Gunicorn's control socket (``_gunicorn_ctl``) for the configured worker count
+and the dirty arbiter's PID.
 Publishes, labels ``server`` and ``service``: ``worker_pool_master_up``, ``worker_pool_masters``,
 ``worker_pool_workers``, ``worker_pool_workers_expected``, ``worker_pool_workers_busy``,
 ``worker_pool_worker_restarts_total``, ``worker_pool_listen_queue_length`` / ``_limit``, worker
@@ -23,7 +24,10 @@ Cost follows the pools, not the host: the whole process table is scanned at the 
 whenever a known master is gone or a pool has none, whenever a child of a master looks like a new
 master (a Gunicorn USR2 upgrade), and at least every ``rescan_interval`` (a second master started
 beside a live one, or ``match`` made broader, shows up then); every other refresh reads the few
-processes of the pools. Kernels without the ``children`` file get the full scan every refresh.
+processes of the pools. A full scan reads nothing of an old process whose command line matched no
+server (known by pid and ``/proc/<pid>`` inode, which a reused pid does not keep), so it costs one
+directory read plus the processes that are new, young or the pools'. Kernels without the ``children``
+file get a full scan reading every process every refresh.
 
 Restarts: a worker that exits while its master lives, followed by a new worker under that master,
 is one restart (so a shutdown, or scaling down, counts none; max_requests recycling counts).
@@ -31,7 +35,9 @@ is one restart (so a shutdown, or scaling down, counts none; max_requests recycl
 Busy workers, and the method's limits:
 
 - pools with a ``port``: a worker is busy when it holds an ESTABLISHED connection on that port
-  (its fds against the socket table). Exact for sync workers at the refresh instant; for gthread,
+  (its fds against the socket table; the kernel's connection table, the costly read, is read only
+  when some worker holds a socket that is neither the listener nor one seen before not to be such a
+  connection: an idle pool costs no connection read). Exact for sync workers at the refresh instant; for gthread,
   gevent and async workers an idle keep-alive connection also counts; connections still waiting in
   the accept queue belong to no worker and show up in the listen queue instead. Needs the
   worker's ``/proc/<pid>/fd`` (same user, or CAP_SYS_PTRACE); when unreadable, the CPU method is used.
@@ -133,6 +139,7 @@ class _Pool:
     pending_deaths: dict[Key, int] = field(default_factory=dict)
     restarts: int = 0
     dead_cpu_ticks: int = 0
+    not_connections: set[int] = field(default_factory=set)  # socket inodes the workers hold that are no connection
 
 
 class _Scan:
@@ -210,7 +217,7 @@ worker_pools:
         self.proc = ProcReader(settings.proc_root)
         self.pools = [_Pool(p) for p in settings.pools]
         self.kinds = sorted({p.server for p in settings.pools})
-        self.tables = SocketTables(self.proc, {p.port for p in settings.pools if p.port is not None}, self.note)
+        self._tables = SocketTables(self.proc, {p.port for p in settings.pools if p.port is not None}, self.note)
         self._args: dict[Key, tuple[list[str], tuple[str, ...], float]] = {}
         self._master_views: dict[Key, _servers.Master] = {}
         self._seen_workers: set[Key] = set()
@@ -301,7 +308,7 @@ worker_pools:
         for pid in listing.keys() - others.keys():
             with contextlib.suppress(OSError):
                 procs[pid] = self.proc.stat(pid)
-        scan = _Scan(now, self.uptime(), procs, True, self.tables)
+        scan = _Scan(now, self.uptime(), procs, True, self._tables)
         candidates, alive_keys = self._classify(scan)
         if others:
             try:
@@ -394,7 +401,7 @@ worker_pools:
                 procs[pid] = self.proc.stat(pid)
             except OSError:
                 continue
-        scan = _Scan(now, self.uptime(), procs, False, self.tables)
+        scan = _Scan(now, self.uptime(), procs, False, self._tables)
         alive_keys = set()
         for st in procs.values():
             if st.alive:
@@ -500,16 +507,30 @@ worker_pools:
             del pool.pending_deaths[mkey]
 
     def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: Sockets | None, scan: _Scan) -> int:
-        established = socks.established.get(pool.cfg.port or 0, set()) if socks is not None else None
-        busy = 0
-        for key, st in found.items():
-            if established is not None:
+        held: dict[Key, set[int]] = {}  # socket inodes of each worker whose fds are readable
+        if socks is not None:
+            for key, st in found.items():
                 try:
-                    busy += bool(self.proc.socket_inodes(st.pid) & established)
-                    continue
+                    held[key] = self.proc.socket_inodes(st.pid)
                 except OSError:
                     self.note(f"fd:{pool.cfg.service}", f"pool {pool.cfg.service}: cannot read workers' fds "
                               "(needs the same user or CAP_SYS_PTRACE), busy workers from CPU time")
+        established: set[int] = set()
+        if socks is not None and held:
+            inodes = set().union(*held.values())
+            unknown = inodes - socks.listen_inodes - pool.not_connections
+            if unknown:  # else no worker holds a connection: the connection table is not read at all
+                connections = self._tables.connections(socks)
+                established = connections.get(pool.cfg.port or 0, set())
+                # a socket that is not an ESTABLISHED connection on a pool's port now never becomes one (accepted
+                # connections are born established, and nothing else has that local port)
+                pool.not_connections |= unknown - set().union(*connections.values())
+            pool.not_connections &= inodes
+        busy = 0
+        for key, st in found.items():
+            if key in held:
+                busy += bool(held[key] & established)
+                continue
             prev = pool.workers.get(key)
             if prev is None or prev.seen_at < 0:
                 continue
