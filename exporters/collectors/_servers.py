@@ -282,12 +282,8 @@ class Server:
     that vary between servers (``facts``)."""
 
     name: ClassVar[str]
-
-    def is_master(self, args: list[str]) -> bool:
-        raise NotImplementedError
-
-    def is_worker(self, args: list[str], master_args: list[str]) -> bool:
-        raise NotImplementedError
+    is_master: Callable[[list[str]], bool]  # is a process with this command line a master
+    is_worker: Callable[[list[str], list[str]], bool]  # is a child with this command line a worker of the master
 
     def facts(self, master: Master, now: float) -> MasterFacts:
         raise NotImplementedError
@@ -295,12 +291,8 @@ class Server:
 
 class Gunicorn(Server):
     name = "gunicorn"
-
-    def is_master(self, args: list[str]) -> bool:
-        return gunicorn_is_master(args)
-
-    def is_worker(self, args: list[str], master_args: list[str]) -> bool:
-        return gunicorn_is_worker(args, master_args)
+    is_master = staticmethod(gunicorn_is_master)
+    is_worker = staticmethod(gunicorn_is_worker)
 
     def facts(self, master: Master, now: float) -> MasterFacts:
         """The control socket first (the configured worker count, the dirty arbiter's pid), else the command
@@ -323,12 +315,8 @@ class Gunicorn(Server):
 
 class Uvicorn(Server):
     name = "uvicorn"
-
-    def is_master(self, args: list[str]) -> bool:
-        return uvicorn_is_master(args)
-
-    def is_worker(self, args: list[str], master_args: list[str]) -> bool:
-        return uvicorn_is_worker(args, master_args)
+    is_master = staticmethod(uvicorn_is_master)
+    is_worker = staticmethod(uvicorn_is_worker)
 
     def facts(self, master: Master, now: float) -> MasterFacts:
         env = master.environ()
@@ -338,12 +326,8 @@ class Uvicorn(Server):
 
 class Celery(Server):
     name = "celery"
-
-    def is_master(self, args: list[str]) -> bool:
-        return celery_is_master(args)
-
-    def is_worker(self, args: list[str], master_args: list[str]) -> bool:
-        return celery_is_worker(args, master_args)
+    is_master = staticmethod(celery_is_master)
+    is_worker = staticmethod(celery_is_worker)
 
     def facts(self, master: Master, now: float) -> MasterFacts:
         return MasterFacts(celery_expected(master.args, None).workers)
