@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from exporters.collector import Snapshot  # noqa: E402
-from exporters.collectors.llm_spend import LlmSpendCollector, Settings  # noqa: E402
+from exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings  # noqa: E402
 from exporters.config import Secret  # noqa: E402
 from tests.support.servers import postgres_server  # noqa: E402
 
@@ -71,7 +71,7 @@ def main() -> int:
             size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('llm_usage'))").fetchone()[0]
             print(f"generated {args.rows:,} rows ({size}) in {time.perf_counter() - started:.1f} s")
 
-            c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+            c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
             first = refresh(c)
             print(f"first refresh (aggregate over {args.rows:,} rows): {first * 1000:.0f} ms")
             started = time.perf_counter()
@@ -112,7 +112,7 @@ def main() -> int:
         # a restart, side by side: one process without the checkpoint, one with the file the last one wrote
         with tempfile.TemporaryDirectory(prefix="bench-llm-") as d:
             path = os.path.join(d, "llm_spend.checkpoint.json")
-            w = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+            w = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
             refresh(w)
             w.stop()
             with psycopg.connect(dsn, autocommit=True) as conn:  # arrived while the exporter was down
@@ -122,8 +122,8 @@ def main() -> int:
             before, after, same = [], [], True
             for _ in range(3):
                 Path(path).write_bytes(saved)  # each round from the same checkpoint (a start writes a new one)
-                full = LlmSpendCollector(Settings(dsn=Secret(dsn)))
-                ckpt = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+                full = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
+                ckpt = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
                 before.append(refresh(full))
                 after.append(refresh(ckpt))
                 assert ckpt.checkpoint_loaded

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -133,8 +133,14 @@ def _fmt(v: float) -> str:
     return repr(float(v))
 
 
-class Collector:
+SettingsT = TypeVar("SettingsT", bound=CollectorSettings)
+
+
+class Collector(Generic[SettingsT]):
     """Base class. Subclasses set ``name``, ``Settings``, ``metrics`` and implement ``refresh``.
+
+    ``Collector[MySettings]`` types ``self.settings`` as ``MySettings`` (``Settings`` names the same class
+    for the loader, which needs it at run time).
 
     ``refresh`` runs in the collector's own background thread. It reads the source, fills the
     snapshot and raises on failure; the runtime records duration, success and errors. Counters
@@ -148,8 +154,8 @@ class Collector:
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""  # YAML under ``collectors:``, shown in docs/configuration.md
 
-    def __init__(self, settings: CollectorSettings):
-        self.settings = settings
+    def __init__(self, settings: SettingsT):
+        self.settings: SettingsT = settings
 
     def start(self) -> None:
         """Start helper threads (event listeners). Called once before the first refresh."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector as PromCollector
 
 from exporters import __version__, source_errors
@@ -29,21 +29,24 @@ from exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge,
 
 log = logging.getLogger("exporters.runtime")
 
+COLLECTOR_UP = gauge(
+    "exporter_collector_up",
+    "1 if the collector's last refresh succeeded, none is overdue and its thread is alive.",
+    "collector",
+)
+COLLECTOR_DURATION = gauge("exporter_collector_duration_seconds", "Duration of the collector's last refresh.",
+                           "collector")
+COLLECTOR_LAST_SUCCESS = gauge(
+    "exporter_collector_last_success_timestamp_seconds",
+    "Unix time of the collector's last successful refresh (0 if none yet).",
+    "collector",
+)
+COLLECTOR_ERRORS = counter("exporter_collector_errors_total", "Refreshes of the collector that failed.", "collector")
+COLLECTOR_INTERVAL = gauge("exporter_collector_interval_seconds", "Configured refresh interval of the collector.",
+                           "collector")
+BUILD_INFO = info("exporter_build_info", "Version of the exporter.", "version")
 RUNTIME_METRICS: tuple[MetricSpec, ...] = (
-    gauge(
-        "exporter_collector_up",
-        "1 if the collector's last refresh succeeded, none is overdue and its thread is alive.",
-        "collector",
-    ),
-    gauge("exporter_collector_duration_seconds", "Duration of the collector's last refresh.", "collector"),
-    gauge(
-        "exporter_collector_last_success_timestamp_seconds",
-        "Unix time of the collector's last successful refresh (0 if none yet).",
-        "collector",
-    ),
-    counter("exporter_collector_errors_total", "Refreshes of the collector that failed.", "collector"),
-    gauge("exporter_collector_interval_seconds", "Configured refresh interval of the collector.", "collector"),
-    info("exporter_build_info", "Version of the exporter.", "version"),
+    COLLECTOR_UP, COLLECTOR_DURATION, COLLECTOR_LAST_SUCCESS, COLLECTOR_ERRORS, COLLECTOR_INTERVAL, BUILD_INFO,
 )
 
 
@@ -272,26 +275,21 @@ class Runtime(PromCollector):
 
     def collect(self) -> Iterable[Metric]:
         now = time.monotonic()
-        up = GaugeMetricFamily("exporter_collector_up", RUNTIME_METRICS[0].help, labels=["collector"])
-        dur = GaugeMetricFamily("exporter_collector_duration_seconds", RUNTIME_METRICS[1].help, labels=["collector"])
-        last = GaugeMetricFamily(
-            "exporter_collector_last_success_timestamp_seconds", RUNTIME_METRICS[2].help, labels=["collector"]
-        )
-        errs = CounterMetricFamily("exporter_collector_errors_total", RUNTIME_METRICS[3].help, labels=["collector"])
-        ival = GaugeMetricFamily("exporter_collector_interval_seconds", RUNTIME_METRICS[4].help, labels=["collector"])
+        own = Snapshot(RUNTIME_METRICS)
+        for spec in RUNTIME_METRICS:  # every family, with or without collectors, in this order
+            own.declare(spec.name)
         families: list[Metric] = []
         for r in self.runners:
             with r.lock:
                 st = r.state
-                up.add_metric([r.name], 1.0 if self._is_up(st, now, r.thread_alive) else 0.0)
-                dur.add_metric([r.name], st.duration)
-                last.add_metric([r.name], st.last_success)
-                errs.add_metric([r.name], float(st.errors))
-                ival.add_metric([r.name], float(st.collector.settings.interval))
+                own.add(COLLECTOR_UP.name, 1.0 if self._is_up(st, now, r.thread_alive) else 0.0, collector=r.name)
+                own.add(COLLECTOR_DURATION.name, st.duration, collector=r.name)
+                own.add(COLLECTOR_LAST_SUCCESS.name, st.last_success, collector=r.name)
+                own.add(COLLECTOR_ERRORS.name, st.errors, collector=r.name)
+                own.add(COLLECTOR_INTERVAL.name, float(st.collector.settings.interval), collector=r.name)
                 families.extend(st.snapshot)
-        build = InfoMetricFamily("exporter_build", RUNTIME_METRICS[5].help, labels=["version"])
-        build.add_metric([__version__], {})
-        yield from (up, dur, last, errs, ival, build)
+        own.add_info(BUILD_INFO.name, {}, version=__version__)
+        yield from own.families()
         yield from _merge(families)
 
 

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from demo.providers import FakeDeepSeek
-from exporters.collectors.deepseek import BalanceError, DeepSeekCollector, Settings, parse_balance
+from exporters.collectors.deepseek import BalanceError, DeepSeekCollector, DeepSeekSettings, parse_balance
 from exporters.config import Duration, Secret
 from exporters.runtime import Runtime
 from exporters.server import make_registry
@@ -22,7 +22,7 @@ def fake():
 
 
 def make(fake, **kw):
-    s = Settings(api_key=Secret(KEY), base_url=fake.url, read_timeout=Duration(0.5), retries=1,
+    s = DeepSeekSettings(api_key=Secret(KEY), base_url=fake.url, read_timeout=Duration(0.5), retries=1,
                  retry_after_cap=Duration(1), **kw)
     c = DeepSeekCollector(s)
     c.client.backoff = 0.05

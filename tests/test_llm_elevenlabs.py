@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from demo.providers import FakeElevenLabs
-from exporters.collectors.elevenlabs import ConversationCheck, ElevenLabsCollector, Settings
+from exporters.collectors.elevenlabs import ConversationCheck, ElevenLabsCollector, ElevenLabsSettings
 from exporters.config import Duration, Secret
 from exporters.runtime import Runtime
 from exporters.server import make_registry
@@ -32,7 +32,7 @@ def voice_dsn(pg):
 
 
 def make(fake, check: ConversationCheck | None = None):
-    s = Settings(api_key=Secret(KEY), base_url=fake.url, read_timeout=Duration(1), retries=1,
+    s = ElevenLabsSettings(api_key=Secret(KEY), base_url=fake.url, read_timeout=Duration(1), retries=1,
                  retry_after_cap=Duration(1), conversations=check)
     c = ElevenLabsCollector(s)
     c.client.backoff = 0.05

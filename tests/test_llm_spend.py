@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 
 from demo.providers import FakeDeepSeek, FakeElevenLabs
 from exporters.collector import Snapshot
-from exporters.collectors.llm_spend import LlmSpendCollector, Settings
+from exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings
 from exporters.config import Duration, Secret
 from exporters.pricing import PriceTable
 from exporters.runtime import Runtime
@@ -76,7 +76,7 @@ def test_initial_and_incremental_totals_are_priced(dsn):
         ("2026-03-01T00:00:00Z", "deepseek", "deepseek-chat", "draft_reply", 100, 100, 100),
     ]
     insert(dsn, first)
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     s = collect(c)
     for (p, m, f), cost in expected_cost(first).items():
         assert spend(s, p, m, f) == pytest.approx(float(cost), rel=1e-12)
@@ -97,7 +97,7 @@ def test_unknown_models_are_counted_not_priced(dsn, caplog):
     insert(dsn, [(OFF, "deepseek", "deepseek-v9-mystery", "quality", 5, 6, 7),
                  (OFF, "acme", "acme-1", "quality", 1, 1, 1),
                  ("2026-08-01T00:00:00Z", "deepseek", "deepseek-chat", "quality", 1, 2, 3)])  # after retirement
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     s = collect(c)
     assert value(s, "llm_unpriced_calls_total", provider="deepseek", model="deepseek-v9-mystery") == 1
     assert value(s, "llm_unpriced_tokens_total", provider="deepseek", model="deepseek-v9-mystery", type="output") == 7
@@ -110,7 +110,7 @@ def test_unknown_models_are_counted_not_priced(dsn, caplog):
 
 
 def test_rows_committed_out_of_id_order_are_counted_once(dsn):
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     collect(c)
     with psycopg.connect(dsn) as slow:  # a transaction holding the lower id
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 0, 0, 1_000_000)])
@@ -130,7 +130,7 @@ def test_rows_committed_out_of_id_order_are_counted_once(dsn):
 
 
 def test_rolled_back_ids_are_given_up_after_the_window(dsn):
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), late_commit_window=Duration(60)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), late_commit_window=Duration(60)))
     clock = [1000.0]
     c.monotonic = lambda: clock[0]
     collect(c)
@@ -149,7 +149,7 @@ def test_uncommitted_rows_at_start_are_watched(dsn):
     with psycopg.connect(dsn) as slow:
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 1, 1, 1)])
         insert(dsn, [(OFF, "deepseek", "deepseek-flash", "a", 1, 1, 1)])
-        c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+        c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
         assert value(collect(c), "llm_usage_watched_ids") == 1
         slow.commit()
     s = collect(c)
@@ -160,12 +160,12 @@ def test_uncommitted_rows_at_start_are_watched(dsn):
 def test_backlog_read_in_batches_and_restart_gives_identical_totals(dsn):
     rows = [(OFF if i % 2 else PEAK, "deepseek", "deepseek-flash", f"f{i % 3}", i, 3 * i + 1, 7 * i) for i in range(40)]
     insert(dsn, rows[:10])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), batch_rows=7))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), batch_rows=7))
     collect(c)
     insert(dsn, rows[10:])
     before = collect(c)
     assert value(before, "llm_usage_cursor_id") == 40
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     after = collect(restarted)
     counters = {k: v for k, v in before.items() if k[0].endswith("_total")}
     assert counters and all(after[k] == v for k, v in counters.items())  # exactly equal, not approximately
@@ -176,7 +176,7 @@ def test_backlog_read_in_batches_and_restart_gives_identical_totals(dsn):
 def test_label_values_are_bounded(dsn):
     insert(dsn, [(OFF, "deepseek", f"model-{i}", f"feature-{i}", 1, 1, 1) for i in range(6)]
            + [(OFF, "deepseek", "deepseek-flash", "feature-0", 1, 1, 1)])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=3))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=3))
     s = collect(c)
     models = {dict(k[1])["model"] for k in s if k[0] == "llm_calls_total"}
     features = {dict(k[1])["feature"] for k in s if k[0] == "llm_calls_total"}
@@ -190,11 +190,11 @@ def test_capped_labels_survive_a_restart_in_first_seen_order(dsn):
     # names arrive in an order that differs from their sort order: after a restart, the same names keep their
     # own series and `other` does not drop (a counter reset to rate())
     insert(dsn, [(OFF, "deepseek", f"model-{i}", "f", 1, 1, 1) for i in (5, 4, 3)])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=2))
     collect(c)
     insert(dsn, [(OFF, "deepseek", f"model-{i}", "f", 1, 1, 1) for i in (1, 5, 0)])
     before = collect(c)
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=2))
     after = collect(restarted)
     calls = {k: v for k, v in before.items() if k[0] == "llm_calls_total"}
     assert {dict(k[1])["model"] for k in calls} == {"model-5", "model-4", "other"}
@@ -212,14 +212,14 @@ def test_query_override_for_another_schema(pg):
     query = ("SELECT call_id AS id, at AS created_at, vendor AS provider, llm AS model, purpose AS feature, "
              "cached AS input_cache_hit_tokens, uncached AS input_cache_miss_tokens, completion AS output_tokens "
              "FROM ai_calls")
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), queries={"usage": query}))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), queries={"usage": query}))
     assert spend(collect(c), "deepseek", "deepseek-flash", "summaries") == pytest.approx(0.15)
     c.stop()
 
 
 def test_database_down_keeps_counters(dsn):
     insert(dsn, [(OFF, "deepseek", "deepseek-flash", "a", 0, 0, 1_000_000)])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     rt = Runtime([c])
     assert rt.refresh_all_once() == {"llm_spend": True}
     c.source.sql["incremental"] = "SELECT * FROM no_such_table"
@@ -289,7 +289,7 @@ def counters(s: dict) -> dict:
 def test_restart_from_checkpoint_gives_identical_totals(dsn, tmp_path):
     path = str(tmp_path / "llm.checkpoint")
     insert(dsn, ROWS[:10])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
     collect(c)
     with psycopg.connect(dsn) as slow:  # an id still uncommitted when the checkpoint is written
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 5, 5, 5)])
@@ -298,8 +298,8 @@ def test_restart_from_checkpoint_gives_identical_totals(dsn, tmp_path):
         c.stop()
         slow.commit()
     insert(dsn, ROWS[20:])  # while the exporter is down
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
-    fresh = LlmSpendCollector(Settings(dsn=Secret(dsn), max_label_values=2))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
+    fresh = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=2))
     after, full = collect(restarted), collect(fresh)
     assert value(after, "llm_usage_checkpoint_loaded") == 1 and value(full, "llm_usage_checkpoint_loaded") == 0
     assert counters(after) and counters(after) == counters(full)  # exactly equal, the late row included
@@ -324,14 +324,14 @@ def test_hostile_checkpoint_is_ignored_with_one_log_line(dsn, tmp_path, caplog, 
     path = tmp_path / "llm.checkpoint"
     path.write_bytes(content)
     insert(dsn, ROWS)
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
-    fresh = LlmSpendCollector(Settings(dsn=Secret(dsn)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    fresh = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     s = collect(c)
     assert counters(s) == counters(collect(fresh))
     assert rejected(s, reason) == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
     assert len([r for r in caplog.records if "checkpoint" in r.getMessage()]) == 1
     # then replaced by a good one
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(path)))
     assert value(collect(restarted), "llm_usage_checkpoint_loaded") == 1
     for x in (c, fresh, restarted):
         x.stop()
@@ -348,13 +348,13 @@ def test_hostile_checkpoint_is_ignored_with_one_log_line(dsn, tmp_path, caplog, 
 def test_checkpoint_with_wrong_content_inside_is_ignored(dsn, tmp_path, damage):
     path = str(tmp_path / "llm.checkpoint")
     insert(dsn, ROWS)
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     before = collect(c)
     c.stop()
     data = json.loads(Path(path).read_text())
     damage(data)
     Path(path).write_text(json.dumps(data))
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     after = collect(restarted)
     assert rejected(after, "corrupt") == 1 and counters(after) == counters(before)
     restarted.stop()
@@ -363,12 +363,12 @@ def test_checkpoint_with_wrong_content_inside_is_ignored(dsn, tmp_path, damage):
 def test_checkpoint_of_another_database_is_foreign(pg, dsn, tmp_path):
     path = str(tmp_path / "llm.checkpoint")
     insert(dsn, ROWS)
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     collect(c)
     c.stop()
     other = pg.create_database(f"llm_spend_{next(_db_names)}", CHAT_SQL)
     insert(other, ROWS[:3])
-    o = LlmSpendCollector(Settings(dsn=Secret(other), checkpoint_path=path))
+    o = LlmSpendCollector(LlmSpendSettings(dsn=Secret(other), checkpoint_path=path))
     s = collect(o)
     assert rejected(s, "foreign") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
                                                  feature="f1") == 1
@@ -379,13 +379,13 @@ def test_database_changed_under_the_checkpoint(dsn, tmp_path):
     """A restore or a re-created table with the same ids: the checkpoint's rows differ, the table is aggregated."""
     path = str(tmp_path / "llm.checkpoint")
     insert(dsn, ROWS)
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     collect(c)
     c.stop()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE llm_usage RESTART IDENTITY")
     insert(dsn, [(OFF, "deepseek", "deepseek-flash", "other-data", 1, 1, 1)] * 40)
-    restarted = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=path))
+    restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     s = collect(restarted)
     assert rejected(s, "changed") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
     assert {k: v for k, v in s.items() if k[0] == "llm_calls_total"} == {
@@ -395,7 +395,7 @@ def test_database_changed_under_the_checkpoint(dsn, tmp_path):
 
 def test_unwritable_checkpoint_is_a_metric(dsn, tmp_path):
     insert(dsn, ROWS[:2])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(tmp_path / "missing-dir" / "x")))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(tmp_path / "missing-dir" / "x")))
     s = collect(c)
     assert rejected(s, "write") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
                                                feature="f1") == 1
@@ -403,7 +403,7 @@ def test_unwritable_checkpoint_is_a_metric(dsn, tmp_path):
 
 
 def test_skipped_ids_beyond_the_cap_flag_a_lower_bound(dsn):
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), max_watched_ids=2, late_commit_window=Duration(60)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_watched_ids=2, late_commit_window=Duration(60)))
     clock = [5000.0]
     c.wall = lambda: clock[0]
     insert(dsn, ROWS[:1])
@@ -429,7 +429,7 @@ def test_checkpoint_that_is_not_a_regular_file_is_ignored(dsn, tmp_path, kind):
     else:
         os.mkfifo(path)
     insert(dsn, ROWS[:3])
-    c = LlmSpendCollector(Settings(dsn=Secret(dsn), checkpoint_path=str(path)))
+    c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(path)))
     s = collect(c)  # never blocks on a FIFO, never follows the link
     assert rejected(s, "corrupt") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
     assert sum(v for k, v in s.items() if k[0] == "llm_calls_total") == 3

@@ -581,3 +581,74 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
     assert both()[("worker_pool_master_up", "api")] == 1
     fast.stop()
     full.stop()
+
+
+def test_busy_workers_read_connections_only_when_a_worker_holds_an_unknown_socket(spawn):
+    """An idle pool costs no read of the kernel's connection table; a request held by a worker is seen at once,
+    and the worker is idle again once the request ends."""
+    from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+
+    port = free_port()
+    app = spawn.app("busy")
+    master = gunicorn(spawn, app, port, workers=2)
+    wait_port(port, 30)
+    workers_of(master.pid, 2)
+    c = WorkerPools(WorkerPoolsSettings(pools=[PoolSettings(service="api", server="gunicorn", match=app, port=port)]))
+    reads = []
+    real = c._tables.connections
+    c._tables.connections = lambda view: reads.append(1) or real(view)
+
+    def busy() -> float:
+        return _published_all(c)[("worker_pool_workers_busy", "api")]
+
+    assert busy() == 0
+    reads.clear()
+    for _ in range(3):
+        assert busy() == 0
+    assert reads == []  # every socket the workers hold is the listener or known not to be a connection
+
+    threading.Thread(target=_get, args=(port, "/slow?3"), daemon=True).start()
+    _until(lambda: busy() == 1)
+    assert reads  # the accepted connection was unknown: the table was read
+    _until(lambda: busy() == 0, timeout=20)
+    reads.clear()
+    assert busy() == 0 and reads == []
+    c.stop()
+
+
+def test_full_scan_skips_known_processes_but_not_a_new_one(tmp_path):
+    """A full scan reads nothing of an old process that is no server's; a new master appears at the next full
+    scan all the same, whatever pid it has."""
+    from exporters.collectors.worker_pools import REREAD_AGES, PoolSettings, WorkerPools, WorkerPoolsSettings
+
+    c = WorkerPools(WorkerPoolsSettings(pools=[PoolSettings(service="x", server="celery", match=str(tmp_path))],
+                                        rescan_interval=Duration(0)))
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        time.sleep(REREAD_AGES[-1] + 0.5)  # old enough for its command line never to be read again
+        _published_all(c)
+        assert sleeper.pid in c._others  # known to be no server's: the next full scans skip it
+        read = []
+        real = c.proc.stat
+        c.proc.stat = lambda pid: read.append(pid) or real(pid)
+        _published_all(c)
+        assert sleeper.pid not in read and len(read) < len(c._others)
+        script = tmp_path / "celery"  # a command line the celery rules take for a master: `python .../celery worker`
+        script.write_text("import time\ntime.sleep(60)\n")
+        master = subprocess.Popen([sys.executable, str(script), "worker"])
+        try:
+            _until(lambda: _published_all(c)[("worker_pool_master_up", "x")] == 1)
+        finally:
+            master.kill()
+            master.wait()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def _published_all(c) -> dict:
+    from exporters.collector import Snapshot
+
+    snap = Snapshot(c.metrics)
+    c.refresh(snap)
+    return {(m.name, s.labels["service"]): s.value for m in snap.families() for s in m.samples}

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,18 @@ class TaskStats:
     buckets: list[int] = field(default_factory=list)  # non-cumulative, one per bound plus +Inf
     runtime_sum: float = 0.0
     last_success: float = 0.0
+
+    def copy(self) -> TaskStats:
+        return TaskStats(dict(self.counts), list(self.buckets), self.runtime_sum, self.last_success)
+
+
+@dataclass(frozen=True)
+class EventsReading:
+    """What ``EventState.read`` returns: the stream's state and a copy of every task's statistics."""
+
+    connected: bool
+    events: int
+    tasks: dict[str, TaskStats]
 
 
 class EventState:
@@ -163,6 +176,26 @@ class EventState:
                 up = not w.offline and now - w.last <= self.expire_factor * w.freq
                 out[host] = (up, w.active if up else 0)
         return out
+
+    def last_successes(self, names: Iterable[str]) -> dict[str, float]:
+        """The last success of each of ``names`` that has succeeded (event, hook or persisted time)."""
+        with self.lock:
+            found = ((n, self.tasks.get(n)) for n in names)
+            return {n: st.last_success for n, st in found if st is not None and st.last_success > 0}
+
+    def baseline_last_success(self, names: Iterable[str], now: float) -> None:
+        """Date the tasks of ``names`` never seen to succeed to ``now`` (when monitoring started), so that
+        their staleness is measured from then rather than from 1970."""
+        with self.lock:
+            for name in names:
+                st = self._stats(name)
+                if st.last_success <= 0:
+                    st.last_success = now
+
+    def read(self) -> EventsReading:
+        """A consistent copy of what the events told, for one refresh to publish without holding the lock."""
+        with self.lock:
+            return EventsReading(self.connected, self.events, {name: st.copy() for name, st in self.tasks.items()})
 
     def merge_last_success(self, stored: dict[str, float]) -> None:
         """Take persisted (or hook-written) times that are newer than ours."""

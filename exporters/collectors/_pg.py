@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from exporters import conninfo, secrets, source_errors
 from exporters.binding import Duration, Secret, setting
@@ -174,14 +174,16 @@ def _used(sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if f"%({k})s" in sql}
 
 
-class PgCollector(Collector):
+PgSettingsT = TypeVar("PgSettingsT", bound=PgSettings)
+
+
+class PgCollector(Collector[PgSettingsT]):
     """Base of the PostgreSQL collectors: owns the ``PgSource`` and a clock tests may replace."""
 
     DEFAULT_QUERIES: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, settings: PgSettings):
+    def __init__(self, settings: PgSettingsT):
         super().__init__(settings)
-        self.settings: PgSettings = settings
         self.source = PgSource(self.name, settings, self.DEFAULT_QUERIES)
         self.clock = utcnow
 

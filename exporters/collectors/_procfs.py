@@ -189,6 +189,19 @@ class ProcReader:
             out[st.pid] = st
         return out
 
+    def listing(self) -> dict[int, int]:
+        """Every process (threads excluded) -> the inode of its ``/proc/<pid>`` directory, from one directory
+        read. The inode names the process, not the pid: a pid reused by a new process gets a new directory
+        inode (procfs numbers them from a counter), so callers can skip processes they already know without
+        reading anything of theirs. A directory evicted from the kernel's cache comes back with a new inode:
+        the process then only looks new once."""
+        out: dict[int, int] = {}
+        with os.scandir(self.root) as it:
+            for entry in it:
+                if entry.name.isdigit():
+                    out[int(entry.name)] = entry.inode()
+        return out
+
     def stat(self, pid: int) -> ProcStat:
         try:
             fd = os.open(f"{self.root}/{pid}/stat", os.O_RDONLY)

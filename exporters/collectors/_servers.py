@@ -1,9 +1,11 @@
 """How Gunicorn, Uvicorn and Celery processes look in the process table, and their configured size.
 
-Reads: nothing by itself except Gunicorn's control socket (``query_gunicorn_stats``); everything
-else is pure functions of command lines and environments, tested on fixture argument lists.
-Publishes: ``Server`` rules per server kind (``SERVERS``): is a process a master, is a child of a
-master a worker, and how many workers the master was told to run.
+Reads: a master's environment and files when its rules ask (``Master``), Gunicorn's control socket
+through ``_gunicorn_ctl``; the rules themselves are pure functions of command lines and environments,
+tested on fixture argument lists.
+Publishes: the strategy per server kind (``SERVERS``, ``Server``): is a process a master, is a child of a
+master a worker, and ``facts``: how many workers the master was told to run, which children are not
+workers, whether the master serves requests itself.
 
 Recognised shapes (with and without setproctitle):
 
@@ -25,10 +27,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from exporters.collectors._gunicorn_ctl import GunicornMaster
+from exporters.collectors._procfs import ProcReader, ProcStat
 
 _PY_RE = re.compile(r"^python[0-9.]*$")
 
@@ -163,43 +167,6 @@ def gunicorn_control_socket(args: list[str], env: dict[str, str] | None) -> str 
     return None
 
 
-def query_gunicorn_stats(path: str, timeout: float = 0.3) -> dict:
-    """``show stats`` over the control socket: ``pid``, ``workers_target``, ``dirty_arbiter_pid``...
-
-    The path is opened with O_PATH and connected through ``/proc/self/fd/N`` so that paths
-    longer than a sockaddr_un (``/proc/<pid>/root/...``) work.
-    """
-    import json
-
-    fd = os.open(path, os.O_PATH)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(f"/proc/self/fd/{fd}")
-            payload = json.dumps({"id": 1, "command": "show stats", "args": []}).encode()
-            s.sendall(struct.pack(">I", len(payload)) + payload)
-            head = _recv_exact(s, 4)
-            (length,) = struct.unpack(">I", head)
-            if length > 1 << 20:
-                raise ValueError("control socket reply too large")
-            reply = json.loads(_recv_exact(s, length))
-    finally:
-        os.close(fd)
-    if reply.get("status") != "ok" or not isinstance(reply.get("data"), dict):
-        raise ValueError(f"control socket error: {reply.get('error')}")
-    return reply["data"]
-
-
-def _recv_exact(s: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("control socket closed")
-        buf += chunk
-    return buf
-
-
 # --- Uvicorn -------------------------------------------------------------------------------------
 
 
@@ -261,15 +228,109 @@ def celery_expected(args: list[str], env: dict[str, str] | None) -> Expected:
     return Expected(None, "not on the command line (--autoscale, app configuration or CPU count)")
 
 
+# --- the strategy per server kind ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
+class MasterFacts:
+    """What a server's rules tell about one master, beyond its children."""
+
+    expected: int | None  # workers it was told to run; None when unknown
+    skip: frozenset[int] = frozenset()  # children that are not workers (Gunicorn's dirty arbiter)
+    serves_itself: bool = False  # with no worker, the master serves requests itself (single-process Uvicorn)
+
+
+_UNREAD: Any = object()
+
+
+class Master:
+    """One master process as the server rules see it. The collector keeps one per live master, so that its
+    environment is read once and a server's own state (Gunicorn's control socket) lives as long as it."""
+
+    def __init__(self, st: ProcStat, proc: ProcReader, note: Callable[[str, str], None]):
+        self.pid, self.key = st.pid, st.key
+        self.proc, self.note = proc, note
+        self.args: list[str] = []  # the current command line (a title may replace it after start)
+        self.state: Any = None  # the server's own
+        self._env: dict[str, str] | None = _UNREAD
+
+    def environ(self) -> dict[str, str] | None:
+        """None when unreadable (another user without CAP_SYS_PTRACE), or all NULs (setproctitle reuses the
+        environment's memory for long titles)."""
+        if self._env is _UNREAD:
+            try:
+                self._env = self.proc.environ(self.pid) or None
+            except OSError:
+                self._env = None
+                self.note(f"environ:{self.pid}", f"cannot read the environment of pid {self.pid} (needs the same "
+                          "user or CAP_SYS_PTRACE): expected workers may be unknown")
+        return self._env
+
+    def file_exists(self, path: str) -> bool | None:
+        """``path`` (relative: to the master's working directory) exists for the master; None if unknown."""
+        try:
+            os.stat(self.proc.path_in(self.pid, path))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
+
+
 class Server:
-    name: str
-    is_master: Callable[[list[str]], bool]
-    is_worker: Callable[[list[str], list[str]], bool]
+    """The rules of one server kind: which processes are masters, which children workers, and the facts
+    that vary between servers (``facts``)."""
+
+    name: ClassVar[str]
+    is_master: Callable[[list[str]], bool]  # is a process with this command line a master
+    is_worker: Callable[[list[str], list[str]], bool]  # is a child with this command line a worker of the master
+
+    def facts(self, master: Master, now: float) -> MasterFacts:
+        raise NotImplementedError
 
 
-SERVERS: dict[str, Server] = {
-    "gunicorn": Server("gunicorn", gunicorn_is_master, gunicorn_is_worker),
-    "uvicorn": Server("uvicorn", uvicorn_is_master, uvicorn_is_worker),
-    "celery": Server("celery", celery_is_master, celery_is_worker),
-}
+class Gunicorn(Server):
+    name = "gunicorn"
+    is_master = staticmethod(gunicorn_is_master)
+    is_worker = staticmethod(gunicorn_is_worker)
+
+    def facts(self, master: Master, now: float) -> MasterFacts:
+        """The control socket first (the configured worker count, the dirty arbiter's pid), else the command
+        line, environment and config file, and the dirty arbiters' PID files."""
+        if master.state is None:
+            master.state = GunicornMaster(master, gunicorn_control_socket(master.args, master.environ()))
+        ctl: GunicornMaster = master.state
+        stats = ctl.stats(now)
+        if stats is None:
+            skip = ctl.dirty_pids(now)
+        else:
+            skip = {int(stats["dirty_arbiter_pid"])} if stats.get("dirty_arbiter_pid") else set()
+        if stats and isinstance(stats.get("workers_target"), int):
+            expected: int | None = stats["workers_target"]
+        else:
+            conf = master.file_exists("gunicorn.conf.py")
+            expected = gunicorn_expected(master.args, master.environ(), conf).workers
+        return MasterFacts(expected, frozenset(skip))
+
+
+class Uvicorn(Server):
+    name = "uvicorn"
+    is_master = staticmethod(uvicorn_is_master)
+    is_worker = staticmethod(uvicorn_is_worker)
+
+    def facts(self, master: Master, now: float) -> MasterFacts:
+        env = master.environ()
+        return MasterFacts(uvicorn_expected(master.args, env).workers,
+                           serves_itself=uvicorn_single_process(master.args, env))
+
+
+class Celery(Server):
+    name = "celery"
+    is_master = staticmethod(celery_is_master)
+    is_worker = staticmethod(celery_is_worker)
+
+    def facts(self, master: Master, now: float) -> MasterFacts:
+        return MasterFacts(celery_expected(master.args, None).workers)
+
+
+SERVERS: dict[str, Server] = {s.name: s for s in (Gunicorn(), Uvicorn(), Celery())}

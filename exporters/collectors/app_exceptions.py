@@ -165,7 +165,7 @@ class _Log:
     parser: TracebackParser = field(default_factory=TracebackParser)
 
 
-class AppExceptions(Collector):
+class AppExceptions(Collector[AppExceptionsSettings]):
     name = "app_exceptions"
     Settings = AppExceptionsSettings
     metrics = (
@@ -199,14 +199,14 @@ app_exceptions:
     def _label(self, cls: str) -> str:
         if cls in self.fixed or cls in self.extra:
             return cls
-        s: AppExceptionsSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         if cls != OTHER and len(self.extra) < s.max_classes:
             self.extra.append(cls)
             return cls
         return OTHER
 
     def refresh(self, snap: Snapshot) -> None:
-        s: AppExceptionsSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         up = dict.fromkeys(self.services, 1)
         for log in self.logs:
             found: list[str] = []

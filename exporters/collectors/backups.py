@@ -121,7 +121,7 @@ def list_dumps(directory: str, pattern: str, max_files: int) -> list[Dump]:
     return sorted(found, key=lambda d: (d.mtime, d.name), reverse=True)
 
 
-class BackupsCollector(PgCollector):
+class BackupsCollector(PgCollector[BackupsSettings]):
     name = "backups"
     Settings = BackupsSettings
     DEFAULT_QUERIES = QUERIES
@@ -155,7 +155,7 @@ backups:
         self.clock_seconds = lambda: self.clock().timestamp()
 
     def refresh(self, snap: Snapshot) -> None:
-        s: BackupsSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         now = self.clock_seconds()
         dumps = list_dumps(s.dir, s.glob, s.max_files)
         snap.add("backup_files", len(dumps))

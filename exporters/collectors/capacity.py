@@ -79,7 +79,7 @@ class CapacitySettings(PgSettings):
         self.thresholds = merged_thresholds(self.thresholds)
 
 
-class CapacityCollector(PgCollector):
+class CapacityCollector(PgCollector[CapacitySettings]):
     name = "capacity"
     Settings = CapacitySettings
     DEFAULT_QUERIES = QUERIES
@@ -108,7 +108,7 @@ capacity:
 """
 
     def params(self) -> dict[str, Any]:
-        s: CapacitySettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         return {
             "now": self.clock(),
             "active_window": timedelta(seconds=float(s.active_window)),
@@ -116,7 +116,7 @@ capacity:
         }
 
     def refresh(self, snap: Snapshot) -> None:
-        s: CapacitySettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         rows = self.source.run(*RESOURCES, params=self.params())
         for res in RESOURCES:
             row = rows[res][0] if rows[res] else {"value": 0}

@@ -113,7 +113,7 @@ class CelerySettings(CollectorSettings):
             raise ValueError("sep: must not be empty")
 
 
-class CeleryCollector(Collector):
+class CeleryCollector(Collector[CelerySettings]):
     name = "celery"
     Settings = CelerySettings
     summary = (
@@ -221,13 +221,8 @@ celery:
     def _to_persist(self) -> dict[str, float]:
         if not self.settings.persist:
             return {}
-        out = {}
-        with self.state.lock:
-            for name in self.settings.periodic_tasks:
-                st = self.state.tasks.get(name)
-                if st is not None and st.last_success > self._persisted.get(name, 0.0):
-                    out[name] = st.last_success
-        return out
+        known = self.state.last_successes(self.settings.periodic_tasks)
+        return {name: ts for name, ts in known.items() if ts > self._persisted.get(name, 0.0)}
 
     def refresh(self, snap: Snapshot) -> None:
         s = self.settings
@@ -242,11 +237,7 @@ celery:
         now = time.time()
         if not self._baselined:
             # a periodic task never seen anywhere is dated to when monitoring started (persisted next refresh)
-            with self.state.lock:
-                for name in s.periodic_tasks:
-                    st = self.state._stats(name)
-                    if st.last_success <= 0:
-                        st.last_success = now
+            self.state.baseline_last_success(s.periodic_tasks, now)
             self._baselined = True
 
         published, folded = self.selector.select(reading.queues)
@@ -287,19 +278,19 @@ celery:
             snap.add("celery_worker_tasks_active", active, hostname=host)
         snap.add("celery_workers", sum(1 for up, _a in workers.values() if up))
         bounds = self.state.bounds
-        with self.state.lock:
-            snap.add("celery_event_stream_up", 1 if self.state.connected else 0)
-            snap.add("celery_events_received_total", self.state.events)
-            for name, st in sorted(self.state.tasks.items()):
-                for outcome in OUTCOMES.values():
-                    snap.add(f"celery_task_{outcome}_total", st.counts[outcome], name=name)
-                cumulative, buckets = 0, []
-                for le, n in zip([*bounds, float("inf")], st.buckets, strict=True):
-                    cumulative += n
-                    buckets.append((le, cumulative))
-                snap.add_histogram("celery_task_runtime_seconds", buckets, st.runtime_sum, name=name)
-                if st.last_success > 0:
-                    snap.add("celery_task_last_success_timestamp_seconds", st.last_success, name=name)
+        events = self.state.read()
+        snap.add("celery_event_stream_up", 1 if events.connected else 0)
+        snap.add("celery_events_received_total", events.events)
+        for name, st in sorted(events.tasks.items()):
+            for outcome in OUTCOMES.values():
+                snap.add(f"celery_task_{outcome}_total", st.counts[outcome], name=name)
+            cumulative, buckets = 0, []
+            for le, n in zip([*bounds, float("inf")], st.buckets, strict=True):
+                cumulative += n
+                buckets.append((le, cumulative))
+            snap.add_histogram("celery_task_runtime_seconds", buckets, st.runtime_sum, name=name)
+            if st.last_success > 0:
+                snap.add("celery_task_last_success_timestamp_seconds", st.last_success, name=name)
         for name, ival in s.periodic_tasks.items():
             snap.add("celery_periodic_task_interval_seconds", float(ival), name=name)
 

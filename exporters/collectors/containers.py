@@ -76,7 +76,7 @@ class _Track:
     seen: float = field(default_factory=time.monotonic)
 
 
-class ContainersCollector(Collector):
+class ContainersCollector(Collector[ContainersSettings]):
     name = "containers"
     Settings = ContainersSettings
     summary = (
@@ -139,7 +139,6 @@ containers:
 
     def __init__(self, settings: ContainersSettings):
         super().__init__(settings)
-        self.settings: ContainersSettings = settings
         self._api: docker.APIClient | None = None
         self._lock = threading.Lock()
         self._tracks: dict[Identity, _Track] = {}

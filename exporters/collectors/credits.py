@@ -127,7 +127,7 @@ class CreditsSettings(PgSettings):
             raise ValueError("window: must be positive")
 
 
-class CreditsCollector(PgCollector):
+class CreditsCollector(PgCollector[CreditsSettings]):
     name = "credits"
     Settings = CreditsSettings
     DEFAULT_QUERIES = QUERIES
@@ -166,7 +166,7 @@ credits:
 """
 
     def params(self) -> dict[str, Any]:
-        s: CreditsSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         from datetime import timedelta
 
         return {
@@ -195,7 +195,7 @@ credits:
         neg = rows["negative_balance"][0] if rows["negative_balance"] else {"customers": 0, "credits": 0}
         snap.add("credits_customers_negative_balance", number(column(neg, "customers", self.name, "negative_balance")))
         snap.add("credits_negative_balance_credits", number(column(neg, "credits", self.name, "negative_balance")))
-        snap.add("credits_window_seconds", float(self.settings.window))  # type: ignore[attr-defined]
+        snap.add("credits_window_seconds", float(self.settings.window))
 
 
 COLLECTOR = CreditsCollector

@@ -57,7 +57,7 @@ def parse_balance(data: Any) -> tuple[bool, dict[str, Decimal]]:
 
 
 @dataclass(kw_only=True)
-class Settings(HttpSettings):
+class DeepSeekSettings(HttpSettings):
     interval: Duration = setting(
         Duration(300),
         help="How often the balance is read. DeepSeek documents no request-rate limit for this endpoint; "
@@ -67,9 +67,9 @@ class Settings(HttpSettings):
     provider: str = setting("deepseek", help="Value of the `provider` label.")
 
 
-class DeepSeekCollector(Collector):
+class DeepSeekCollector(Collector[DeepSeekSettings]):
     name = "deepseek"
-    Settings = Settings
+    Settings = DeepSeekSettings
     summary = (
         "Reads the DeepSeek account balance (`GET /user/balance`, one entry per currency) and whether the "
         "account may still call the API, so an empty balance is seen before the 402 answers take the "
@@ -89,9 +89,8 @@ deepseek:
         *PROVIDER_METRICS,
     )
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: DeepSeekSettings):
         super().__init__(settings)
-        self.settings: Settings = settings
         self.client = HttpClient.from_settings(
             settings.base_url, {"Authorization": f"Bearer {settings.api_key}"}, settings, stop=threading.Event()
         )

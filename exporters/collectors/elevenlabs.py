@@ -80,7 +80,7 @@ class ConversationCheck:
 
 
 @dataclass(kw_only=True)
-class Settings(HttpSettings):
+class ElevenLabsSettings(HttpSettings):
     interval: Duration = setting(
         Duration(300),
         help="How often the subscription and the conversation list are read. ElevenLabs limits concurrent "
@@ -93,9 +93,9 @@ class Settings(HttpSettings):
     )
 
 
-class ElevenLabsCollector(Collector):
+class ElevenLabsCollector(Collector[ElevenLabsSettings]):
     name = "elevenlabs"
-    Settings = Settings
+    Settings = ElevenLabsSettings
     summary = (
         "Reads the ElevenLabs subscription (characters used and allowed, next reset, status) and, optionally, "
         "lists the provider's finished conversations of the last hours to count those the platform's database "
@@ -125,9 +125,8 @@ elevenlabs:
         *PROVIDER_METRICS,
     )
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: ElevenLabsSettings):
         super().__init__(settings)
-        self.settings: Settings = settings
         self.client = HttpClient.from_settings(
             settings.base_url, {"xi-api-key": str(settings.api_key)}, settings, stop=threading.Event()
         )

@@ -112,7 +112,7 @@ CHECKPOINT_REASONS = ("corrupt", "oversized", "foreign", "changed", "write")
 
 
 @dataclass(kw_only=True)
-class Settings(PgSettings):
+class LlmSpendSettings(PgSettings):
     QUERIES: ClassVar[tuple[str, ...]] = ("usage",)
 
     interval: Duration = setting(Duration(30), help="How often new usage rows are read.")
@@ -164,9 +164,9 @@ class Settings(PgSettings):
         PriceTable.load(self.price_table)  # a bad table stops the exporter at start with a one-line error
 
 
-class LlmSpendCollector(PgCollector):
+class LlmSpendCollector(PgCollector[LlmSpendSettings]):
     name = "llm_spend"
-    Settings = Settings
+    Settings = LlmSpendSettings
     DEFAULT_QUERIES: ClassVar[dict[str, str]] = {"usage": USAGE_QUERY}
     summary = (
         "Token usage recorded by the application (table `llm_usage`, one row per LLM call), priced by the "
@@ -203,9 +203,8 @@ llm_spend:
         info("llm_price_table_info", "Version of the price table in use.", "version"),
     )
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: LlmSpendSettings):
         super().__init__(settings)
-        self.settings: Settings = settings
         self.prices = PriceTable.load(settings.price_table)
         usage = settings.queries.get("usage", USAGE_QUERY).strip().rstrip(";")
         sql = {
@@ -530,7 +529,7 @@ def _by_type(series: dict[tuple[str, str, str], list[int]]) -> dict[tuple[str, s
     return out
 
 
-def _identity(settings: Settings, usage: str) -> str:
+def _identity(settings: LlmSpendSettings, usage: str) -> str:
     """What the totals depend on besides the rows: the database, the row source, the prices, the label cap."""
     try:
         prices = hashlib.sha256(Path(settings.price_table or DEFAULT_PATH).read_bytes()).hexdigest()

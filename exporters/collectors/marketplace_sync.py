@@ -198,7 +198,7 @@ def _threshold_label(value: float) -> str:
     return f"{value:g}"
 
 
-class MarketplaceSyncCollector(PgCollector):
+class MarketplaceSyncCollector(PgCollector[MarketplaceSyncSettings]):
     name = "marketplace_sync"
     Settings = MarketplaceSyncSettings
     DEFAULT_QUERIES = QUERIES
@@ -245,7 +245,7 @@ marketplace_sync:
     REPORTS: ClassVar[tuple[tuple[str, str], ...]] = (("Stale or erroring sellers, expiring tokens", "report"),)
 
     def params(self) -> dict[str, Any]:
-        s: MarketplaceSyncSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         thresholds = [float(t) for t in s.stale_thresholds]
         now = self.clock()
         return {
@@ -269,7 +269,7 @@ marketplace_sync:
         self.source.sql["_no_jit"] = "SELECT set_config('jit', 'off', true)"
 
     def refresh(self, snap: Snapshot) -> None:
-        s: MarketplaceSyncSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         names = ["_no_jit", "sync_lag", "stale_sellers", "token_expiry"]
         counting = self._sellers is None or time.monotonic() - self._sellers_at >= float(s.sellers_interval)
         if counting:

@@ -131,7 +131,7 @@ def bounded(rows: list[dict[str, Any]], limit: int) -> dict[str, DbActivity]:
     return out
 
 
-class PgActivityCollector(PgCollector):
+class PgActivityCollector(PgCollector[PgActivitySettings]):
     name = "pg_activity"
     Settings = PgActivitySettings
     DEFAULT_QUERIES = QUERIES
@@ -161,7 +161,7 @@ pg_activity:
         return {}
 
     def refresh(self, snap: Snapshot) -> None:
-        s: PgActivitySettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         rows = self.source.run("sessions", params={})["sessions"]
         require(rows, COLUMNS, self.name, "sessions")
         for name, act in sorted(bounded(rows, s.max_databases).items()):

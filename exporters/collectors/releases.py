@@ -208,7 +208,7 @@ def process_release(proc: ProcReader, text: str, btime: float) -> tuple[str, flo
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)), round(started, 2)
 
 
-class Releases(Collector):
+class Releases(Collector[ReleasesSettings]):
     name = "releases"
     Settings = ReleasesSettings
     metrics = (
@@ -239,11 +239,11 @@ releases:
         if s.file:
             return file_release(s.file)
         assert s.process
-        cfg: ReleasesSettings = self.settings  # type: ignore[assignment]
+        cfg = self.settings
         return process_release(self.proc, s.process, boot_time(cfg.proc_root))
 
     def refresh(self, snap: Snapshot) -> None:
-        cfg: ReleasesSettings = self.settings  # type: ignore[assignment]
+        cfg = self.settings
         snap.declare("app_release_info")
         snap.declare("app_release_timestamp_seconds")
         for s in cfg.services:

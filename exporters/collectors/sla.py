@@ -86,7 +86,7 @@ class SlaSettings(PgSettings):
     channels: list[str] = setting(["chat", "feedback", "question"], help="Channels published even with no row.")
 
 
-class SlaCollector(PgCollector):
+class SlaCollector(PgCollector[SlaSettings]):
     name = "sla"
     Settings = SlaSettings
     DEFAULT_QUERIES = QUERIES
@@ -112,7 +112,7 @@ sla:
     REPORTS: ClassVar[tuple[tuple[str, str], ...]] = (("Breached and at-risk interactions", "report"),)
 
     def params(self) -> dict[str, Any]:
-        s: SlaSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         return {
             "now": self.clock(),
             "horizon": timedelta(seconds=float(s.horizon)),
@@ -121,7 +121,7 @@ sla:
         }
 
     def refresh(self, snap: Snapshot) -> None:
-        s: SlaSettings = self.settings  # type: ignore[assignment]
+        s = self.settings
         rows = self.source.run("sla_status", params=self.params())["sla_status"]
         require(rows, _COLUMNS, self.name, "sla_status")
         by_channel = {str(r["channel"]): r for r in rows}

@@ -100,7 +100,7 @@ class TokenSettings(CollectorSettings):
             raise ValueError("tokens: list at least one token")
 
 
-class TokensCollector(Collector):
+class TokensCollector(Collector[TokenSettings]):
     name = "tokens"
     Settings = TokenSettings
     summary = (
@@ -122,7 +122,6 @@ tokens:
 
     def __init__(self, settings: TokenSettings):
         super().__init__(settings)
-        self.settings: TokenSettings = settings
         self._last_error: dict[str, str] = {}
 
     def refresh(self, snap: Snapshot) -> None:

@@ -1,12 +1,13 @@
 """Worker pools of Gunicorn, Uvicorn and Celery: is the master alive, how many workers run, are they busy.
 
-Reads (procfs, see ``_procfs``): ``stat`` of every process on a full scan, for all pools at once;
-between full scans (see below) only ``stat`` of the known masters, of their children
-(``/proc/<pid>/task/<tid>/children``) and of the workers already tracked; ``cmdline`` of new and
-young processes (cached by pid and start time), ``environ`` and ``cwd`` of
-masters, ``fd`` links of workers of pools with a ``port``, ``net/tcp{,6}`` of a master's network
-namespace; the LISTEN sockets' backlog limit through NETLINK_SOCK_DIAG (``_sockdiag``); Gunicorn's
-control socket (``show stats``) for the configured worker count and the dirty arbiter's PID.
+Reads (procfs, see ``_procfs``): on a full scan the ``/proc`` directory and ``stat`` of every process
+not already known to be no server's, for all pools at once; between full scans (see below) only ``stat``
+of the known masters, of their children (``/proc/<pid>/task/<tid>/children``) and of the workers
+already tracked; ``cmdline`` of new and young processes (cached by pid and start time), ``environ`` and
+``cwd`` of masters, ``fd`` links of workers of pools with a ``port``; the pools' sockets
+(``_pool_sockets``: listeners every refresh, connections only when a worker holds a socket not known
+to be something else); Gunicorn's control socket (``_gunicorn_ctl``) for the configured worker count
+and the dirty arbiter's PID.
 Publishes, labels ``server`` and ``service``: ``worker_pool_master_up``, ``worker_pool_masters``,
 ``worker_pool_workers``, ``worker_pool_workers_expected``, ``worker_pool_workers_busy``,
 ``worker_pool_worker_restarts_total``, ``worker_pool_listen_queue_length`` / ``_limit``, worker
@@ -23,7 +24,10 @@ Cost follows the pools, not the host: the whole process table is scanned at the 
 whenever a known master is gone or a pool has none, whenever a child of a master looks like a new
 master (a Gunicorn USR2 upgrade), and at least every ``rescan_interval`` (a second master started
 beside a live one, or ``match`` made broader, shows up then); every other refresh reads the few
-processes of the pools. Kernels without the ``children`` file get the full scan every refresh.
+processes of the pools. A full scan reads nothing of an old process whose command line matched no
+server (known by pid and ``/proc/<pid>`` inode, which a reused pid does not keep), so it costs one
+directory read plus the processes that are new, young or the pools'. Kernels without the ``children``
+file get a full scan reading every process every refresh.
 
 Restarts: a worker that exits while its master lives, followed by a new worker under that master,
 is one restart (so a shutdown, or scaling down, counts none; max_requests recycling counts).
@@ -31,7 +35,9 @@ is one restart (so a shutdown, or scaling down, counts none; max_requests recycl
 Busy workers, and the method's limits:
 
 - pools with a ``port``: a worker is busy when it holds an ESTABLISHED connection on that port
-  (its fds against the socket table). Exact for sync workers at the refresh instant; for gthread,
+  (its fds against the socket table; the kernel's connection table, the costly read, is read only
+  when some worker holds a socket that is neither the listener nor one seen before not to be such a
+  connection: an idle pool costs no connection read). Exact for sync workers at the refresh instant; for gthread,
   gevent and async workers an idle keep-alive connection also counts; connections still waiting in
   the accept queue belong to no worker and show up in the listen queue instead. Needs the
   worker's ``/proc/<pid>/fd`` (same user, or CAP_SYS_PTRACE); when unreadable, the CPU method is used.
@@ -42,17 +48,17 @@ Busy workers, and the method's limits:
 
 from __future__ import annotations
 
-import glob
+import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 from exporters.binding import Duration, setting
 from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
-from exporters.collectors import _procfs, _servers, _sockdiag
-from exporters.collectors._procfs import CLK_TCK, TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat
+from exporters.collectors import _procfs, _servers
+from exporters.collectors._pool_sockets import Sockets, SocketTables
+from exporters.collectors._procfs import CLK_TCK, ProcReader, ProcStat
 
 log = logging.getLogger("exporters.worker_pools")
 
@@ -60,8 +66,6 @@ Key = tuple[int, int]  # (pid, start ticks): a process, robust to PID reuse
 # a command line is read when a process is first seen and again once it is older than each of
 # these ages: titles (setproctitle) and exec'ing wrappers change it shortly after start
 REREAD_AGES = (1.0, 10.0)
-CTL_RETRY_SECONDS = 30.0
-CTL_REFRESH_SECONDS = 30.0  # workers_target and the dirty arbiter's pid change rarely: ask this often
 L = ("server", "service")
 
 
@@ -135,94 +139,33 @@ class _Pool:
     pending_deaths: dict[Key, int] = field(default_factory=dict)
     restarts: int = 0
     dead_cpu_ticks: int = 0
-
-
-@dataclass
-class _Ctl:
-    path: str | None
-    stats: dict | None = None
-    retry_at: float = 0.0  # next query; sooner after a failure than after a success
-
-
-@dataclass
-class _Sockets:
-    """TCP sockets on the pools' ports in one network namespace."""
-
-    listen: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # port -> (queue, limit)
-    established: dict[int, set[int]] = field(default_factory=dict)  # port -> inodes held by a process
+    not_connections: set[int] = field(default_factory=set)  # socket inodes the workers hold that are no connection
 
 
 class _Scan:
     """One refresh's view of the process table (all of it, or only the pools' processes when ``full``
-    is false); socket tables read at most once per namespace."""
+    is false); socket tables read at most once per network namespace."""
 
-    def __init__(self, owner: WorkerPools, now: float, procs: dict[int, ProcStat], full: bool):
-        self.owner = owner
-        self.now = now
+    def __init__(self, now: float, uptime: float, procs: dict[int, ProcStat], full: bool, tables: SocketTables):
+        self.now, self.uptime = now, uptime
         self.procs = procs
         self.full = full
-        self.uptime = owner.uptime()
         self.children: dict[int, list[ProcStat]] = {}  # filled by the refresh's single pass
-        self._sockets: dict[str, _Sockets] = {}
+        self._tables = tables
+        self._sockets: dict[str, Sockets] = {}
 
     def alive(self, key: Key) -> bool:
         st = self.procs.get(key[0])
         return st is not None and st.key == key and st.alive
 
-    def sockets(self, pid: int) -> _Sockets:
-        """Our own namespace through sock_diag (fast, has the backlog limit), another one through
-        ``/proc/<pid>/net/tcp{,6}`` (the limit is not there, and netlink cannot reach it)."""
-        owner = self.owner
-        try:
-            ns = owner.proc.netns(pid)
-        except OSError:
-            ns = f"pid:{pid}"
+    def sockets(self, pid: int) -> Sockets:
+        ns = self._tables.namespace(pid)
         if ns not in self._sockets:
-            view = None
-            if ns == owner.own_netns:
-                try:
-                    view = _diag_view(owner.ports)
-                except OSError as exc:
-                    owner.note("sock_diag", f"sock_diag unavailable ({exc}): reading /proc/<pid>/net/tcp, "
-                               "no listen queue limit")
-            self._sockets[ns] = view or _procfs_view(owner.proc, pid, owner.ports)
+            self._sockets[ns] = self._tables.read(pid, ns)
         return self._sockets[ns]
 
 
-def _diag_view(ports: set[int]) -> _Sockets:
-    """The listeners first (a cheap dump), then the connections only in the families of those listeners: an
-    accepted connection has its listener's family, and each family's ESTABLISHED dump walks the kernel's whole
-    connection hash table, so IPv4-only pools skip the IPv6 walk (and pools not listening skip both)."""
-    view = _Sockets()
-    wanted = sorted(ports)
-    try:
-        listen = _sockdiag.dump(1 << _sockdiag.TCP_LISTEN, ports=wanted)
-        families = tuple(sorted({s.family for s in listen if s.port in ports}))
-        found = listen + (_sockdiag.dump(1 << _sockdiag.TCP_ESTABLISHED, ports=wanted, families=families)
-                          if families else [])
-    except OSError:  # a kernel refusing the port filter: every socket, filtered here
-        found = _sockdiag.dump((1 << _sockdiag.TCP_LISTEN) | (1 << _sockdiag.TCP_ESTABLISHED))
-    for s in found:
-        if s.port not in ports:
-            continue
-        if s.state == _sockdiag.TCP_LISTEN:
-            view.listen.setdefault(s.port, []).append((s.queue, s.limit))
-        elif s.inode:
-            view.established.setdefault(s.port, set()).add(s.inode)
-    return view
-
-
-def _procfs_view(proc: ProcReader, pid: int, ports: set[int]) -> _Sockets:
-    view = _Sockets()
-    for r in proc.net_tcp(pid, ports):
-        if r.state == TCP_LISTEN:
-            view.listen.setdefault(r.local_port, []).append((r.rx_queue, None))
-        elif r.state == TCP_ESTABLISHED and r.inode:
-            view.established.setdefault(r.local_port, set()).add(r.inode)
-    return view
-
-
-class WorkerPools(Collector):
+class WorkerPools(Collector[WorkerPoolsSettings]):
     name = "worker_pools"
     Settings = WorkerPoolsSettings
     summary = (
@@ -271,19 +214,12 @@ worker_pools:
 
     def __init__(self, settings: WorkerPoolsSettings):
         super().__init__(settings)
-        self.settings: WorkerPoolsSettings = settings
         self.proc = ProcReader(settings.proc_root)
         self.pools = [_Pool(p) for p in settings.pools]
         self.kinds = sorted({p.server for p in settings.pools})
-        self.ports = {p.port for p in settings.pools if p.port is not None}
-        try:
-            self.own_netns = os.readlink("/proc/self/ns/net")
-        except OSError:
-            self.own_netns = ""
+        self._tables = SocketTables(self.proc, {p.port for p in settings.pools if p.port is not None}, self.note)
         self._args: dict[Key, tuple[list[str], tuple[str, ...], float]] = {}
-        self._env: dict[Key, dict[str, str] | None] = {}
-        self._ctl: dict[Key, _Ctl] = {}
-        self._dirty_files: dict[Key, tuple[float, set[int]]] = {}
+        self._master_views: dict[Key, _servers.Master] = {}
         self._seen_workers: set[Key] = set()
         self._notes: dict[str, str] = {}
         self._boot_time: float | None = None
@@ -291,6 +227,9 @@ worker_pools:
         self._last_full: float | None = None  # monotonic time of the last full scan
         self._need_full = True  # a pool without a master: look for one in the whole table
         self._children_ok = True  # False on kernels without /proc/<pid>/task/<tid>/children
+        # pid -> (/proc/<pid> inode, key) of old processes that are no server's: full scans skip them
+        self._others: dict[int, tuple[int, Key]] = {}
+        self.skip_others = True  # False: full scans read every process (the bench's "before")
         self.full_scans = 0  # for tests and the bench
 
     # --- small readers with caches ---------------------------------------------------------------
@@ -331,78 +270,12 @@ worker_pools:
             self._args[st.key] = cached
         return cached
 
-    def environ(self, st: ProcStat) -> dict[str, str] | None:
-        if st.key not in self._env:
-            try:
-                env: dict[str, str] | None = self.proc.environ(st.pid)
-            except OSError:
-                env = None
-                self.note(f"environ:{st.pid}", f"cannot read the environment of pid {st.pid} (needs the same "
-                          "user or CAP_SYS_PTRACE): expected workers may be unknown")
-            # setproctitle reuses the environment's memory for long titles: all NULs then
-            self._env[st.key] = env or None
-        return self._env[st.key]
-
-    def _config_file_exists(self, st: ProcStat) -> bool | None:
-        try:
-            os.stat(self.proc.path_in(st.pid, "gunicorn.conf.py"))
-            return True
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return None
-
-    # --- Gunicorn control socket ------------------------------------------------------------------
-
-    def gunicorn_stats(self, master: ProcStat, args: list[str], now: float) -> dict | None:
-        ctl = self._ctl.get(master.key)
-        if ctl is None:
-            ctl = self._ctl[master.key] = _Ctl(_servers.gunicorn_control_socket(args, self.environ(master)))
-        if now < ctl.retry_at:
-            return ctl.stats
-        error = "not found"
-        for path in self._ctl_candidates(master, ctl.path):
-            for where in (self.proc.path_in(master.pid, path), path):
-                try:
-                    stats = _servers.query_gunicorn_stats(where)
-                except (OSError, ValueError) as exc:
-                    error = f"{path}: {exc}"
-                    continue
-                if stats.get("pid") == master.pid:
-                    ctl.path, ctl.stats, ctl.retry_at = path, stats, now + CTL_REFRESH_SECONDS
-                    return stats
-                error = f"{path} belongs to pid {stats.get('pid')}"
-        # a master that answered before keeps its last answer (a stopped or busy master times out)
-        ctl.retry_at = now + CTL_RETRY_SECONDS
-        self.note(f"ctl:{master.pid}", f"gunicorn pid {master.pid}: control socket not usable ({error})")
-        return ctl.stats
-
-    def _ctl_candidates(self, master: ProcStat, known: str | None) -> list[str]:
-        """The control socket path from the command line or environment, else the listening Unix
-        sockets the master holds (with setproctitle both are gone from /proc): ``*.ctl`` first."""
-        try:
-            inodes = self.proc.socket_inodes(master.pid)
-            held = [u.path for u in self.proc.net_unix(master.pid) if u.listening and u.inode in inodes]
-        except OSError:
-            held = []
-        held.sort(key=lambda p: not p.endswith(".ctl"))
-        return list(dict.fromkeys([known, *held] if known else held))
-
-    def dirty_pids(self, master: ProcStat, now: float) -> set[int]:
-        """Dirty arbiter PIDs from Gunicorn's PID files (``$TMPDIR/gunicorn-dirty-NAME.pid``)."""
-        cached = self._dirty_files.get(master.key)
-        if cached and now - cached[0] < CTL_RETRY_SECONDS:
-            return cached[1]
-        tmp = (self.environ(master) or {}).get("TMPDIR") or "/tmp"
-        pids: set[int] = set()
-        for path in glob.glob(self.proc.path_in(master.pid, os.path.join(tmp, "gunicorn-dirty-*.pid"))):
-            try:
-                with open(path) as f:
-                    pids.add(int(f.read().strip()))
-            except (OSError, ValueError):
-                continue
-        self._dirty_files[master.key] = (now, pids)
-        return pids
+    def _master(self, st: ProcStat, args: list[str]) -> _servers.Master:
+        view = self._master_views.get(st.key)
+        if view is None:
+            view = self._master_views[st.key] = _servers.Master(st, self.proc, self.note)
+        view.args = args
+        return view
 
     # --- the refresh ------------------------------------------------------------------------------
 
@@ -410,14 +283,8 @@ worker_pools:
         if self._boot_time is None:
             self._boot_time = self._read_boot_time()
         now = time.monotonic()
-        found = self._pools_scan(now)
-        if found is None:
-            scan = _Scan(self, now, self.proc.scan(), full=True)
-            candidates, alive_keys = self._classify(scan)
-            self._last_full = now
-            self.full_scans += 1
-        else:
-            scan, candidates, alive_keys = found
+        found = self._pools_scan(now) or self._full_scan(now)
+        scan, candidates, alive_keys = found
         self._masters = set()
         self._need_full = False
         for pool in self.pools:
@@ -426,12 +293,67 @@ worker_pools:
             self._masters.update(m.key for m in masters)
         if scan.full:  # a partial view cannot tell which other processes are gone
             self._seen_workers &= alive_keys
-            for cache in (self._args, self._env, self._ctl, self._dirty_files):
+            for cache in (self._args, self._master_views):
                 for key in [k for k in cache if k not in alive_keys]:
                     del cache[key]
 
+    def _full_scan(self, now: float) -> tuple[_Scan, dict[str, list[ProcStat]], set[Key]]:
+        """The whole process table, but nothing of the processes already known to be no server's: an old
+        process whose command line matched no server is remembered by pid and ``/proc/<pid>`` inode (a new
+        process on a reused pid has a new inode) and not read again. The masters' children, which such
+        processes may be (workers with a title), are then read from the masters' ``children`` files."""
+        listing = self.proc.listing()
+        others = {pid: v for pid, v in self._others.items() if listing.get(pid) == v[0]}
+        procs: dict[int, ProcStat] = {}
+        for pid in listing.keys() - others.keys():
+            with contextlib.suppress(OSError):
+                procs[pid] = self.proc.stat(pid)
+        scan = _Scan(now, self.uptime(), procs, True, self._tables)
+        candidates, alive_keys = self._classify(scan)
+        if others:
+            try:
+                self._read_pools_children(scan, candidates)
+            except _procfs.ChildrenUnsupported:
+                self._no_children_file()
+                return self._full_scan(now)
+        alive_keys.update(key for _ino, key in others.values())
+        if self._children_ok and self.skip_others:
+            for st in procs.values():
+                cached = self._args.get(st.key)
+                if st.alive and cached is not None and not cached[1] and cached[2] >= REREAD_AGES[-1]:
+                    others[st.pid] = (listing[st.pid], st.key)
+        self._others = others
+        self._last_full = now
+        self.full_scans += 1
+        return scan, candidates, alive_keys
+
+    def _read_pools_children(self, scan: _Scan, candidates: dict[str, list[ProcStat]]) -> None:
+        """Add the candidates' children and the tracked workers (orphans included) that the scan skipped."""
+        pids: set[int] = set()
+        for st in {st.pid: st for found in candidates.values() for st in found}.values():
+            try:
+                pids.update(self.proc.children(st.pid))
+            except _procfs.ChildrenUnsupported:
+                raise
+            except OSError:  # gone since
+                continue
+        pids.update(k[0] for pool in self.pools for k in pool.workers)
+        for pid in pids - scan.procs.keys():
+            try:
+                st = scan.procs[pid] = self.proc.stat(pid)
+            except OSError:
+                continue
+            if st.alive:
+                scan.children.setdefault(st.ppid, []).append(st)
+
+    def _no_children_file(self) -> None:
+        self._children_ok = False
+        self._others.clear()
+        self.note("children", "this kernel has no /proc/<pid>/task/<tid>/children: every refresh scans the "
+                  "whole process table")
+
     def _classify(self, scan: _Scan) -> tuple[dict[str, list[ProcStat]], set[Key]]:
-        """Children of every process, and the master candidates per server kind, in one pass."""
+        """Children of every process read, and the master candidates per server kind, in one pass."""
         candidates: dict[str, list[ProcStat]] = {k: [] for k in self.kinds}
         alive_keys = set()
         children = scan.children
@@ -444,8 +366,9 @@ worker_pools:
             args, kinds, _age = self._cmd(st, scan)
             if not kinds or key in self._seen_workers:
                 continue
+            # a fork with the same command line is a worker that has no title (yet); a parent skipped by the
+            # scan matched no server, so its command line differs
             parent = scan.procs.get(st.ppid)
-            # a fork with the same command line is a worker that has no title (yet)
             if parent is None or self.args(parent, scan) != args:
                 for kind in kinds:
                     candidates[kind].append(st)
@@ -467,9 +390,7 @@ worker_pools:
                 procs[st.pid] = st
                 kids.update(self.proc.children(st.pid))
         except _procfs.ChildrenUnsupported:
-            self._children_ok = False
-            self.note("children", "this kernel has no /proc/<pid>/task/<tid>/children: every refresh scans the "
-                      "whole process table")
+            self._no_children_file()
             return None
         except OSError:
             return None
@@ -480,7 +401,7 @@ worker_pools:
                 procs[pid] = self.proc.stat(pid)
             except OSError:
                 continue
-        scan = _Scan(self, now, procs, full=False)
+        scan = _Scan(now, self.uptime(), procs, False, self._tables)
         alive_keys = set()
         for st in procs.values():
             if st.alive:
@@ -510,21 +431,15 @@ worker_pools:
         expected: int | None = 0
         for m in masters:
             margs = self.args(m, scan)
-            stats = self.gunicorn_stats(m, margs, scan.now) if cfg.server == "gunicorn" else None
-            skip: set[int] = set()
-            if cfg.server == "gunicorn":
-                skip = {int(stats["dirty_arbiter_pid"])} if stats and stats.get("dirty_arbiter_pid") else set()
-                if stats is None:
-                    skip = self.dirty_pids(m, scan.now)
-            kids = [c for c in scan.children.get(m.pid, []) if c.pid not in skip]
+            facts = rule.facts(self._master(m, margs), scan.now)
+            kids = [c for c in scan.children.get(m.pid, []) if c.pid not in facts.skip]
             workers = [c for c in kids if rule.is_worker(self.args(c, scan), margs)]
             for w in workers:
                 found[w.key] = w
                 self._seen_workers.add(w.key)
-            exp = self._expected(cfg.server, m, margs, stats)
-            if cfg.server == "uvicorn" and not workers and _servers.uvicorn_single_process(margs, self.environ(m)):
-                found[m.key] = m  # a single-process uvicorn serves requests itself
-            expected = None if expected is None or exp is None else expected + exp
+            if facts.serves_itself and not workers:
+                found[m.key] = m
+            expected = None if expected is None or facts.expected is None else expected + facts.expected
         if cfg.expected_workers is not None:
             expected = cfg.expected_workers
 
@@ -570,15 +485,6 @@ worker_pools:
                 prev.cpu_ticks, prev.seen_at = w.cpu_ticks, scan.now
         return masters
 
-    def _expected(self, server: str, m: ProcStat, args: list[str], stats: dict | None) -> int | None:
-        if server == "gunicorn":
-            if stats and isinstance(stats.get("workers_target"), int):
-                return stats["workers_target"]
-            return _servers.gunicorn_expected(args, self.environ(m), self._config_file_exists(m)).workers
-        if server == "uvicorn":
-            return _servers.uvicorn_expected(args, self.environ(m)).workers
-        return _servers.celery_expected(args, None).workers
-
     def _track(self, pool: _Pool, found: dict[Key, ProcStat], masters: list[ProcStat], scan: _Scan) -> None:
         """Deaths under a live master wait for a replacement; each replacement is one restart."""
         for key in [k for k in pool.workers if k not in found]:
@@ -600,17 +506,31 @@ worker_pools:
         for mkey in [k for k in pool.pending_deaths if not scan.alive(k)]:
             del pool.pending_deaths[mkey]
 
-    def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: _Sockets | None, scan: _Scan) -> int:
-        established = socks.established.get(pool.cfg.port or 0, set()) if socks is not None else None
-        busy = 0
-        for key, st in found.items():
-            if established is not None:
+    def _busy(self, pool: _Pool, found: dict[Key, ProcStat], socks: Sockets | None, scan: _Scan) -> int:
+        held: dict[Key, set[int]] = {}  # socket inodes of each worker whose fds are readable
+        if socks is not None:
+            for key, st in found.items():
                 try:
-                    busy += bool(self.proc.socket_inodes(st.pid) & established)
-                    continue
+                    held[key] = self.proc.socket_inodes(st.pid)
                 except OSError:
                     self.note(f"fd:{pool.cfg.service}", f"pool {pool.cfg.service}: cannot read workers' fds "
                               "(needs the same user or CAP_SYS_PTRACE), busy workers from CPU time")
+        established: set[int] = set()
+        if socks is not None and held:
+            inodes = set().union(*held.values())
+            unknown = inodes - socks.listen_inodes - pool.not_connections
+            if unknown:  # else no worker holds a connection: the connection table is not read at all
+                connections = self._tables.connections(socks)
+                established = connections.get(pool.cfg.port or 0, set())
+                # a socket that is not an ESTABLISHED connection on a pool's port now never becomes one (accepted
+                # connections are born established, and nothing else has that local port)
+                pool.not_connections |= unknown - set().union(*connections.values())
+            pool.not_connections &= inodes
+        busy = 0
+        for key, st in found.items():
+            if key in held:
+                busy += bool(held[key] & established)
+                continue
             prev = pool.workers.get(key)
             if prev is None or prev.seen_at < 0:
                 continue

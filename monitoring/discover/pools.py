@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from exporters.collectors import _servers
+from exporters.collectors import _gunicorn_ctl, _servers
 from monitoring.discover.host import Host, Listen
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
@@ -97,7 +97,7 @@ def _gunicorn_target(host: Host, pid: int) -> int | None:
     for path in host.unix_listening(pid):
         for where in (f"{host.root}/{pid}/root{path}", path):
             try:
-                stats = _servers.query_gunicorn_stats(where)
+                stats = _gunicorn_ctl.query_stats(where)
             except (OSError, ValueError):
                 continue
             if stats.get("pid") == pid and isinstance(stats.get("workers_target"), int):
