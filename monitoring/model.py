@@ -106,10 +106,10 @@ class Alert:
     for_: str = "0m"
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
     requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
-    # what notifications show as the current value (monitoring.notifications): a Prometheus annotation template
-    # (``{{ $value | humanize }}``) and a unit word; both optional, the description's or thresholds' formatting
-    # of ``$value`` otherwise
-    value: str = ""
+    # what notifications show as the current value: a Prometheus annotation template built with the words of
+    # monitoring.notifications (``count("messages")``, ``ratio()``, ``NO_VALUE``...) and an optional unit word.
+    # Required in effect: the generator refuses an alert left at None (tests/test_notification_values.py)
+    value: str | None = None
     unit: str = ""
     thresholds: tuple[Threshold, ...] = field(init=False)
 

@@ -1,8 +1,10 @@
 """What a notification says: the alert's value and threshold (Prometheus annotations) and the Alertmanager
 templates every receiver renders (Telegram, PagerDuty Events v2, e-mail; webhooks carry the annotations).
 
-Reads: an ``Alert`` of the catalog (its optional ``value``/``unit``, else its description and thresholds).
-Publishes ``alert_value(alert)`` -> (``value`` annotation template, ``threshold`` text), ``TEMPLATE`` (the
+Reads: an ``Alert`` of the catalog (its ``value``/``unit``, declared by every alert with the words of
+``monitoring.values``, and its thresholds).
+Publishes ``alert_value(alert)`` -> (``value`` annotation template,
+``threshold`` text), ``TEMPLATE`` (the
 Alertmanager template file), ``FIELDS`` (receiver -> config field -> template text, what
 ``monitoring.alertmanager_config`` writes) and ``LIMITS`` (how many alerts a message lists, how long a label
 or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
@@ -27,7 +29,6 @@ _UNIT_FORMAT = {
     "currencyUSD": ("{{ $value | humanize }}", " USD"),
     "d": ("{{ $value | humanize }}", " days"),
 }
-_VALUE_IN_TEXT = re.compile(r"\{\{\s*\$value\s*\|\s*(humanize|humanize1024|humanizeDuration|humanizePercentage)\s*\}\}")
 
 
 def _threshold_text(expr: str, t: Threshold) -> str:
@@ -42,23 +43,15 @@ def _threshold_text(expr: str, t: Threshold) -> str:
 
 def alert_value(a: Alert) -> tuple[str, str]:
     """The alert's current value as people read it (a Prometheus annotation template) and the threshold it
-    crossed. ``Alert.value``/``unit`` win; else the description's own formatting of ``$value`` (or the first
-    threshold's unit); an alert with neither (``up == 0``: the value says nothing) gets none."""
+    crossed. Every alert declares its value (``NO_VALUE`` when its state says it all); an alert that does
+    not stops the generator with one line."""
+    if a.value is None:
+        raise ValueError(f"alert {a.name}: declare how its value reads (value=v.count('things'), v.ratio(), "
+                         "v.duration(), v.amount(), or v.NO_VALUE; monitoring/values.py)")
     expr = str(a.expr)
     threshold = ", ".join(filter(None, (_threshold_text(expr, t) for t in a.thresholds)))
     unit = f" {a.unit}" if a.unit else ""
-    if a.value:
-        return a.value + unit, threshold
-    m = _VALUE_IN_TEXT.search(a.description)
-    t = a.thresholds[0] if a.thresholds else None
-    if t is not None:
-        fmt, suffix = _UNIT_FORMAT.get(t.unit, ("{{ $value | humanize }}", ""))
-        if m:
-            fmt = m.group(0)
-        return fmt + (unit or suffix), threshold
-    if m:
-        return m.group(0) + unit, threshold
-    return "", threshold
+    return (a.value + unit if a.value else ""), threshold
 
 
 # --- Alertmanager ----------------------------------------------------------------------------------
