@@ -6,6 +6,7 @@ incidents, the runbook page's anchors and the native stack's stand-in Grafana th
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -16,7 +17,7 @@ import requests
 
 from monitoring import generate, messages
 from monitoring.catalog import build
-from monitoring.notifications import TEMPLATE
+from monitoring.notifications import FIELDS, TEMPLATE
 from monitoring.site import load_site
 from stack.boards import Boards
 
@@ -233,3 +234,44 @@ def test_both_alertmanagers_send_pagerduty_the_same_dedup_key_and_fields(tmp_pat
         for p in procs:
             p.stop()
         rec.stop()
+
+
+def test_telegram_cuts_by_characters_never_inside_an_entity() -> None:
+    """The golden `cut` case: Cyrillic and accented names past the cut, `&` and `<` near it, a group too large."""
+    raw = (GOLDEN / "cut.telegram.html").read_bytes()
+    text = raw.decode("utf-8")  # strict: a character split by a byte cut would fail here
+    assert len(text) <= TELEGRAM_LIMIT  # the HTML itself: Alertmanager 0.25 would cut it anywhere past 4,096
+    _telegram(text)
+    assert not re.search(r"&[#0-9a-z]{0,4}(?![#0-9a-z;])", text.replace("&amp;", "").replace("&lt;", "")
+                         .replace("&gt;", "").replace("&#34;", "").replace("&#39;", ""))
+    hook = json.loads((GOLDEN / "cut.webhook.json").read_text())
+    service, host = hook["commonLabels"]["service"], hook["commonLabels"]["host"]
+    # the title: "... </b> <service cut>… N more on <host cut>… M more"; N and M count characters as shown
+    m = re.match(r"^<b>[^\n]*</b> (.*?)… (\d+) more on (.*?)… (\d+) more$", text.splitlines()[0])
+    assert m, text.splitlines()[0]
+    for label, cut, more in ((service, m.group(1), m.group(2)), (host, m.group(3), m.group(4))):
+        shown = html.unescape(cut)
+        assert label.startswith(shown) and len(label) - len(shown) == int(more), (label, cut, more)
+    assert "... and 4 more firing" in text
+
+
+def test_telegram_html_stays_within_its_limit_for_firing_and_resolved_at_their_longest(demo, tmp_path) -> None:
+    """Every label, value and link at its longest, firing and resolved in one group: the HTML Alertmanager sends
+    stays under 4,096 characters (it would cut it anywhere, inside a tag or an entity, past that)."""
+    cat, panels = demo
+    long = {"service": "&<é" * 300, "host": "ß&" * 300, "instance": "i" * 300}
+    data = messages.sample_data(cat, panels, {"big": (("WorkerPoolMasterDown",) * 6, "firing", long)})["big"]
+    for a in data["alerts"]:
+        a["annotations"] = {k: v + "&" * 400 for k, v in a["annotations"].items()}
+        a["generatorURL"] += "&x=" + "y" * 2000
+    for a in data["alerts"][1::2]:
+        a.update(status="resolved", endsAt=messages.END)
+    tmpl = tmp_path / "templates"
+    tmpl.mkdir()
+    (tmpl / "lookout.tmpl").write_text(TEMPLATE)
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    got = messages._render_fields(messages._amtool(), tmpl, tmp_path / "data.json",
+                                  {"m": FIELDS["telegram"]["message"]}, "UTC")["m"]
+    assert len(got) <= TELEGRAM_LIMIT, len(got)
+    _telegram(got)
+    assert len(re.findall(r"^<b>A Gunicorn", got, re.M)) == 3 and "... and 3 more resolved" in got
