@@ -103,3 +103,13 @@ def test_issue_examples_as_promtool_renders_them(tmp_path: Path) -> None:
     r = subprocess.run([shutil.which("promtool") or "promtool", "test", "rules", "test.yml"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_e2e_value_check_reads_every_value_text() -> None:
+    """tests/support/notifications.parse_human compares the shown value with Prometheus' (tests/test_e2e.py)."""
+    from tests.support.notifications import parse_human
+
+    assert parse_human("1,240 messages, oldest 7m 0s") == 1240 and parse_human("3 of 4 workers") == 3
+    assert parse_human("7m 0s waiting") == 420 and parse_human("1,234,567 messages") == 1234567
+    assert parse_human("12 charges unreconciled") == 12 and parse_human("2GiB resident") == 2 * 1024 ** 3
+    assert parse_human("12.5% free") == 0.125 and parse_human("50m 502 responses/s") == 0.05
