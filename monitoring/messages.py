@@ -233,7 +233,7 @@ def alerts_md(files: dict[str, str], site_name: str) -> str:
         out.append(f"## {title}\n\n")
         tg, pd = shown(get(case, "telegram.html")), get(case, "pagerduty.json")
         out.append(f"Telegram, as the chat shows it (links after their text):\n\n```text\n{tg}\n```\n\n")
-        if case in ("page", "resolved"):
+        if case in ("page", "ticket", "resolved"):
             out.append(f"PagerDuty (Events API v2 body without the keys):\n\n```json\n{pd}\n```\n\n")
         out.append(f"E-mail:\n\n```text\n{get(case, 'email.txt')}\n```\n\n")
     if f"{OUT}/cut.telegram.html" in files:

@@ -275,3 +275,15 @@ def test_telegram_html_stays_within_its_limit_for_firing_and_resolved_at_their_l
     assert len(got) <= TELEGRAM_LIMIT, len(got)
     _telegram(got)
     assert len(re.findall(r"^<b>A Gunicorn", got, re.M)) == 3 and "... and 3 more resolved" in got
+
+
+def test_a_site_sets_its_own_runbook_base_and_docs_show_page_and_ticket_on_every_receiver() -> None:
+    ha = load_site(ROOT / "examples" / "ha.yaml")
+    cat = build(ha)
+    panels = generate.panel_index(cat, generate.dashboards_json(cat))
+    ann = generate.annotations(cat, cat.alerts_by_name["HostDown"], panels)
+    assert ann["runbook_url"] == f"{ha.alerting.runbooks}#hostdown" and not ann["runbook_url"].startswith("http://localhost")
+    doc = (ROOT / "docs" / "alerts.md").read_text()
+    for title in ("## A page (critical)", "## A ticket (warning)"):
+        section = doc.split(title, 1)[1].split("\n## ", 1)[0]
+        assert all(k in section for k in ("Telegram", "PagerDuty", "E-mail")), title
