@@ -1,7 +1,7 @@
 """What a notification says: the alert's value and threshold (Prometheus annotations) and the Alertmanager
 templates every receiver renders (Telegram, PagerDuty Events v2, e-mail; webhooks carry the annotations).
 
-Reads: an ``Alert`` of the catalog (its ``value``/``unit``, declared by every alert with the words of
+Reads: an ``Alert`` of the catalog (its ``value``, declared by every alert with the words of
 ``monitoring.values``, and its thresholds).
 Publishes ``alert_value(alert)`` -> (``value`` annotation template,
 ``threshold`` text), ``TEMPLATE`` (the
@@ -50,8 +50,7 @@ def alert_value(a: Alert) -> tuple[str, str]:
                          "v.duration(), v.amount(), or v.NO_VALUE; monitoring/values.py)")
     expr = str(a.expr)
     threshold = ", ".join(filter(None, (_threshold_text(expr, t) for t in a.thresholds)))
-    unit = f" {a.unit}" if a.unit else ""
-    return (a.value + unit if a.value else ""), threshold
+    return a.value, threshold
 
 
 # --- Alertmanager ----------------------------------------------------------------------------------
