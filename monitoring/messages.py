@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from exporters.config import Duration
 from monitoring.catalog import Catalog
 from monitoring.generate import _fire_labels, annotations
 from monitoring.model import Alert
@@ -38,6 +39,7 @@ HOSTILE = 'web<1> & "blue" \'green\''
 SAMPLES: dict[str, tuple[tuple[str, ...], str, dict[str, str]]] = {
     "page": (("McpServerDown",), "firing", {}),
     "ticket": (("CeleryQueueBacklog",), "firing", {}),
+    "workers": (("WorkerPoolWorkersBelowExpected",), "firing", {}),  # a value beside another: "3 of 4 workers"
     "resolved": (("McpServerDown",), "resolved", {}),
     "escaping": (("WorkerPoolMasterDown",), "firing", {"service": HOSTILE, "host": HOSTILE}),
     "grouped": (("HostDiskSpaceLow",) * 6 + ("HostDiskSpaceCritical",) * 2, "firing", {}),
@@ -63,7 +65,10 @@ def _alert(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str], status: s
         labels["instance"] = f"{labels['instance'].split(':')[0]}-{i}:{labels['instance'].rsplit(':', 1)[-1]}"
     if i and "mountpoint" in labels:
         labels["mountpoint"] = f"/srv/data{i}"
-    ann = {k: render_template(v, labels, a.fire.value) for k, v in annotations(cat, a, panels).items()}
+    # as Prometheus renders them at the fire case's evaluation (its series answer the companion values' queries)
+    step = round(Duration.parse(a.fire.at) / Duration.parse(a.fire.interval))
+    ann = {k: render_template(v, labels, a.fire.value, a.fire.series, step)
+           for k, v in annotations(cat, a, panels).items()}
     full = {"alertname": a.name, **labels, "severity": a.severity, **a.keep_labels}
     fp = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:16]
     prom = cat.site.prometheus_external_url.rstrip("/")

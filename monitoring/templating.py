@@ -143,7 +143,7 @@ def _pipe(value: float | str, funcs: list[str]) -> str:
 def render(template: str, labels: dict[str, str], value: float, series: dict[str, str] | None = None,
            step: int = 0) -> str:
     """``series``/``step``: the case's input series and the evaluation step, for the companion queries (none:
-    they return nothing, as in the sample messages, whose data has no Prometheus behind it)."""
+    they return nothing, as Prometheus' query does without the series)."""
     template = _QUERY_BLOCK.sub("", template)
 
     def companion(m: re.Match[str]) -> str:
