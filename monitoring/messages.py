@@ -221,7 +221,7 @@ def alerts_md(files: dict[str, str], site_name: str) -> str:
         "4,096 characters wherever they fall, so the HTML itself stays under that: the message lists 3 alerts "
         "(firing, critical first, then resolved) and counts the rest; every label and annotation is HTML-escaped "
         "(a label value `web<1> & \"blue\"` cannot break the markup: see *Escaping* below), then cut by "
-        "characters, never inside an entity, to 120 (a summary, a description) or 48 (a label, a value) with "
+        "characters, never inside an entity, to 120 (a summary), 240 (a description) or 48 (a label, a value) with "
         "`… N more`; a link longer than 160 characters keeps only its scheme, host and path (see *Cut* below).\n"
         "- E-mail and PagerDuty details: the first 5 alerts, critical first, then a count and the Alertmanager "
         "link. PagerDuty truncates its summary to 1,024 characters itself.\n"

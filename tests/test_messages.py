@@ -256,16 +256,20 @@ def test_telegram_cuts_by_characters_never_inside_an_entity() -> None:
 
 
 def test_telegram_html_stays_within_its_limit_for_firing_and_resolved_at_their_longest(demo, tmp_path) -> None:
-    """Every label, value and link at its longest, firing and resolved in one group: the HTML Alertmanager sends
-    stays under 4,096 characters (it would cut it anywhere, inside a tag or an entity, past that)."""
+    """Every label, annotation and link at its longest (entities everywhere), firing and resolved in one group too
+    large to list: the HTML Alertmanager sends stays under 4,096 characters (it would cut it anywhere past that,
+    inside a tag or an entity)."""
     cat, panels = demo
     long = {"service": "&<é" * 300, "host": "ß&" * 300, "instance": "i" * 300}
-    data = messages.sample_data(cat, panels, {"big": (("WorkerPoolMasterDown",) * 6, "firing", long)})["big"]
+    data = messages.sample_data(cat, panels, {"big": (("WorkerPoolMasterDown",) * 8, "firing", long)})["big"]
     for a in data["alerts"]:
-        a["annotations"] = {k: v + "&" * 400 for k, v in a["annotations"].items()}
+        a["labels"]["alertname"] = "A&" * 300
+        a["annotations"] = {k: v + "&" * 400 for k, v in {**a["annotations"], "value": "1", "threshold": "> 0"}.items()}
         a["generatorURL"] += "&x=" + "y" * 2000
-    for a in data["alerts"][1::2]:
+    for a in data["alerts"][5:]:
         a.update(status="resolved", endsAt=messages.END)
+    data["commonLabels"] = dict(data["alerts"][0]["labels"])
+    data["externalURL"] = "http://" + "e" * 300
     tmpl = tmp_path / "templates"
     tmpl.mkdir()
     (tmpl / "lookout.tmpl").write_text(TEMPLATE)
@@ -274,7 +278,8 @@ def test_telegram_html_stays_within_its_limit_for_firing_and_resolved_at_their_l
                                   {"m": FIELDS["telegram"]["message"]}, "UTC")["m"]
     assert len(got) <= TELEGRAM_LIMIT, len(got)
     _telegram(got)
-    assert len(re.findall(r"^<b>A Gunicorn", got, re.M)) == 3 and "... and 3 more resolved" in got
+    assert len(re.findall(r"^Value: ", got, re.M)) == 3
+    assert "... and 2 more firing" in got and "... and 3 more resolved" in got
 
 
 def test_a_site_sets_its_own_runbook_base_and_docs_show_page_and_ticket_on_every_receiver() -> None:
