@@ -163,7 +163,10 @@ def _alert_tests(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str]) -> 
         labels = _series_labels(next(iter(a.fire.series)))
     exp_labels = {**labels, "severity": a.severity, **a.keep_labels}
     # every annotation as Prometheus renders it for the fire case's labels and $value
-    ann = {k: render_template(v, labels, a.fire.value) for k, v in annotations(cat, a, panels).items()}
+    # (the companion values read the case's own series at the evaluation step, as promtool's query does)
+    step = round(Duration.parse(a.fire.at) / Duration.parse(a.fire.interval))
+    ann = {k: render_template(v, labels, a.fire.value, a.fire.series, step)
+           for k, v in annotations(cat, a, panels).items()}
     out.append((a.fire.interval, {
         "name": f"{a.name} fires",
         "interval": a.fire.interval,

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from exporters.config import Duration
 from monitoring.catalog import Catalog
 from monitoring.generate import _fire_labels, annotations
 from monitoring.model import Alert
@@ -38,9 +39,14 @@ HOSTILE = 'web<1> & "blue" \'green\''
 SAMPLES: dict[str, tuple[tuple[str, ...], str, dict[str, str]]] = {
     "page": (("McpServerDown",), "firing", {}),
     "ticket": (("CeleryQueueBacklog",), "firing", {}),
+    "workers": (("WorkerPoolWorkersBelowExpected",), "firing", {}),  # a value beside another: "3 of 4 workers"
     "resolved": (("McpServerDown",), "resolved", {}),
     "escaping": (("WorkerPoolMasterDown",), "firing", {"service": HOSTILE, "host": HOSTILE}),
     "grouped": (("HostDiskSpaceLow",) * 6 + ("HostDiskSpaceCritical",) * 2, "firing", {}),
+    # names past Telegram's cut, in Cyrillic and accented Latin (several bytes a character), with entities
+    # near the cut, in a group too large to list
+    "cut": (("WorkerPoolMasterDown",) * 7, "firing", {"service": "чат-платформа & «голос» " * 4,
+                                                      "host": "hôte-ÿ<é>-" * 8}),
 }
 
 
@@ -59,7 +65,10 @@ def _alert(cat: Catalog, a: Alert, panels: dict[tuple[str, str], str], status: s
         labels["instance"] = f"{labels['instance'].split(':')[0]}-{i}:{labels['instance'].rsplit(':', 1)[-1]}"
     if i and "mountpoint" in labels:
         labels["mountpoint"] = f"/srv/data{i}"
-    ann = {k: render_template(v, labels, a.fire.value) for k, v in annotations(cat, a, panels).items()}
+    # as Prometheus renders them at the fire case's evaluation (its series answer the companion values' queries)
+    step = round(Duration.parse(a.fire.at) / Duration.parse(a.fire.interval))
+    ann = {k: render_template(v, labels, a.fire.value, a.fire.series, step)
+           for k, v in annotations(cat, a, panels).items()}
     full = {"alertname": a.name, **labels, "severity": a.severity, **a.keep_labels}
     fp = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:16]
     prom = cat.site.prometheus_external_url.rstrip("/")
@@ -200,15 +209,20 @@ def alerts_md(files: dict[str, str], site_name: str) -> str:
         "`http://<monitoring.prometheus>`, `http://<monitoring.alertmanagers[0]>`; the demo: its loopback "
         "ports).\n\n",
         "## The value and the threshold\n\n",
-        "Each alert of the catalog may say how its value reads (`value=`: a Prometheus annotation template, and "
-        "`unit=`, beside the alert in `monitoring/catalog/alerts/`). Without them the value is `$value` formatted "
-        "as the alert's description formats it, or by the unit of its first threshold (`percentunit` as a "
-        "percentage, `s` as a duration, `bytes` in KiB/MiB...), and the threshold is the comparison the "
-        "threshold was written into (`> 100`). An alert with neither (`up == 0`) shows no value.\n\n",
+        "Every alert of the catalog declares how its value reads (`value=`, beside the alert in "
+        "`monitoring/catalog/alerts/`, with the words of `monitoring/values.py`): `count(\"messages\")` "
+        "(`1,240 messages`), `ratio(\"free\")` (`12.5% free`), `duration(\"waiting\")` (`7m 0s waiting`), "
+        "`amount(\"days\")` (`3.5 days`), a second value read by Prometheus' `query` when the notification is "
+        "rendered (`1,240 messages, oldest 7m 0s`, `3 of 4 workers`), or `NO_VALUE` when the state says it all "
+        "(`up == 0`). The generator refuses an alert that declares none. The threshold is the comparison the "
+        "threshold was written into (`> 100`).\n\n",
         "## Limits\n\n",
-        "- Telegram: 4,096 characters after entity parsing. The message lists the first 3 firing alerts, "
-        "critical first, then counts the rest; every label and annotation is cut to 160 bytes and HTML-escaped "
-        "(a label value `web<1> & \"blue\"` cannot break the markup: see *Escaping* below).\n"
+        "- Telegram: 4,096 characters after entity parsing, and Alertmanager 0.25 cuts the HTML it sends at "
+        "4,096 characters wherever they fall, so the HTML itself stays under that: the message lists 3 alerts "
+        "(firing, critical first, then resolved) and counts the rest; every label and annotation is HTML-escaped "
+        "(a label value `web<1> & \"blue\"` cannot break the markup: see *Escaping* below), then cut by "
+        "characters, never inside an entity, to 120 (a summary), 240 (a description) or 48 (a label, a value) with "
+        "`… N more`; a link longer than 160 characters keeps only its scheme, host and path (see *Cut* below).\n"
         "- E-mail and PagerDuty details: the first 5 alerts, critical first, then a count and the Alertmanager "
         "link. PagerDuty truncates its summary to 1,024 characters itself.\n"
         "- PagerDuty Events v2: `severity` critical -> `critical`, warning -> `warning`; `class` = alert name, "
@@ -224,9 +238,12 @@ def alerts_md(files: dict[str, str], site_name: str) -> str:
         out.append(f"## {title}\n\n")
         tg, pd = shown(get(case, "telegram.html")), get(case, "pagerduty.json")
         out.append(f"Telegram, as the chat shows it (links after their text):\n\n```text\n{tg}\n```\n\n")
-        if case in ("page", "resolved"):
+        if case in ("page", "ticket", "resolved"):
             out.append(f"PagerDuty (Events API v2 body without the keys):\n\n```json\n{pd}\n```\n\n")
         out.append(f"E-mail:\n\n```text\n{get(case, 'email.txt')}\n```\n\n")
+    if f"{OUT}/cut.telegram.html" in files:
+        out.append("## Cut\n\nSeven alerts with names past the cut (Cyrillic, accented, with `&` and `<`), on "
+                   f"Telegram as the chat shows it:\n\n```text\n{shown(get('cut', 'telegram.html'))}\n```\n\n")
     if f"{OUT}/escaping.telegram.html" in files:
         out.append("## Escaping\n\nA label value `" + HOSTILE + "` in Telegram's HTML, as sent:\n\n"
                    f"```html\n{get('escaping', 'telegram.html')}\n```\n")

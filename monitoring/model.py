@@ -106,11 +106,10 @@ class Alert:
     for_: str = "0m"
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
     requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
-    # what notifications show as the current value (monitoring.notifications): a Prometheus annotation template
-    # (``{{ $value | humanize }}``) and a unit word; both optional, the description's or thresholds' formatting
-    # of ``$value`` otherwise
-    value: str = ""
-    unit: str = ""
+    # what notifications show as the current value, unit included: a Prometheus annotation template built with
+    # the words of monitoring.values (``count("messages")``, ``ratio("free")``, ``NO_VALUE``...). Required in
+    # effect: the generator refuses an alert left at None (tests/test_notification_values.py)
+    value: str | None = None
     thresholds: tuple[Threshold, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,8 +1,10 @@
 """What a notification says: the alert's value and threshold (Prometheus annotations) and the Alertmanager
 templates every receiver renders (Telegram, PagerDuty Events v2, e-mail; webhooks carry the annotations).
 
-Reads: an ``Alert`` of the catalog (its optional ``value``/``unit``, else its description and thresholds).
-Publishes ``alert_value(alert)`` -> (``value`` annotation template, ``threshold`` text), ``TEMPLATE`` (the
+Reads: an ``Alert`` of the catalog (its ``value``, declared by every alert with the words of
+``monitoring.values``, and its thresholds).
+Publishes ``alert_value(alert)`` -> (``value`` annotation template,
+``threshold`` text), ``TEMPLATE`` (the
 Alertmanager template file), ``FIELDS`` (receiver -> config field -> template text, what
 ``monitoring.alertmanager_config`` writes) and ``LIMITS`` (how many alerts a message lists, how long a label
 or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
@@ -27,7 +29,6 @@ _UNIT_FORMAT = {
     "currencyUSD": ("{{ $value | humanize }}", " USD"),
     "d": ("{{ $value | humanize }}", " days"),
 }
-_VALUE_IN_TEXT = re.compile(r"\{\{\s*\$value\s*\|\s*(humanize|humanize1024|humanizeDuration|humanizePercentage)\s*\}\}")
 
 
 def _threshold_text(expr: str, t: Threshold) -> str:
@@ -42,30 +43,40 @@ def _threshold_text(expr: str, t: Threshold) -> str:
 
 def alert_value(a: Alert) -> tuple[str, str]:
     """The alert's current value as people read it (a Prometheus annotation template) and the threshold it
-    crossed. ``Alert.value``/``unit`` win; else the description's own formatting of ``$value`` (or the first
-    threshold's unit); an alert with neither (``up == 0``: the value says nothing) gets none."""
+    crossed. Every alert declares its value (``NO_VALUE`` when its state says it all); an alert that does
+    not stops the generator with one line."""
+    if a.value is None:
+        raise ValueError(f"alert {a.name}: declare how its value reads (value=v.count('things'), v.ratio(), "
+                         "v.duration(), v.amount(), or v.NO_VALUE; monitoring/values.py)")
     expr = str(a.expr)
     threshold = ", ".join(filter(None, (_threshold_text(expr, t) for t in a.thresholds)))
-    unit = f" {a.unit}" if a.unit else ""
-    if a.value:
-        return a.value + unit, threshold
-    m = _VALUE_IN_TEXT.search(a.description)
-    t = a.thresholds[0] if a.thresholds else None
-    if t is not None:
-        fmt, suffix = _UNIT_FORMAT.get(t.unit, ("{{ $value | humanize }}", ""))
-        if m:
-            fmt = m.group(0)
-        return fmt + (unit or suffix), threshold
-    if m:
-        return m.group(0) + unit, threshold
-    return "", threshold
+    return a.value, threshold
 
 
 # --- Alertmanager ----------------------------------------------------------------------------------
 SHOWN = 5  # alerts a text message lists (critical first); the rest are counted
-SHOWN_TELEGRAM = 3  # Telegram: 4,096 characters in all
-CUT = 160  # bytes of an annotation or label Telegram shows (cut, then escaped): 3 alerts fit in 4,096
-LIMITS = {"shown": SHOWN, "shown_telegram": SHOWN_TELEGRAM, "cut": CUT}
+SHOWN_TELEGRAM = 3  # Telegram: alerts listed, firing and resolved together
+# Telegram takes 4,096 characters, and Alertmanager 0.25 cuts the HTML it sends at 4,096 characters wherever
+# they fall (inside a tag or an entity: Telegram then refuses the message), so the template keeps the HTML
+# source itself under 4,096 characters: every outside string escaped, then cut to a number of characters
+# (never inside an entity) with "… N more" (N: the characters left out), every link at most HREF characters
+CUT = 120  # a summary
+CUT_TEXT = 240  # a description (the catalog's longest is 176, and a deploy note may follow)
+CUT_LABEL = 48  # a label (host, service, alert name), a value, a threshold
+HREF = 160  # a link longer than this loses its query and fragment (the board, the graph page, the runbook page)
+TELEGRAM_SOURCE = 4096
+LIMITS = {"shown": SHOWN, "shown_telegram": SHOWN_TELEGRAM, "cut": CUT, "cut_text": CUT_TEXT, "cut_label": CUT_LABEL,
+          "href": HREF}
+
+
+def _cut(name: str, n: int) -> str:
+    """A Go template that escapes a string and cuts it to ``n`` characters of HTML: ``printf "%.Ns"`` counts
+    characters (Go's ``slice`` and ``len`` count bytes and can split one), a trailing partial entity is dropped,
+    and the marker counts what was left out as the reader counts it (an entity is one character)."""
+    return (f'{{{{ define "{name}" }}}}{{{{ $e := . | html }}}}{{{{ if le (len (reReplaceAll "(?s)." "x" $e)) {n} }}}}'
+            f'{{{{ $e }}}}{{{{ else }}}}{{{{ $c := reReplaceAll "&[#0-9a-z]{{0,4}}$" "" (printf "%.{n}s" $e) }}}}'
+            f'{{{{ $c }}}}… {{{{ len (slice (reReplaceAll "(?s)." "x" .) (len (reReplaceAll "&[#0-9a-z]+;|(?s)." "x" $c))) }}}}'
+            f" more{{{{ end }}}}{{{{ end }}}}")
 
 _TIME = "Mon 02 Jan 15:04 MST"
 
@@ -112,26 +123,32 @@ TEMPLATE = f"""{{{{/* Generated by `python -m monitoring generate` (monitoring/n
 {{{{ if gt (len $r) {SHOWN} }}}}... and {{{{ len (slice $r {SHOWN}) }}}} more resolved
 {{{{ end }}}}{{{{ end }}}}{{{{ end }}}}
 
-{{{{/* Telegram (parse_mode HTML): every outside string escaped, cut to {CUT} bytes first */}}}}
-{{{{ define "lookout.h" }}}}{{{{ if gt (len .) {CUT} }}}}{{{{ slice . 0 {CUT} | html }}}}...{{{{ else }}}}{{{{ . | html }}}}{{{{ end }}}}{{{{ end }}}}
-{{{{ define "lookout.where.html" }}}}{{{{ with .Labels.host }}}}host <code>{{{{ template "lookout.h" . }}}}</code>{{{{ else }}}}\
-{{{{ with .Labels.instance }}}}instance <code>{{{{ template "lookout.h" . }}}}</code>{{{{ end }}}}{{{{ end }}}}\
-{{{{ with .Labels.service }}}}, service <code>{{{{ template "lookout.h" . }}}}</code>{{{{ end }}}}{{{{ end }}}}
+{{{{/* Telegram (parse_mode HTML): every outside string escaped, then cut to {CUT} characters ({CUT_TEXT} for a description,
+     {CUT_LABEL} for a label),
+     never inside an entity; a link over {HREF} characters keeps its scheme, host and path */}}}}
+{_cut("lookout.h", CUT)}
+{_cut("lookout.hd", CUT_TEXT)}
+{_cut("lookout.hl", CUT_LABEL)}
+{{{{ define "lookout.href" }}}}{{{{ $e := . | html }}}}{{{{ if le (len $e) {HREF} }}}}{{{{ $e }}}}\
+{{{{ else }}}}{{{{ reReplaceAll "[?#].*$" "" . | printf "%.{HREF}s" | html }}}}{{{{ end }}}}{{{{ end }}}}
+{{{{ define "lookout.where.html" }}}}{{{{ with .Labels.host }}}}host <code>{{{{ template "lookout.hl" . }}}}</code>{{{{ else }}}}\
+{{{{ with .Labels.instance }}}}instance <code>{{{{ template "lookout.hl" . }}}}</code>{{{{ end }}}}{{{{ end }}}}\
+{{{{ with .Labels.service }}}}, service <code>{{{{ template "lookout.hl" . }}}}</code>{{{{ end }}}}{{{{ end }}}}
 
 {{{{ define "lookout.alert.telegram" }}}}<b>{{{{ template "lookout.h" .Annotations.summary }}}}</b>
-{{{{ template "lookout.h" .Annotations.description }}}}
-{{{{ with .Annotations.value }}}}Value: <b>{{{{ template "lookout.h" . }}}}</b>\
-{{{{ with $.Annotations.threshold }}}} (threshold {{{{ template "lookout.h" . }}}}){{{{ end }}}}
+{{{{ template "lookout.hd" .Annotations.description }}}}
+{{{{ with .Annotations.value }}}}Value: <b>{{{{ template "lookout.hl" . }}}}</b>\
+{{{{ with $.Annotations.threshold }}}} (threshold {{{{ template "lookout.hl" . }}}}){{{{ end }}}}
 {{{{ end }}}}{{{{ template "lookout.where.html" . }}}}, since {{{{ template "lookout.since" . }}}}
-<a href="{{{{ template "lookout.h" .Annotations.runbook_url }}}}">runbook</a> | \
-<a href="{{{{ template "lookout.h" .Annotations.dashboard_url }}}}">dashboard</a> | \
-<a href="{{{{ template "lookout.h" .GeneratorURL }}}}">query</a>
+<a href="{{{{ template "lookout.href" .Annotations.runbook_url }}}}">runbook</a> | \
+<a href="{{{{ template "lookout.href" .Annotations.dashboard_url }}}}">dashboard</a> | \
+<a href="{{{{ template "lookout.href" .GeneratorURL }}}}">query</a>
 {{{{ end }}}}
 
 {{{{ define "lookout.telegram" }}}}<b>[{{{{ .Status | toUpper }}}}{{{{ if eq .Status "firing" }}}}:{{{{ .Alerts.Firing | len }}}}{{{{ end }}}}] \
-{{{{ template "lookout.severity" . }}}} {{{{ with .CommonLabels.alertname }}}}{{{{ template "lookout.h" . }}}}\
+{{{{ template "lookout.severity" . }}}} {{{{ with .CommonLabels.alertname }}}}{{{{ template "lookout.hl" . }}}}\
 {{{{ else }}}}alerts{{{{ end }}}}</b>\
-{{{{ with .CommonLabels.service }}}} {{{{ template "lookout.h" . }}}}{{{{ end }}}}{{{{ with .CommonLabels.host }}}} on {{{{ template "lookout.h" . }}}}{{{{ end }}}}
+{{{{ with .CommonLabels.service }}}} {{{{ template "lookout.hl" . }}}}{{{{ end }}}}{{{{ with .CommonLabels.host }}}} on {{{{ template "lookout.hl" . }}}}{{{{ end }}}}
 {{{{ $n := "" }}}}{{{{ $all := "" }}}}\
 {{{{ range .Alerts.Firing }}}}{{{{ $all = printf "%sx" $all }}}}{{{{ if and (eq .Labels.severity "critical") (lt (len $n) {SHOWN_TELEGRAM}) }}}}\
 {{{{ $n = printf "%sx" $n }}}}
@@ -140,13 +157,14 @@ TEMPLATE = f"""{{{{/* Generated by `python -m monitoring generate` (monitoring/n
 {{{{ $n = printf "%sx" $n }}}}
 {{{{ template "lookout.alert.telegram" . }}}}{{{{ end }}}}{{{{ end }}}}\
 {{{{ if gt (len $all) {SHOWN_TELEGRAM} }}}}
-... and {{{{ len (slice $all {SHOWN_TELEGRAM}) }}}} more firing: <a href="{{{{ template "lookout.h" .ExternalURL }}}}">Alertmanager</a>{{{{ end }}}}\
+... and {{{{ len (slice $all {SHOWN_TELEGRAM}) }}}} more firing: <a href="{{{{ template "lookout.href" .ExternalURL }}}}">Alertmanager</a>{{{{ end }}}}\
 {{{{ if .Alerts.Resolved }}}}\
-{{{{ $r := "" }}}}{{{{ range .Alerts.Resolved }}}}{{{{ $r = printf "%sx" $r }}}}{{{{ if le (len $r) {SHOWN_TELEGRAM} }}}}
+{{{{ $r := "" }}}}{{{{ $m := "" }}}}{{{{ range .Alerts.Resolved }}}}{{{{ $r = printf "%sx" $r }}}}{{{{ if lt (len $n) {SHOWN_TELEGRAM} }}}}\
+{{{{ $n = printf "%sx" $n }}}}{{{{ $m = printf "%sx" $m }}}}
 Resolved: <b>{{{{ template "lookout.h" .Annotations.summary }}}}</b> after {{{{ template "lookout.lasted" . }}}}
 {{{{ template "lookout.where.html" . }}}}, since {{{{ template "lookout.since" . }}}}{{{{ end }}}}{{{{ end }}}}\
-{{{{ if gt (len $r) {SHOWN_TELEGRAM} }}}}
-... and {{{{ len (slice $r {SHOWN_TELEGRAM}) }}}} more resolved{{{{ end }}}}{{{{ end }}}}{{{{ end }}}}
+{{{{ if gt (len $r) (len $m) }}}}
+... and {{{{ len (slice $r (len $m)) }}}} more resolved{{{{ end }}}}{{{{ end }}}}{{{{ end }}}}
 
 {{{{/* PagerDuty Events v2 */}}}}
 {{{{ define "lookout.pagerduty.severity" }}}}{{{{ if eq .CommonLabels.severity "critical" }}}}critical\

@@ -2,8 +2,10 @@
 
 Reads: an annotation template, the alert's labels and ``$value``. Publishes ``render()``, used to write
 the expected annotations of the generated ``promtool test rules`` cases. Supported: ``{{ $labels.x }}``
-(alone or ``| urlquery``), ``{{ $value }}`` piped through ``humanize``, ``humanize1024``, ``humanizeDuration`` or
-``humanizePercentage`` (ports of Prometheus' template functions); anything else raises.
+(alone or ``| urlquery``), ``{{ $value }}`` piped through ``humanize``, ``humanize1024``, ``humanizeDuration``,
+``humanizePercentage`` (ports of Prometheus' template functions), ``printf "%.Nf"`` and ``reReplaceAll `re` "repl"``,
+and the companion block ``monitoring.notifications.companion`` writes (``{{ with query (printf "m{l=%q}" $labels.l) }}
+...{{ . | first | value | f }}...{{ end }}``), answered from the test case's series; anything else raises.
 """
 
 from __future__ import annotations
@@ -95,8 +97,66 @@ FUNCS = {
 _QUERY_BLOCK = re.compile(r'\{\{ with query "[^"]*" \}\}\{\{ range \. \}\}.*?\{\{ end \}\}\{\{ end \}\}', re.S)
 
 
-def render(template: str, labels: dict[str, str], value: float) -> str:
+# what monitoring.notifications.companion writes: one series named by the alert's labels, one formatted value
+_COMPANION = re.compile(r'\{\{ with query \(printf "([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}"((?: \$labels\.\w+)*)\) \}\}'
+                        r"(.*?)\{\{ \. \| first \| value \| (.*?) \}\}(.*?)\{\{ end \}\}", re.S)
+_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
+
+
+def _sample(notation: str, step: int) -> float | None:
+    """The value at ``step`` of promtool's series notation (``3x10``, ``0+1x20``, ``1 2 3``), None past its end."""
+    values: list[float] = []
+    for token in notation.split():
+        m = re.fullmatch(r"(-?[\d.e+]+?)(?:([+-][\d.e]+)?x(\d+))?", token)
+        if not m:
+            raise ValueError(f"unsupported series notation: {notation!r}")
+        start, inc, n = float(m.group(1)), float(m.group(2) or 0), int(m.group(3) or 0)
+        values.extend(start + inc * i for i in range(n + 1))
+    return values[step] if step < len(values) else None
+
+
+def _query(series: dict[str, str], name: str, matchers: dict[str, str], step: int) -> float | None:
+    for selector, notation in series.items():
+        m = _SERIES.match(selector)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'([a-zA-Z_]\w*)="([^"]*)"', m.group(2) or ""))
+        if all(have.get(k) == v for k, v in matchers.items()):
+            return _sample(notation, step)
+    return None
+
+
+def _pipe(value: float | str, funcs: list[str]) -> str:
+    out: float | str = value
+    for f in funcs:
+        if f in FUNCS:
+            out = FUNCS[f](float(out))
+        elif m := re.fullmatch(r'printf "%\.(\d)f"', f):
+            out = f"{float(out):.{m.group(1)}f}"
+        elif m := re.fullmatch(r'reReplaceAll `([^`]*)` "([^"]*)"', f):
+            out = re.sub(m.group(1), re.sub(r"\$\{(\d+)\}", r"\\g<\1>", m.group(2)), str(out))
+        else:
+            raise ValueError(f"unsupported template function: {f!r}")
+    return str(out)
+
+
+def render(template: str, labels: dict[str, str], value: float, series: dict[str, str] | None = None,
+           step: int = 0) -> str:
+    """``series``/``step``: the case's input series and the evaluation step, for the companion queries (none:
+    they return nothing, as Prometheus' query does without the series)."""
     template = _QUERY_BLOCK.sub("", template)
+
+    def companion(m: re.Match[str]) -> str:
+        keys = re.findall(r"(\w+)=%q", m.group(2))
+        names = [n.removeprefix("$labels.") for n in m.group(3).split()]
+        if len(keys) != len(names):
+            raise ValueError(f"unsupported companion query: {m.group(0)!r}")
+        got = _query(series or {}, m.group(1), {k: labels.get(n, "") for k, n in zip(keys, names, strict=True)}, step)
+        if got is None:
+            return ""
+        return m.group(4) + _pipe(got, [p.strip() for p in m.group(5).split("|")]) + m.group(6)
+
+    template = _COMPANION.sub(companion, template)
 
     def one(m: re.Match[str]) -> str:
         expr = m.group(1)
@@ -108,9 +168,9 @@ def render(template: str, labels: dict[str, str], value: float) -> str:
             if len(parts) > 1:
                 raise ValueError(f"unsupported template expression: {expr!r}")
             return text
-        if parts[0] != "$value" or len(parts) != 2 or parts[1] not in FUNCS:
+        if parts[0] != "$value" or len(parts) < 2:
             raise ValueError(f"unsupported template expression: {expr!r}")
-        return FUNCS[parts[1]](value)
+        return _pipe(value, parts[1:])
 
     return _EXPR.sub(one, template)
 

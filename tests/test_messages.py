@@ -6,6 +6,7 @@ incidents, the runbook page's anchors and the native stack's stand-in Grafana th
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -16,7 +17,7 @@ import requests
 
 from monitoring import generate, messages
 from monitoring.catalog import build
-from monitoring.notifications import TEMPLATE
+from monitoring.notifications import FIELDS, TEMPLATE
 from monitoring.site import load_site
 from stack.boards import Boards
 
@@ -233,3 +234,61 @@ def test_both_alertmanagers_send_pagerduty_the_same_dedup_key_and_fields(tmp_pat
         for p in procs:
             p.stop()
         rec.stop()
+
+
+def test_telegram_cuts_by_characters_never_inside_an_entity() -> None:
+    """The golden `cut` case: Cyrillic and accented names past the cut, `&` and `<` near it, a group too large."""
+    raw = (GOLDEN / "cut.telegram.html").read_bytes()
+    text = raw.decode("utf-8")  # strict: a character split by a byte cut would fail here
+    assert len(text) <= TELEGRAM_LIMIT  # the HTML itself: Alertmanager 0.25 would cut it anywhere past 4,096
+    _telegram(text)
+    assert not re.search(r"&[#0-9a-z]{0,4}(?![#0-9a-z;])", text.replace("&amp;", "").replace("&lt;", "")
+                         .replace("&gt;", "").replace("&#34;", "").replace("&#39;", ""))
+    hook = json.loads((GOLDEN / "cut.webhook.json").read_text())
+    service, host = hook["commonLabels"]["service"], hook["commonLabels"]["host"]
+    # the title: "... </b> <service cut>… N more on <host cut>… M more"; N and M count characters as shown
+    m = re.match(r"^<b>[^\n]*</b> (.*?)… (\d+) more on (.*?)… (\d+) more$", text.splitlines()[0])
+    assert m, text.splitlines()[0]
+    for label, cut, more in ((service, m.group(1), m.group(2)), (host, m.group(3), m.group(4))):
+        shown = html.unescape(cut)
+        assert label.startswith(shown) and len(label) - len(shown) == int(more), (label, cut, more)
+    assert "... and 4 more firing" in text
+
+
+def test_telegram_html_stays_within_its_limit_for_firing_and_resolved_at_their_longest(demo, tmp_path) -> None:
+    """Every label, annotation and link at its longest (entities everywhere), firing and resolved in one group too
+    large to list: the HTML Alertmanager sends stays under 4,096 characters (it would cut it anywhere past that,
+    inside a tag or an entity)."""
+    cat, panels = demo
+    long = {"service": "&<é" * 300, "host": "ß&" * 300, "instance": "i" * 300}
+    data = messages.sample_data(cat, panels, {"big": (("WorkerPoolMasterDown",) * 8, "firing", long)})["big"]
+    for a in data["alerts"]:
+        a["labels"]["alertname"] = "A&" * 300
+        a["annotations"] = {k: v + "&" * 400 for k, v in {**a["annotations"], "value": "1", "threshold": "> 0"}.items()}
+        a["generatorURL"] += "&x=" + "y" * 2000
+    for a in data["alerts"][5:]:
+        a.update(status="resolved", endsAt=messages.END)
+    data["commonLabels"] = dict(data["alerts"][0]["labels"])
+    data["externalURL"] = "http://" + "e" * 300
+    tmpl = tmp_path / "templates"
+    tmpl.mkdir()
+    (tmpl / "lookout.tmpl").write_text(TEMPLATE)
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    got = messages._render_fields(messages._amtool(), tmpl, tmp_path / "data.json",
+                                  {"m": FIELDS["telegram"]["message"]}, "UTC")["m"]
+    assert len(got) <= TELEGRAM_LIMIT, len(got)
+    _telegram(got)
+    assert len(re.findall(r"^Value: ", got, re.M)) == 3
+    assert "... and 2 more firing" in got and "... and 3 more resolved" in got
+
+
+def test_a_site_sets_its_own_runbook_base_and_docs_show_page_and_ticket_on_every_receiver() -> None:
+    ha = load_site(ROOT / "examples" / "ha.yaml")
+    cat = build(ha)
+    panels = generate.panel_index(cat, generate.dashboards_json(cat))
+    ann = generate.annotations(cat, cat.alerts_by_name["HostDown"], panels)
+    assert ann["runbook_url"] == f"{ha.alerting.runbooks}#hostdown" and not ann["runbook_url"].startswith("http://localhost")
+    doc = (ROOT / "docs" / "alerts.md").read_text()
+    for title in ("## A page (critical)", "## A ticket (warning)"):
+        section = doc.split(title, 1)[1].split("\n## ", 1)[0]
+        assert all(k in section for k in ("Telegram", "PagerDuty", "E-mail")), title

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx, camel
 from monitoring.catalog.scrape import app_job
@@ -185,6 +186,7 @@ def _burn_alerts(k: Ctx, slo: Slo) -> list[Alert]:
             f"{{{{ $value | humanizePercentage }}}} burns the {slo.budget:.1%} budget at more than "
             f"{first[2]:g}x or {pairs[1][2]:g}x.",
             panel=(uids.HTTP_SLO, f"SLO {slo.name}: error ratio by window"),
+            value=v.ratio("of requests in error"),
             fire=Case(series(slo, fire_value), at="15m", labels={**slo.labels, "sloth_window": first[0]},
                       value=fire_value),
             quiet=Case(series(slo, bad), at="15m"),
@@ -215,6 +217,7 @@ def _budget_alert(k: Ctx, slo: Slo) -> Alert:
         f"{{{{ $value | humanizePercentage }}}} "
         f"of the {slo.days}-day error budget ({slo.budget:.1%} of requests) is left.",
         panel=(uids.HTTP_SLO, f"Error budget remaining ({slo.days} d)"),
+        value=v.ratio("of the error budget left"),
         fire=Case(long(fire_share), at="75m", labels={**slo.labels, "sloth_window": f"{slo.days}d"},
                   value=round(1 - fire_share / slo.budget, 6)),
         quiet=Case(long(round(slo.budget * 0.8, 6)), at="75m"),
@@ -237,6 +240,7 @@ def _http_5xx_alert(k: Ctx, slo: Slo) -> Alert:
         summary=f"Too many {service.name} requests fail with 5xx.",
         description=f"{{{{ $value | humanizePercentage }}}} of {service.name} requests answered 5xx over 5 minutes.",
         panel=(uids.HTTP_SLO, "Error share (5xx)"),
+        value=v.ratio("of requests answered 5xx"),
         fire=Case(_availability_series(slo, 0.1, 100), labels={**slo.labels, "sloth_window": "5m"}, value=0.1),
         quiet=Case(_availability_series(slo, 0.04, 100)),
         for_="2m",

@@ -73,14 +73,16 @@ _DURATION = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}
 
 
 def parse_human(text: str) -> float | None:
-    """The number a humanize* function printed (``1.5k``, ``2.5%``, ``5m 0s``, ``1.2GiB``, ``3 days``)."""
-    text = text.strip()
-    parts = re.findall(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(d|h|ms|us|m|s)\b", text)
+    """The number a humanize* function printed (``1.5k``, ``2.5%``, ``5m 0s``, ``1.2GiB``, ``3 days``), or the
+    first number of a value text of monitoring/values.py (``1,240 messages, oldest 7m 0s``, ``7m 0s waiting``)."""
+    text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text.strip())  # thousands separators
+    lead = re.match(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(d|h|ms|us|m|s)(\s+|$))+", text)
+    parts = re.findall(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(d|h|ms|us|m|s)\b", lead.group(0)) if lead else []
     # humanizeDuration always ends in seconds ("5m 0s", "25ms"); a lone "25m" is humanize's milli
-    if (parts and re.fullmatch(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(d|h|ms|us|m|s)\s*)+", text)
-            and parts[-1][1] in ("s", "ms", "us")):
+    if parts and parts[-1][1] in ("s", "ms", "us"):
         return sum(float(v) * _DURATION[u] for v, u in parts)
-    m = re.match(r"^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(%|ki|Mi|Gi|Ti|k|M|G|T|m|u|n)?", text)
+    # a prefix sticks to its number ("1.5k", "2GiB"); "150 messages" is 150, not 150 milli
+    m = re.match(r"^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(%|(?:ki|Mi|Gi|Ti)(?=B?\b)|[kMGTmun](?![A-Za-z]))?", text)
     if not m:
         return None
     v = float(m.group(1))

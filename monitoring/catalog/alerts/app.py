@@ -8,6 +8,7 @@ alert description ends with, which names a deploy that happened shortly before t
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import _x
@@ -57,6 +58,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The application raises ModuleNotFoundError or ImportError: a deploy broke it.",
             description="{{ $labels.service }} raised {{ $value | humanize }} {{ $labels.exception }} in 5 minutes.",
             panel=(uids.WORKER_POOLS, "Exceptions by class"),
+            value=v.count("import errors in 5 min"),
             fire=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0 0 0 1 2 3 4 5 6 7 8"},
                       at="5m", labels={**L, "exception": "ModuleNotFoundError"}, value=3),
             quiet=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0x10",
@@ -78,6 +80,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A service logs many Python exceptions.",
             description="{{ $labels.service }} logged {{ $value | humanize }} exceptions in 5 minutes.",
             panel=(uids.WORKER_POOLS, "Exceptions per service (5 min)"),
+            value=v.count("exceptions in 5 min"),
             fire=Case({f"app_exceptions_total{_x(**L, exception='ValueError')}": "0+4x30"}, at="20m",
                       labels=L, value=20),
             quiet=Case({f"app_exceptions_total{_x(**L, exception='ValueError')}": f"0+{n / 5 - 0.2:g}x30"},

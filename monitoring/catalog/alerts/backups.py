@@ -7,6 +7,7 @@ Publishes ``recordings(k)`` and ``alerts(k)``; each rule names the site features
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, num
@@ -35,6 +36,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="No backup newer than the expected interval.",
             description="The newest backup is {{ $value | humanizeDuration }} old (0: none found).",
             panel=(uids.DB_OPS, "Newest backup age"),
+            value=v.duration("since the newest backup"),
             fire=Case({f"backup_newest_age_seconds{{{X}}}": f"{num(late + 60)}x10",
                        f"backup_files{{{X}}}": "3x10"}, labels={"job": "lookout", "instance": "exporters:9808"},
                       value=late + 60),
@@ -56,6 +58,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Two backups in a row are missing.",
             description="The newest backup is {{ $value | humanizeDuration }} old: two expected backups are missing.",
             panel=(uids.DB_OPS, "Newest backup age"),
+            value=v.duration("since the newest backup"),
             fire=Case({f"backup_newest_age_seconds{{{X}}}": f"{num(page + 60)}x10"}, value=page + 60),
             quiet=Case({f"backup_newest_age_seconds{{{X}}}": f"{num(page)}x10"}),
             for_="1m",
@@ -75,6 +78,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The newest backup is much smaller than the previous one.",
             description="The newest backup is {{ $value | humanizePercentage }} of the previous one's size.",
             panel=(uids.DB_OPS, "Newest backup size / previous"),
+            value=v.ratio("of the previous backup's size"),
             fire=Case({f"backup_newest_size_bytes{{{X}}}": "1e6x10", f"backup_previous_size_bytes{{{X}}}": "1e7x10"},
                       labels={"job": "lookout", "instance": "exporters:9808"}, value=0.1),
             quiet=Case({f"backup_newest_size_bytes{{{X}}}": f"{num(shrink * 1e7)}x10",
@@ -97,6 +101,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="WAL archiving fails on the database read by {{ $labels.instance }}: the last attempt failed "
             "and failures keep coming.",
             panel=(uids.DB_OPS, "WAL archiving"),
+            value=v.NO_VALUE,
             fire=Case({f"pg_archiver_failing{{{X}}}": "1x15", f"pg_archiver_failed_total{{{X}}}": "0+3x15"},
                       labels={"job": "lookout", "instance": "exporters:9808"}, value=1),
             quiet=Case({f"pg_archiver_failing{{{X}}}": "0x15", f"pg_archiver_failed_total{{{X}}}": "0+3x15"}),

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, _x, num
@@ -83,6 +84,7 @@ def alerts(k: Ctx) -> list[Alert]:
             f"{t.capacity_forecast_days} days, above its "
             "threshold.",
             panel=(uids.CAPACITY, "Days until threshold"),
+            value=v.amount("forecast in 14 days"),
             fire=Case({f"capacity_usage{_x(resource='active_sellers')}": "0+1x150",
                   f"capacity_threshold{_x(resource='active_sellers')}": "200x150"}, at="1470m", interval="10m",
                  labels={"job": "lookout", "instance": "exporters:9808", "resource": "active_sellers"},
@@ -107,6 +109,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A volume has reached its scaling threshold.",
             description="{{ $labels.resource }} is at {{ $value | humanizePercentage }} of its scaling threshold.",
             panel=(uids.CAPACITY, "Volumes"),
+            value=v.ratio("of the scaling threshold"),
             fire=Case({f"capacity_usage{_x(resource=resource)}": f"{num(limit * 1.2 * ratio)}x10"},
                       labels={"job": "lookout", "instance": "exporters:9808", "resource": resource},
                       value=round(1.2 * ratio, 9)),

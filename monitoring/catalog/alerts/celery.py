@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, _x, num
@@ -52,7 +53,8 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Celery queue is backing up.",
             description="Queue {{ $labels.queue_name }} holds {{ $value | humanize }} ready messages for 5 minutes.",
             panel=(uids.CELERY, "Queue length"),
-            unit="messages",  # what notifications show: "150 messages (threshold > 100)"
+            value=v.count("messages") + v.companion(
+                "celery_queue_oldest_message_age_seconds", ("instance", "queue_name"), ", oldest ", "humanizeDuration"),
             fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10"},
                       value=1.5 * backlog),
             quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10",
@@ -73,6 +75,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Celery tasks wait too long before a worker picks them up.",
             description="The oldest message in {{ $labels.queue_name }} has waited {{ $value | humanizeDuration }}.",
             panel=(uids.CELERY, "Oldest message age"),
+            value=v.duration("waiting"),
             fire=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": f"{num(2 * wait)}x10"},
                       value=2 * wait),
             quiet=Case({f"celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": f"{num(wait)}x10"}),
@@ -92,6 +95,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} queues beyond max_queues on {{ $labels.instance }} are summed into "
             'queue_name="_other".',
             panel=(uids.CELERY, "Queues folded or not read"),
+            value=v.count("queues folded into _other"),
             fire=Case({f"celery_queues_folded{{{X}}}": "50x20"}, at="15m", value=50),
             quiet=Case({f"celery_queues_folded{{{X}}}": "0x20"}, at="15m"),
             for_="10m",
@@ -113,6 +117,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} queues beyond max_discovered_queues on {{ $labels.instance }} "
             "are not read.",
             panel=(uids.CELERY, "Queues folded or not read"),
+            value=v.count("queues not read"),
             fire=Case({f"celery_queues_unread{{{X}}}": "30x20"}, value=30),
             quiet=Case({f"celery_queues_unread{{{X}}}": "0x20"}),
             for_="5m",
@@ -132,6 +137,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="No Celery worker is alive.",
             description="{{ $labels.instance }} sees no Celery worker heartbeat: background tasks do not run.",
             panel=(uids.CELERY, "Live workers"),
+            value=v.count("live workers"),
             fire=Case({f"celery_workers{{{X}}}": "0x10"}),
             quiet=Case({f"celery_workers{{{X}}}": f"{num(t.celery_live_workers.value)}x10"}), for_="1m",
             meaning="No worker sends heartbeats: marketplace sync, chat analysis and SLA escalation have stopped; "
@@ -149,6 +155,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A known Celery worker stopped sending heartbeats.",
             description="Worker {{ $labels.hostname }} has stopped sending heartbeats.",
             panel=(uids.CELERY, "Live workers"),
+            value=v.NO_VALUE,
             fire=Case({f"celery_worker_up{_x(hostname='celery@vps')}": "0x10"}),
             quiet=Case({f"celery_worker_up{_x(hostname='celery@vps')}": "1x10"}), for_="1m",
             meaning="One worker died or hangs (SIGKILL, OOM); others may still run tasks.",
@@ -164,6 +171,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A periodic Celery task has not succeeded for 3 intervals.",
             description="{{ $labels.name }} has not succeeded for {{ $value | humanize }} of its intervals.",
             panel=(uids.CELERY, "Periodic tasks: intervals since last success"),
+            value=v.amount("intervals without a success"),
             fire=Case({f"celery_task_last_success_timestamp_seconds{_x(name='sync_all_sellers')}": "1x20",
                   f"celery_periodic_task_interval_seconds{_x(name='sync_all_sellers')}": "30x20"}, at="10m",
                  labels={"job": "lookout", "instance": "exporters:9808", "name": "sync_all_sellers"}, value=599 / 30),
@@ -187,6 +195,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Celery task fails too often.",
             description="{{ $value | humanizePercentage }} of {{ $labels.name }} runs failed over 5 minutes.",
             panel=(uids.CELERY, "Task failure share"),
+            value=v.ratio("of runs failed"),
             fire=Case({f"celery_task_failed_total{_x(name='analyze_pending_chats')}": "0+1x20",
                   f"celery_task_succeeded_total{_x(name='analyze_pending_chats')}": "0+3x20"},
                  labels={"name": "analyze_pending_chats"}, value=0.25),

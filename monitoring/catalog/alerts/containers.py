@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import CTR, CTR_UNHEALTHY
@@ -28,6 +29,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A container keeps exiting and restarting.",
             description="Container {{ $labels.name }} exited {{ $value | humanize }} times in 10 minutes.",
             panel=(uids.HOST, "Container exits"),
+            value=v.count("exits in 10 min"),
             fire=Case({f"docker_container_die_events_total{CTR}": "0+1x20"}, at="12m", value=10),
             quiet=Case({f"docker_container_die_events_total{CTR}": "0+0.19x30"}, at="25m"),
             for_="1m",
@@ -44,6 +46,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A container fails its health check.",
             description="Container {{ $labels.name }} has been unhealthy for 3 minutes.",
             panel=(uids.HOST, "Containers unhealthy or OOM-killed"),
+            value=v.NO_VALUE,
             fire=Case({f"docker_container_health_status{CTR_UNHEALTHY}": "1x10"}),
             quiet=Case({f"docker_container_health_status{CTR_UNHEALTHY}": "0x10"}),
             for_="3m",
@@ -61,6 +64,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A container was killed for exceeding its memory limit.",
             description="Container {{ $labels.name }} was OOM-killed {{ $value | humanize }} times in 15 minutes.",
             panel=(uids.HOST, "Containers unhealthy or OOM-killed"),
+            value=v.count("OOM kills in 15 min"),
             fire=Case({f"docker_container_oom_events_total{CTR}": "0+1x20"}, at="17m", value=15),
             quiet=Case({f"docker_container_oom_events_total{CTR}": "5x20"}, at="17m"),
             meaning="The container's memory limit (sized for a 4 GB VPS) is too small for its load, or it leaks.",

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, _x
@@ -34,6 +35,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "credits "
             "are not charged.",
             panel=(uids.BILLING, "Unreconciled conversations"),
+            value=v.count("conversations not charged"),
             fire=Case({f"credits_conversations_unreconciled{_x(reason='no_end_event')}": "3x10"},
                  labels={"reason": "no_end_event"}, value=3),
             quiet=Case({f"credits_conversations_unreconciled{_x(reason='no_end_event')}": "0x10"}),
@@ -57,6 +59,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} conversations were charged a different number of credits than their "
             "duration.",
             panel=(uids.BILLING, "Unreconciled conversations"),
+            value=v.count("charges unreconciled"),
             fire=Case({f"credits_conversations_unreconciled{_x(reason='charge_mismatch')}": "2x10"}, value=2),
             quiet=Case({f"credits_conversations_unreconciled{_x(reason='charge_mismatch')}": "0x10"}),
             for_="2m",
@@ -75,6 +78,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} conversations finished at ElevenLabs have no end event in the "
             "database.",
             panel=(uids.BILLING, "Missing end webhooks (ElevenLabs cross-check)"),
+            value=v.count("conversations without an end event"),
             fire=Case({f"elevenlabs_conversations_missing_end_event{{{X}}}": "4x10"}, value=4),
             quiet=Case({f"elevenlabs_conversations_missing_end_event{{{X}}}": "0x10"}),
             for_="2m",
@@ -94,6 +98,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.instance }} reads at most max_pages pages of ElevenLabs conversations and more "
             "exist in the look-back window.",
             panel=(uids.BILLING, "Missing end webhooks (ElevenLabs cross-check)"),
+            value=v.NO_VALUE,
             fire=Case({f"elevenlabs_conversations_listing_truncated{{{X}}}": "1x20"}, at="15m", value=1),
             quiet=Case({f"elevenlabs_conversations_listing_truncated{{{X}}}": "0x20"}, at="15m"),
             for_="10m",

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import NODE, num
@@ -60,6 +61,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="Host {{ $labels.instance }} does not answer for 1 minute; alerts that follow from it are "
             "muted.",
             panel=(uids.HOST, "Host up"),
+            value=v.NO_VALUE,
             fire=Case({f"up{{{NODE}}}": "0x10"}),
             quiet=Case({f"up{{{NODE}}}": "1x10"}), for_="1m",
             meaning="The VPS (or its node exporter) is down: every service on it is down too, so the alerts "
@@ -76,6 +78,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} "
             "free.",
             panel=(uids.HOST, "Disk free"),
+            value=v.ratio("free"),
             fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(warn * 2 / 3 * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"},
                  labels={"job": "node", "instance": "node-exporter:9100", "device": "/dev/vda1", "fstype": "ext4",
@@ -96,6 +99,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.mountpoint }} on {{ $labels.instance }} has only {{ $value | humanizePercentage }} "
             "free.",
             panel=(uids.HOST, "Disk free"),
+            value=v.ratio("free"),
             fire=Case({f'node_filesystem_avail_bytes{{{ROOTFS}}}': f"{num(crit / 2 * 2e10)}x10",
                   f'node_filesystem_size_bytes{{{ROOTFS}}}': "2e10x10"},
                  labels={"job": "node", "instance": "node-exporter:9100", "device": "/dev/vda1", "fstype": "ext4",
@@ -115,6 +119,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The host is running out of memory.",
             description="{{ $labels.instance }} has {{ $value | humanizePercentage }} of its memory available.",
             panel=(uids.HOST, "Memory available"),
+            value=v.ratio("of memory available"),
             fire=Case(
                 {f"node_memory_MemAvailable_bytes{{{NODE}}}": f"{num(memav / 2 * 4e9)}x10",
                  f"node_memory_MemTotal_bytes{{{NODE}}}": "4e9x10"},
@@ -135,6 +140,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The host's CPUs are saturated.",
             description="{{ $labels.instance }} has a 5-minute load of {{ $value | humanize }} per vCPU.",
             panel=(uids.HOST, "Load per vCPU"),
+            value=v.amount("load per vCPU"),
             fire=Case({f"node_load5{{{NODE}}}": f"{num(3 * load)}x20",
                        f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}': "0+60x20",
                   f'node_cpu_seconds_total{{{NODE},cpu="1",mode="idle"}}': "0+60x20"}, at="15m",

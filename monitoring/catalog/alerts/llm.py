@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, _x, num
@@ -70,6 +71,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="LLM spend over the last day is above the daily budget.",
             description="{{ $labels.provider }} spend over 24 h is {{ $value | humanize }} USD.",
             panel=(uids.LLM, "Spend per day (USD)"),
+            value=v.amount("USD in 24 h"),
             fire=Case({f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
                   "0+0.5x40"}, at="30m", labels={"provider": "deepseek"}, value=15),
             quiet=Case({f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
@@ -91,6 +93,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.provider }} spends at {{ $value | humanize }} USD per day over the last 15 "
             "minutes.",
             panel=(uids.LLM, "Spend pace (USD per day, last 15 min)"),
+            value=v.amount("USD per day"),
             fire=Case({f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
                   "0+0.01x30"}, at="20m", labels={"provider": "deepseek"}, value=14.4),
             quiet=Case({f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
@@ -110,6 +113,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary=f"The LLM provider balance lasts less than {t.llm_runway_days} days at the current pace.",
             description="{{ $labels.provider }} balance covers {{ $value | humanize }} more days of spend.",
             panel=(uids.LLM, "Balance runway (days)"),
+            value=v.amount("days of spend left"),
             fire=Case({f"llm_provider_balance{_x(provider='deepseek', currency='USD')}": f"{num(short * 864)}x70",
                   f"llm_spend_usd_total{_x(provider='deepseek', model='deepseek-chat', feature='analysis')}":
                   "0+0.6x70"}, at="65m", labels={"provider": "deepseek"}, value=short),
@@ -132,6 +136,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="The LLM provider reports the balance as insufficient for API calls.",
             description="{{ $labels.provider }} reports no available balance: API calls fail with 402.",
             panel=(uids.LLM, "Provider balance"),
+            value=v.NO_VALUE,
             fire=Case({f"llm_provider_balance_available{_x(provider='deepseek')}": "0x10"}),
             quiet=Case({f"llm_provider_balance_available{_x(provider='deepseek')}": "1x10"}), for_="1m",
             meaning="DeepSeek's `/user/balance` says `is_available: false`: every completion returns "
@@ -150,6 +155,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A provider subscription quota is nearly used up.",
             description="ElevenLabs has used {{ $value | humanizePercentage }} of its character quota for this period.",
             panel=(uids.LLM, "ElevenLabs quota used"),
+            value=v.ratio("of the character quota"),
             fire=Case({f"elevenlabs_subscription_characters_used{{{X}}}": f"{num(quota_hi * 1000)}x10",
                   f"elevenlabs_subscription_characters_limit{{{X}}}": "100000x10"},
                  labels={"job": "lookout", "instance": "exporters:9808"}, value=quota_hi / 100),
@@ -172,6 +178,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "hour were "
             "not priced.",
             panel=(uids.LLM, "Unpriced calls (unknown models)"),
+            value=v.count("unpriced calls in 1 h"),
             fire=Case({f"llm_unpriced_calls_total{_x(provider='deepseek', model='deepseek-v9')}": "0+1x70"}, at="65m",
                  labels={"provider": "deepseek", "model": "deepseek-v9"}, value=60),
             quiet=Case({f"llm_unpriced_calls_total{_x(provider='deepseek', model='deepseek-v9')}": "3x70"}, at="65m"),
@@ -193,6 +200,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.instance }} watches more late-committing usage ids than max_watched_ids: a row "
             "committed late in an unwatched gap is not counted, so tokens and USD are lower bounds.",
             panel=(uids.LLM, "Unpriced calls (unknown models)"),
+            value=v.NO_VALUE,
             fire=Case({f"llm_usage_totals_lower_bound{{{X}}}": "1x20"}, at="15m", value=1),
             quiet=Case({f"llm_usage_totals_lower_bound{{{X}}}": "0x20"}, at="15m"),
             for_="10m",

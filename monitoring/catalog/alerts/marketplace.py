@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import DAY, _x, num
@@ -30,6 +31,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Marketplace sync is falling behind.",
             description="{{ $labels.marketplace }} {{ $labels.kind }} sync lags by {{ $value | humanizeDuration }}.",
             panel=(uids.MARKETPLACE_SLA, "Sync lag (worst seller)"),
+            value=v.duration("behind"),
             fire=Case({f"marketplace_sync_lag_seconds{_x(marketplace='wb', kind='chats')}": "900x10"}, value=900),
             quiet=Case({f"marketplace_sync_lag_seconds{_x(marketplace='wb', kind='chats')}": "300x10"}),
             for_="2m",
@@ -49,6 +51,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Buyer interactions passed their SLA deadline unanswered.",
             description="{{ $value | humanize }} open {{ $labels.channel }} interactions are past their SLA deadline.",
             panel=(uids.MARKETPLACE_SLA, "SLA: breached and at risk"),
+            value=v.count("interactions past their SLA"),
             fire=Case({f"sla_interactions_breached{_x(channel='chat')}": "2x10"}, labels={"channel": "chat"}, value=2),
             quiet=Case({f"sla_interactions_breached{_x(channel='chat')}": "0x10"}),
             for_="1m",
@@ -66,6 +69,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary=f"An API token expires within {t.token_expiry_days} days.",
             description="Token {{ $labels.name }} expires in {{ $value | humanize }} days.",
             panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
+            value=v.amount("days"),
             fire=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{num(soon * DAY + 600)}x20"},
                       at="10m", value=soon),
             quiet=Case({f"api_token_expiry_timestamp_seconds{_x(name='wb_feedbacks')}": f"{num(days * DAY + 600)}x20"},
@@ -85,6 +89,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary=f"A seller's marketplace token expires within {t.token_expiry_days} days.",
             description="The first {{ $labels.marketplace }} seller token expires in {{ $value | humanize }} days.",
             panel=(uids.MARKETPLACE_SLA, "Days until token expiry"),
+            value=v.amount("days"),
             fire=Case({f"marketplace_token_earliest_expiry_timestamp_seconds{_x(marketplace='wb')}":
                        f"{num(sooner * DAY + 600)}x20"},
                       at="10m", value=sooner),

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.scrape import watched_jobs
@@ -29,6 +30,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="Heartbeat from Prometheus through Alertmanager to the dead man's switch (value {{ $value | "
             "humanize }}).",
             panel=(uids.OVERVIEW, "Firing alerts"),
+            value=v.NO_VALUE,
             fire=Case({}, at="1m", labels={}, value=1),
             quiet=None,
             meaning="Always firing. Alertmanager sends it to the heartbeat receiver every minute; the receiver "
@@ -46,6 +48,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A scrape target does not answer Prometheus.",
             description="{{ $labels.job }} target {{ $labels.instance }} has been down for 2 minutes.",
             panel=(uids.OVERVIEW, "Scrape targets up"),
+            value=v.NO_VALUE,
             fire=Case({'up{job="redis",instance="redis-exporter:9121"}': "0x10"}, value=0),
             quiet=Case({'up{job="redis",instance="redis-exporter:9121"}': "1x10"}),
             for_="2m",
@@ -63,6 +66,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A scrape job has no target at all.",
             description="Prometheus has no target for job {{ $labels.job }}: the scrape configuration lost it.",
             panel=(uids.OVERVIEW, "Scrape targets up"),
+            value=v.NO_VALUE,
             fire=Case({f'up{{job="{j}",instance="x"}}': "1x10" for j in jobs[:-1]}, labels={"job": jobs[-1]},
                       value=1),
             quiet=Case({f'up{{job="{j}",instance="x"}}': "1x10" for j in jobs}),
@@ -82,6 +86,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="Collector {{ $labels.collector }} on {{ $labels.instance }} has failed for 3 minutes; its "
             "gauges are gone.",
             panel=(uids.OVERVIEW, "Collectors up"),
+            value=v.NO_VALUE,
             fire=Case({f"exporter_collector_up{_x(collector='celery')}": "0x10"}),
             quiet=Case({f"exporter_collector_up{_x(collector='celery')}": "1x10"}),
             for_="3m",

@@ -7,6 +7,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import PG, _x, num
@@ -40,6 +41,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="A session of database {{ $labels.datname }} has waited {{ $value | humanizeDuration }} on "
             "a lock another session holds.",
             panel=(uids.DB_OPS, "Longest lock wait"),
+            value=v.duration("waiting on a lock"),
             fire=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10"}, value=wait + 60),
             quiet=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait)}x10"}),
             for_="1m",
@@ -67,6 +69,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="A session of database {{ $labels.datname }} has waited {{ $value | humanizeDuration }} on "
             "a lock, and PostgresConnectionsNearMax fires: the pool is running out.",
             panel=(uids.DB_OPS, "Longest lock wait"),
+            value=v.duration("waiting on a lock"),
             fire=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10",
                        NEAR_MAX: "1x10"}, labels={"job": "lookout", "instance": "exporters:9808", **d},
                       value=wait + 60),
@@ -90,6 +93,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="A transaction of database {{ $labels.datname }} has been open and idle for "
             "{{ $value | humanizeDuration }}.",
             panel=(uids.DB_OPS, "Oldest transaction"),
+            value=v.duration("idle in transaction"),
             fire=Case({f"pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
                        f"{num(idle + 60)}x10"}, value=idle + 60),
             quiet=Case({f"pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
@@ -113,6 +117,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="A query on database {{ $labels.datname }} has been running for "
             "{{ $value | humanizeDuration }}.",
             panel=(uids.DB_OPS, "Longest-running query"),
+            value=v.duration("running"),
             fire=Case({f"pg_oldest_query_age_seconds{_x(**d)}": f"{num(query + 60)}x10"}, value=query + 60),
             quiet=Case({f"pg_oldest_query_age_seconds{_x(**d)}": f"{num(query)}x10"}),
             for_="1m",

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import PG, num
@@ -48,6 +49,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="PostgreSQL does not answer the exporter.",
             description="postgres_exporter {{ $labels.instance }} cannot connect to PostgreSQL for 1 minute.",
             panel=(uids.HOST, "PostgreSQL up"),
+            value=v.NO_VALUE,
             fire=Case({f"pg_up{{{PG}}}": "0x10"}),
             quiet=Case({f"pg_up{{{PG}}}": "1x10"}), for_="1m",
             meaning="Playbook incident 3 (P1): the database is down or refuses connections; every platform "
@@ -66,6 +68,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="PostgreSQL connections are close to max_connections.",
             description="{{ $value | humanizePercentage }} of max_connections are in use on {{ $labels.instance }}.",
             panel=(uids.HOST, "PostgreSQL connections / max_connections"),
+            value=v.ratio("of max_connections"),
             fire=Case({f'pg_stat_activity_count{{{PG},datname="{db}",state="idle in transaction"}}': f"{num(hi)}x10",
                   f"pg_settings_max_connections{{{PG}}}": "100x10"}, labels={"job": "postgres",
                  "instance": "postgres-exporter:9187"}, value=hi / 100),

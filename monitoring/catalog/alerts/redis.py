@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import REDIS, num
@@ -32,6 +33,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="redis_exporter {{ $labels.instance }} cannot reach Redis for 1 minute: Celery's broker is "
             "down.",
             panel=(uids.HOST, "Redis up"),
+            value=v.NO_VALUE,
             fire=Case({f"redis_up{{{REDIS}}}": "0x10"}),
             quiet=Case({f"redis_up{{{REDIS}}}": "1x10"}), for_="1m",
             meaning="Redis is the Celery broker, the response cache and the rate limiter: tasks stop, API calls "
@@ -48,6 +50,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Redis uses more than a quarter of the VPS memory.",
             description="Redis {{ $labels.instance }} uses {{ $value | humanize1024 }}B.",
             panel=(uids.HOST, "Redis memory"),
+            value=v.amount("B", "humanize1024"),
             fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{2 * mem}x10"}, value=2 * mem),
             quiet=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{mem}x10"}),
             for_="5m",
@@ -67,6 +70,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Redis memory is close to its maxmemory limit.",
             description="Redis {{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory.",
             panel=(uids.HOST, "Redis memory / maxmemory"),
+            value=v.ratio("of maxmemory"),
             fire=Case({f"redis_memory_used_bytes{{{REDIS}}}": f"{num(maxhi)}x10",
                        f"redis_memory_max_bytes{{{REDIS}}}": "100x10"},
                       labels={"job": "redis", "instance": "redis-exporter:9121"}, value=maxhi / 100),

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import DAY
@@ -30,6 +31,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary=f"A TLS certificate expires within {t.tls_expiry_days} days.",
             description="The certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days.",
             panel=(uids.OVERVIEW, "TLS certificate expiry (days)"),
+            value=v.amount("days"),
             fire=Case({'probe_ssl_earliest_cert_expiry{job="blackbox_tls",instance="demo-chat:8001"}':
                   f"{5 * DAY + 600}x3 _x17"}, at="10m", value=5),  # still firing 7 minutes after the series stopped
             quiet=Case(
@@ -52,6 +54,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "missing "
             "certificate, or no TLS on the port.",
             panel=(uids.OVERVIEW, "Health probes"),
+            value=v.NO_VALUE,
             fire=Case({'probe_success{job="blackbox_tls",instance="demo-chat:8001",platform="chatcenter",'
                   'service="chat-api"}': "0x20"}, at="20m"),
             quiet=Case({'probe_success{job="blackbox_tls",instance="demo-chat:8001",platform="chatcenter",'

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import num
@@ -66,6 +67,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "down or "
             "unreachable.",
             panel=(uids.OVERVIEW, "Voice: 502 responses"),
+            value=v.amount("502 responses/s"),
             fire=Case({f'{_NGINX},status="502"}}': f"0+{num(2 * r502 * 60)}x20"},
                       labels={"platform": "voice", "service": "voice-api"}, value=2 * r502),
             quiet=Case({f'{_NGINX},status="502"}}': f"0+{num(r502 * 60 * 0.9)}x20"}),  # float rates: just under
@@ -88,6 +90,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanizePercentage }} of {{ $labels.service }} requests answered 5xx over 5 "
             "minutes.",
             panel=(uids.OVERVIEW, "Voice: 5xx share"),
+            value=v.ratio("of requests answered 5xx"),
             fire=Case({f'{_NGINX},status="200"}}': f"0+{num(100 - bad)}x20",
                        f'{_NGINX},status="500"}}': f"0+{num(bad)}x20"},
                       labels={"platform": "voice", "service": "voice-api"}, value=bad / 100),
@@ -110,6 +113,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A platform health endpoint fails its HTTP probe.",
             description="{{ $labels.service }} health check {{ $labels.instance }} has failed for 1 minute.",
             panel=(uids.OVERVIEW, "Health probes"),
+            value=v.NO_VALUE,
             fire=Case({probe: "0x10"}),
             quiet=Case({probe: "1x10"}),
             for_="1m",
@@ -132,6 +136,7 @@ def alerts(k: Ctx) -> list[Alert]:
             "cannot "
             "call tools.",
             panel=(uids.OVERVIEW, "Health probes"),
+            value=v.NO_VALUE,
             fire=Case({'probe_success{job="blackbox_http",instance="http://demo-voice:5556/health",platform="voice",'
                   'service="mcp-server"}': "0x10"}),
             quiet=Case({'probe_success{job="blackbox_http",instance="http://demo-voice:5556/health",platform="voice",'

@@ -6,6 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+from monitoring import values as v
 from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import GUNICORN, _x
@@ -59,6 +60,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A Gunicorn, Uvicorn or Celery master process is not running.",
             description="The {{ $labels.server }} master of {{ $labels.service }} is down: the service does not serve.",
             panel=(uids.WORKER_POOLS, "Master up"),
+            value=v.NO_VALUE,
             fire=Case({f"worker_pool_master_up{_x(**P)}": "0x10"}),
             quiet=Case({f"worker_pool_master_up{_x(**P)}": "1x10"}),
             for_="1m",
@@ -79,6 +81,8 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $labels.service }} ({{ $labels.server }}) has fewer live workers than expected for 2 "
             "minutes.",
             panel=(uids.WORKER_POOLS, "Workers vs expected"),
+            value=v.WHOLE + v.companion("worker_pool_workers_expected", ("instance", "service", "server"), " of ")
+            + " workers",
             fire=Case(
                 {f"worker_pool_workers{_x(**P)}": "3x10",
                  f"worker_pool_workers_expected{_x(**P)}": "4x10",
@@ -105,6 +109,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="Workers of a pool keep dying and being replaced.",
             description="{{ $value | humanize }} workers of {{ $labels.service }} were replaced in 10 minutes.",
             panel=(uids.WORKER_POOLS, "Worker restarts (10 min)"),
+            value=v.count("workers replaced in 10 min"),
             fire=Case(
                 {f"worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="12m", labels=P, value=10),
             quiet=Case({f"worker_pool_worker_restarts_total{_x(**P)}": "0+0.19x30"}, at="25m"),
@@ -124,6 +129,7 @@ def alerts(k: Ctx) -> list[Alert]:
             description="{{ $value | humanize }} connections wait to be accepted by {{ $labels.service }} for 2 "
             "minutes.",
             panel=(uids.WORKER_POOLS, "Listen queue"),
+            value=v.count("connections waiting"),
             fire=Case({f"worker_pool_listen_queue_length{_x(**P)}": "25x10"}, value=25),
             quiet=Case({f"worker_pool_listen_queue_length{_x(**P)}": "10x10"}),
             for_="2m",
@@ -142,6 +148,7 @@ def alerts(k: Ctx) -> list[Alert]:
             summary="A worker pool uses more than half of the VPS memory.",
             description="The workers of {{ $labels.service }} use {{ $value | humanize1024 }}B of resident memory.",
             panel=(uids.WORKER_POOLS, "Worker memory (RSS)"),
+            value=v.amount("B resident", "humanize1024"),
             fire=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem * 3 // 2}x20"},
                       value=mem * 3 // 2),
             quiet=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem}x20"}),
