@@ -1,4 +1,4 @@
-"""Grafana dashboards as grafanalib code, one module per dashboard; ``MODULES`` lists them in order.
+"""Grafana dashboards as grafana-foundation-sdk code, one module per dashboard; ``MODULES`` lists them in order.
 
 Each module defines ``build(k)``: the board for a site (``monitoring.catalog.context.Ctx``), with the panels
 the site has and the site's thresholds as lines, or None when the site has nothing it shows.

@@ -1,25 +1,32 @@
-"""Panel and dashboard builders on top of grafanalib, and the normaliser to current Grafana JSON.
+"""Panel and dashboard builders on grafana-foundation-sdk (Grafana's typed builders, current schema).
 
 Reads: the site (``Ctx``: its features and thresholds). Publishes ``timeseries()``, ``stat()`` (each panel
-names the site features it reads, ``requires``), ``board()`` (a grafanalib ``Dashboard`` with the
-datasource variable, one instance/service variable and the panels the site has,
-    laid out) and ``to_json()``: grafanalib 0.7.1 output minus its legacy keys (``rows``, ``style``,
-``hideControls``, string datasources, nulls), with a modern ``schemaVersion``.
+names the site features it reads, ``requires``), ``board()`` (the SDK ``Dashboard`` model with the
+datasource variable, one instance/service variable and the panels the site has, laid out) and ``to_json()``:
+the SDK's JSON plus the board links, annotations and the threshold steps, which are written once here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grafanalib import core as g
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus
+from grafana_foundation_sdk.builders import stat as statb
+from grafana_foundation_sdk.builders import timeseries as tsb
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
 
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
 from monitoring.model import Threshold
 
 SCHEMA_VERSION = 39
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 BASE_STEP = -1e9  # Grafana treats the first step as -Infinity whatever its value; a number keeps JSON null-free
 GREEN = "green"
 
@@ -33,48 +40,56 @@ def _steps(thresholds: Sequence[Threshold], unit: str) -> list[dict[str, Any]]:
     return steps
 
 
-def _targets(queries: Iterable[tuple[str, str]], instant: bool = False) -> list[g.Target]:
-    return [
-        g.Target(expr=expr, legendFormat=legend, refId=chr(ord("A") + i), datasource=DS, instant=instant)
-        for i, (expr, legend) in enumerate(queries)
-    ]
-
-
-def _repeat(variable: str | None) -> g.Repeat:
-    """A panel repeated once per value of ``variable`` (one per host), side by side."""
-    return g.Repeat(direction="h" if variable else None, variable=variable)
+def _common(p: Any, title: str, description: str, queries: Iterable[tuple[str, str]], unit: str,
+            repeat: str | None) -> Any:
+    p.title(title).description(description).datasource(DS).unit(unit)
+    for i, (expr, legend) in enumerate(queries):
+        p.with_target(prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + i))
+                      .datasource(DS).range())
+    if repeat:
+        p.repeat(repeat).repeat_direction("h")
+    return p
 
 
 class Panel:
-    """A panel before layout: grafanalib object, width, height and the catalog thresholds it draws."""
+    """A panel before layout: SDK panel builder, width, height and the catalog thresholds it draws."""
 
-    def __init__(self, obj: g.Panel, w: int, h: int, thresholds: Sequence[Threshold], requires: Sequence[str] = ()):
-        self.obj, self.w, self.h, self.thresholds, self.requires = obj, w, h, tuple(thresholds), tuple(requires)
+    def __init__(self, builder: Any, w: int, h: int, thresholds: Sequence[Threshold], requires: Sequence[str] = ()):
+        self.builder, self.w, self.h, self.thresholds, self.requires = builder, w, h, tuple(thresholds), tuple(requires)
+        self.obj: dm.Panel = builder.build()
 
 
 def timeseries(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
                thresholds: Sequence[Threshold] = (), w: int = 12, h: int = 8, stack: bool = False,
                min0: bool = True, requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
-    obj = g.TimeSeries(
-        title=title, description=description, dataSource=DS, targets=_targets(queries), unit=unit,
-        thresholdsStyleMode="line" if thresholds else "off", legendDisplayMode="list",
-        stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none", "group": "A"},
-        fillOpacity=20 if stack else 0, valueMin=0 if min0 else None, tooltipMode="multi", repeat=_repeat(repeat),
-    )
-    return Panel(obj, w, h, thresholds, requires)
+    p = _common(tsb.Panel(), title, description, queries, unit, repeat)
+    # the SDK spells this enum "Tresholds"
+    p.thresholds_style(cb.GraphThresholdsStyleConfig().mode(
+        cm.GraphThresholdsStyleMode.LINE if thresholds else cm.GraphThresholdsStyleMode.OFF))
+    p.legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST).placement(cm.LegendPlacement.BOTTOM)
+             .show_legend(True).calcs([]))
+    p.tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+    p.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL if stack else cm.StackingMode.NONE).group("A"))
+    p.fill_opacity(20 if stack else 0)
+    if min0:
+        p.min(0)
+    return Panel(p, w, h, thresholds, requires)
 
 
 def stat(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
          thresholds: Sequence[Threshold] = (), w: int = 6, h: int = 5, reduce: str = "lastNotNull",
          requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
-    obj = g.Stat(
-        title=title, description=description, dataSource=DS, targets=_targets(queries, instant=False),
-        format=unit, reduceCalc=reduce, graphMode="area", colorMode="value", textMode="auto", repeat=_repeat(repeat),
-    )
-    return Panel(obj, w, h, thresholds, requires)
+    p = _common(statb.Panel(), title, description, queries, unit, repeat)
+    p.reduce_options(cb.ReduceDataOptions().calcs([reduce]).values(False))
+    p.graph_mode(cm.BigValueGraphMode.AREA).color_mode(cm.BigValueColorMode.VALUE)
+    p.text_mode(cm.BigValueTextMode.AUTO).justify_mode(cm.BigValueJustifyMode.AUTO)
+    p.orientation(cm.VizOrientation.AUTO).wide_layout(True).show_percent_change(False)
+    p.percent_change_color_mode(cm.PercentChangeColorMode.STANDARD).no_value("none")
+    p.color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+    return Panel(p, w, h, thresholds, requires)
 
 
-Board = tuple[g.Dashboard, list[Panel]]
+Board = tuple[dm.Dashboard, list[Panel]]
 
 
 def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel], var: tuple[str, str, str],
@@ -84,89 +99,27 @@ def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel
     for p in panels:
         p.requires += (requires or {}).get(p.obj.title, ())
     panels = [p for p in panels if k.has(*p.requires)]
+    name, label, query = var
+    dash = (db.Dashboard(title).uid(uid).description(description).tags(["lookout", *tags]).timezone("browser")
+            .refresh("30s").time("now-3h", "now").tooltip(dm.DashboardCursorSync.CROSSHAIR).editable().version(1)
+            .timepicker(db.TimePicker().refresh_intervals(["10s", "30s", "1m", "5m", "15m", "1h"]))
+            .with_variable(db.DatasourceVariable("datasource").label("Data source").type("prometheus")
+                           .current(dm.VariableOption(text="Prometheus", value=DATASOURCE_UID)))
+            .with_variable(db.QueryVariable(name).label(label).query(query).datasource(DS).include_all(True)
+                           .multi(True).all_value(".*").refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+                           .sort(dm.VariableSort.ALPHABETICAL_ASC)
+                           .current(dm.VariableOption(text="All", value="$__all"))))
     x = y = row_h = 0
-    laid: list[Any] = []
     for i, p in enumerate(panels, start=1):
         if x + p.w > 24:
             x, y, row_h = 0, y + row_h, 0
-        p.obj.gridPos = g.GridPos(h=p.h, w=p.w, x=x, y=y)
-        p.obj.id = i
-        laid.append(p.obj)
+        p.builder.grid_pos(dm.GridPos(h=p.h, w=p.w, x=x, y=y)).id(i)
+        dash.with_panel(p.builder)
         x += p.w
         row_h = max(row_h, p.h)
-    name, label, query = var
-    templating = g.Templating(list=[
-        g.Template(name="datasource", label="Data source", query="prometheus", type="datasource",
-                   default=DATASOURCE_UID),
-        g.Template(name=name, label=label, query=query, dataSource=DS, includeAll=True, multi=True,
-                   default="$__all", allValue=".*", refresh=2),
-    ])
-    dash = g.Dashboard(
-        title=title, uid=uid, description=description, panels=laid, templating=templating,
-        tags=["lookout", *tags], timezone="browser", refresh="30s", schemaVersion=SCHEMA_VERSION,
-        time=g.Time("now-3h", "now"), graphTooltip=1,
-    )
-    return dash, list(panels)
-
-
-# --- normalisation -------------------------------------------------------------------------------
-DASHBOARD_KEYS = ("uid", "title", "description", "tags", "timezone", "editable", "graphTooltip", "time",
-                  "timepicker", "refresh", "schemaVersion", "version", "links", "annotations", "templating",
-                  "panels")
-PANEL_KEYS = ("id", "type", "title", "description", "datasource", "gridPos", "targets", "fieldConfig",
-              "options", "links", "transparent", "maxDataPoints", "interval", "transformations", "repeat",
-              "repeatDirection", "maxPerRow")
-TARGET_KEYS = ("refId", "datasource", "expr", "legendFormat", "instant", "range", "interval")
-VARIABLE_KEYS = ("name", "label", "type", "query", "datasource", "current", "options", "includeAll", "allValue",
-                 "multi", "refresh", "regex", "sort", "hide", "skipUrlSync")
-STAT_OPTIONS = {"wideLayout": True, "showPercentChange": False, "percentChangeColorMode": "standard"}
-
-
-def _prune(v: Any) -> Any:
-    """Drop nulls and empty strings recursively (grafanalib fills unset fields with them)."""
-    if isinstance(v, dict):
-        return {k: _prune(x) for k, x in v.items() if x is not None and x != ""}
-    if isinstance(v, list):
-        return [_prune(x) for x in v if x is not None]
-    return v
-
-
-def _panel(p: dict[str, Any], thresholds: Sequence[Threshold]) -> dict[str, Any]:
-    out = {k: p[k] for k in PANEL_KEYS if k in p}
-    out["targets"] = [
-        {**{k: t[k] for k in TARGET_KEYS if k in t}, "range": not t.get("instant", False)} for t in p["targets"]
-    ]
-    defaults = out["fieldConfig"]["defaults"]
-    defaults["thresholds"] = {"mode": "absolute", "steps": _steps(thresholds, defaults.get("unit", ""))}
-    defaults.pop("calcs", None)
-    defaults.pop("values", None)
-    defaults.pop("limit", None)
-    defaults.pop("override", None)
-    custom = defaults.get("custom", {})
-    for k in ("axisSoftMin", "axisSoftMax"):
-        custom.pop(k, None)
-    if p["type"] == "timeseries":
-        out["options"]["legend"]["showLegend"] = True
-    if p["type"] == "stat":
-        out["options"] = {**out["options"], **STAT_OPTIONS}
-        out["options"]["reduceOptions"].pop("fields", None)
-        defaults["color"] = {"mode": "thresholds"}
-    out.pop("maxDataPoints", None)
-    return out
-
-
-def _variable(v: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v[k] for k in VARIABLE_KEYS if k in v}
-    if v["type"] == "datasource":
-        out["current"] = {"text": "Prometheus", "value": DATASOURCE_UID}
-        out.pop("options", None)
-        out.pop("datasource", None)
-        out["hide"] = 0
-    else:
-        out["current"] = {"text": "All", "value": "$__all"}
-        out["options"] = []
-    out.pop("regex", None)
-    return out
+    built = dash.build()
+    built.schema_version = SCHEMA_VERSION
+    return built, list(panels)
 
 
 # deploys (the `releases` collector): a change of a service's release timestamp, with the new revision
@@ -180,13 +133,10 @@ DEPLOYS = {
 }
 
 
-def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str,
+def to_json(dash: dm.Dashboard, panels: Sequence[Panel], runbook_url: str,
             deploys: bool = False) -> dict[str, Any]:
     """``deploys``: add the deploy annotations (the site reads releases)."""
-    raw = _prune(_encode(dash))
-    out = {k: raw[k] for k in DASHBOARD_KEYS if k in raw}
-    out["editable"] = True
-    out["version"] = 1
+    out = json.loads(json.dumps(dash, cls=JSONEncoder))
     out["links"] = [
         {"title": "Lookout boards", "type": "dashboards", "icon": "external link", "tooltip": "Other lookout boards",
          "tags": ["lookout"], "asDropdown": True, "targetBlank": False, "includeVars": False, "keepTime": True},
@@ -198,18 +148,12 @@ def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str,
         "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
         "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
     }, *([DEPLOYS] if deploys else [])]}
-    out["timepicker"] = {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]}
-    out["templating"] = {"list": [_variable(v) for v in raw["templating"]["list"]]}
-    out["panels"] = [_panel(p, panel.thresholds) for p, panel in zip(raw["panels"], panels, strict=True)]
-    return _prune(out)
-
-
-def _encode(obj: Any) -> Any:
-    """grafanalib objects -> plain JSON values (what its DashboardEncoder does, without dumping)."""
-    if hasattr(obj, "to_json_data"):
-        return _encode(obj.to_json_data())
-    if isinstance(obj, dict):
-        return {k: _encode(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_encode(v) for v in obj]
-    return obj
+    for v in out["templating"]["list"]:  # the SDK writes interval-variable keys on every variable
+        for k in ("auto", "auto_count", "auto_min"):
+            v.pop(k, None)
+    for p, panel in zip(out["panels"], panels, strict=True):
+        if "repeat" not in p:  # the SDK writes its default direction on every panel
+            p.pop("repeatDirection")
+        defaults = p["fieldConfig"]["defaults"]
+        defaults["thresholds"] = {"mode": "absolute", "steps": _steps(panel.thresholds, defaults.get("unit", ""))}
+    return out
