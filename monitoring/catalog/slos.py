@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from monitoring.catalog import uids
+import monitoring.catalog.uids as uids
 from monitoring.catalog.context import Ctx, camel
 from monitoring.catalog.scrape import app_job
 from monitoring.model import Alert, Case, Recording, Slo, above, at_most

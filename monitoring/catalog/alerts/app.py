@@ -8,7 +8,7 @@ alert description ends with, which names a deploy that happened shortly before t
 
 from __future__ import annotations
 
-from monitoring.catalog import uids
+import monitoring.catalog.uids as uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import _x
 from monitoring.model import Alert, Case, Recording, above

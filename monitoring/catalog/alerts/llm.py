@@ -6,7 +6,7 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-from monitoring.catalog import uids
+import monitoring.catalog.uids as uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, _x, num
 from monitoring.model import Alert, Case, Recording, above, below
