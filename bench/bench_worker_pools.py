@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from exporters.collector import Collector, Snapshot, gauge  # noqa: E402
 from exporters.config import CollectorSettings, setting  # noqa: E402
-from tests.support.servers import free_port, kill_process_groups  # noqa: E402
+from stack.procs import free_port, kill_process_groups  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
