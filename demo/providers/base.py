@@ -141,6 +141,12 @@ class FakeProvider:
         with self._lock:
             return {"provider": self.provider, "mode": self._mode, "requests": len(self.requests)}
 
+    def bound_memory(self) -> None:
+        """Forget the oldest requests past 2,000 (keeps 1,000): a demo runs for weeks."""
+        with self._lock:
+            if len(self.requests) > 2000:
+                del self.requests[:-1000]
+
     # -- answering -------------------------------------------------------------------------------------------
     def _arrive(self, method: str, path: str, query: Query) -> dict[str, Any] | None:
         if path.startswith("/_control"):

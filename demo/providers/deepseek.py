@@ -84,6 +84,12 @@ class FakeDeepSeek(FakeProvider):
             b["topped_up"] -= amount - from_granted
             b["total"] = b["granted"] + b["topped_up"]
 
+    def bound_memory(self) -> None:
+        super().bound_memory()
+        with self._lock:
+            if len(self._prefixes) > 20000:  # the cache starts again empty, as after a real cache eviction
+                self._prefixes.clear()
+
     # -- routes ----------------------------------------------------------------------------------------------
     def routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
         return [

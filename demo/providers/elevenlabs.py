@@ -99,6 +99,15 @@ class FakeElevenLabs(FakeProvider):
     def set_page_size_cap(self, cap: int | None) -> None:
         self.page_size_cap = None if cap is None else max(1, int(cap))
 
+    def bound_memory(self) -> None:
+        """Past 5,000 conversations, forget those that started more than a day ago."""
+        super().bound_memory()
+        with self._lock:
+            if len(self._conversations) > 5000:
+                cutoff = time.time() - 86400
+                for cid in [k for k, v in self._conversations.items() if v["start_time_unix_secs"] < cutoff]:
+                    del self._conversations[cid]
+
     # -- routes ----------------------------------------------------------------------------------------------
     def routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
         return [
