@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grafanalib import core as g
+from grafanalib import core as grafana
 
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
@@ -33,29 +33,30 @@ def _steps(thresholds: Sequence[Threshold], unit: str) -> list[dict[str, Any]]:
     return steps
 
 
-def _targets(queries: Iterable[tuple[str, str]], instant: bool = False) -> list[g.Target]:
+def _targets(queries: Iterable[tuple[str, str]], instant: bool = False) -> list[grafana.Target]:
     return [
-        g.Target(expr=expr, legendFormat=legend, refId=chr(ord("A") + i), datasource=DS, instant=instant)
+        grafana.Target(expr=expr, legendFormat=legend, refId=chr(ord("A") + i), datasource=DS, instant=instant)
         for i, (expr, legend) in enumerate(queries)
     ]
 
 
-def _repeat(variable: str | None) -> g.Repeat:
+def _repeat(variable: str | None) -> grafana.Repeat:
     """A panel repeated once per value of ``variable`` (one per host), side by side."""
-    return g.Repeat(direction="h" if variable else None, variable=variable)
+    return grafana.Repeat(direction="h" if variable else None, variable=variable)
 
 
 class Panel:
     """A panel before layout: grafanalib object, width, height and the catalog thresholds it draws."""
 
-    def __init__(self, obj: g.Panel, w: int, h: int, thresholds: Sequence[Threshold], requires: Sequence[str] = ()):
+    def __init__(self, obj: grafana.Panel, w: int, h: int, thresholds: Sequence[Threshold],
+                 requires: Sequence[str] = ()):
         self.obj, self.w, self.h, self.thresholds, self.requires = obj, w, h, tuple(thresholds), tuple(requires)
 
 
 def timeseries(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
                thresholds: Sequence[Threshold] = (), w: int = 12, h: int = 8, stack: bool = False,
                min0: bool = True, requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
-    obj = g.TimeSeries(
+    obj = grafana.TimeSeries(
         title=title, description=description, dataSource=DS, targets=_targets(queries), unit=unit,
         thresholdsStyleMode="line" if thresholds else "off", legendDisplayMode="list",
         stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none", "group": "A"},
@@ -67,14 +68,14 @@ def timeseries(title: str, description: str, queries: Sequence[tuple[str, str]],
 def stat(title: str, description: str, queries: Sequence[tuple[str, str]], unit: str,
          thresholds: Sequence[Threshold] = (), w: int = 6, h: int = 5, reduce: str = "lastNotNull",
          requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
-    obj = g.Stat(
+    obj = grafana.Stat(
         title=title, description=description, dataSource=DS, targets=_targets(queries, instant=False),
         format=unit, reduceCalc=reduce, graphMode="area", colorMode="value", textMode="auto", repeat=_repeat(repeat),
     )
     return Panel(obj, w, h, thresholds, requires)
 
 
-Board = tuple[g.Dashboard, list[Panel]]
+Board = tuple[grafana.Dashboard, list[Panel]]
 
 
 def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel], var: tuple[str, str, str],
@@ -89,22 +90,22 @@ def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel
     for i, p in enumerate(panels, start=1):
         if x + p.w > 24:
             x, y, row_h = 0, y + row_h, 0
-        p.obj.gridPos = g.GridPos(h=p.h, w=p.w, x=x, y=y)
+        p.obj.gridPos = grafana.GridPos(h=p.h, w=p.w, x=x, y=y)
         p.obj.id = i
         laid.append(p.obj)
         x += p.w
         row_h = max(row_h, p.h)
     name, label, query = var
-    templating = g.Templating(list=[
-        g.Template(name="datasource", label="Data source", query="prometheus", type="datasource",
+    templating = grafana.Templating(list=[
+        grafana.Template(name="datasource", label="Data source", query="prometheus", type="datasource",
                    default=DATASOURCE_UID),
-        g.Template(name=name, label=label, query=query, dataSource=DS, includeAll=True, multi=True,
+        grafana.Template(name=name, label=label, query=query, dataSource=DS, includeAll=True, multi=True,
                    default="$__all", allValue=".*", refresh=2),
     ])
-    dash = g.Dashboard(
+    dash = grafana.Dashboard(
         title=title, uid=uid, description=description, panels=laid, templating=templating,
         tags=["lookout", *tags], timezone="browser", refresh="30s", schemaVersion=SCHEMA_VERSION,
-        time=g.Time("now-3h", "now"), graphTooltip=1,
+        time=grafana.Time("now-3h", "now"), graphTooltip=1,
     )
     return dash, list(panels)
 
@@ -180,7 +181,7 @@ DEPLOYS = {
 }
 
 
-def to_json(dash: g.Dashboard, panels: Sequence[Panel], runbook_url: str,
+def to_json(dash: grafana.Dashboard, panels: Sequence[Panel], runbook_url: str,
             deploys: bool = False) -> dict[str, Any]:
     """``deploys``: add the deploy annotations (the site reads releases)."""
     raw = _prune(_encode(dash))

@@ -101,7 +101,6 @@ class _Server(TcpWSGIServer):
 
     limit = MAX_CONNECTIONS
     accept_batch = 32
-    evicted = 0
     _full_logged = False
 
     def _open(self) -> int:
@@ -136,7 +135,6 @@ class _Server(TcpWSGIServer):
                 # its descriptor stays taken meanwhile, so no poll result of this turn can name a new
                 # connection that reused it
                 victim.will_close = True
-                self.evicted += 1
                 open_now -= 1
                 if not self._full_logged:
                     self._full_logged = True

@@ -4,8 +4,8 @@ templates every receiver renders (Telegram, PagerDuty Events v2, e-mail; webhook
 Reads: an ``Alert`` of the catalog (its optional ``value``/``unit``, else its description and thresholds).
 Publishes ``alert_value(alert)`` -> (``value`` annotation template, ``threshold`` text), ``TEMPLATE`` (the
 Alertmanager template file), ``FIELDS`` (receiver -> config field -> template text, what
-``monitoring.alertmanager_config`` writes) and ``LIMITS`` (how many alerts a message lists, how long a label
-or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
+``monitoring.alertmanager_config`` writes), with ``SHOWN``/``SHOWN_TELEGRAM`` (how many alerts a message lists)
+and ``CUT`` (how long a label or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
 ``since``): times are ``.Local``, the Alertmanager runs with ``TZ`` set to the site's time zone
 (``lookout.env``); counters are strings grown with ``printf`` and measured with ``len``.
 """
@@ -65,7 +65,6 @@ def alert_value(a: Alert) -> tuple[str, str]:
 SHOWN = 5  # alerts a text message lists (critical first); the rest are counted
 SHOWN_TELEGRAM = 3  # Telegram: 4,096 characters in all
 CUT = 160  # bytes of an annotation or label Telegram shows (cut, then escaped): 3 alerts fit in 4,096
-LIMITS = {"shown": SHOWN, "shown_telegram": SHOWN_TELEGRAM, "cut": CUT}
 
 _TIME = "Mon 02 Jan 15:04 MST"
 

@@ -33,7 +33,6 @@ class FakeProvider:
     """Base: a threaded HTTP server on 127.0.0.1 with failure modes, a request log and a control API."""
 
     provider = "fake"
-    auth_header = "Authorization"
 
     def __init__(self, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0):
         self.api_key = api_key

@@ -18,7 +18,6 @@ from demo.providers.handler import Reply
 
 class FakeElevenLabs(FakeProvider):
     provider = "elevenlabs"
-    auth_header = "xi-api-key"
 
     def __init__(self, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0):
         super().__init__(api_key, host, port)
