@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -35,6 +34,9 @@ LOOP_SECONDS = 0.5
 
 
 class Supervisor:
+    """Runs the parts of ``settings`` until SIGTERM/SIGINT (``run``); the control API calls ``set_fault`` and
+    ``status``."""
+
     def __init__(self, settings: Settings):
         self.s = settings
         self.parts = settings.parts
@@ -42,7 +44,6 @@ class Supervisor:
         self.faults: FaultStore = store(settings.redis_url)
         self.stop_event = threading.Event()
         self.children: dict[str, Child] = {}
-        self.threads: list[Any] = []
         self.applied: dict[str, tuple[bool, float | None]] = {}
         self.fault_errors: dict[str, str] = {}
         self.process_faults = ProcessFaults(settings, self.children)
