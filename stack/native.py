@@ -256,8 +256,8 @@ class Stack:
             self.pg.start()
             self.pg_url = self.pg.url
         if not self.redis_url:
-            self.redis = Redis(self.run_dir / "redis", maxmemory="64mb")  # a limit, as in production, so
-            # memory-vs-maxmemory has a value
+            # a limit, as in production, so memory-vs-maxmemory has a value
+            self.redis = Redis(self.run_dir / "redis", maxmemory="64mb")
             self.redis.start()
             self.redis_url = self.redis.url
         self.voice_db = self._create_db("voice")
