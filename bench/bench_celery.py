@@ -42,7 +42,7 @@ from exporters.collectors._celery_broker import (  # noqa: E402
     BrokerInspector,
     QueueSelector,
 )
-from tests.support.servers import free_port, wait_port  # noqa: E402
+from stack.procs import free_port, wait_port  # noqa: E402
 
 SEP, STEPS = "\x06\x16", [0, 3, 6, 9]
 BODY = base64.b64encode(json.dumps([[1], {}, {"callbacks": None, "errbacks": None, "chain": None,

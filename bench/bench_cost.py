@@ -41,6 +41,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from demo.testing import tree_memory  # noqa: E402
 from stack.native import Options, Stack  # noqa: E402
 
 # the monitoring side: every process lookout adds to the host (names of stack.native's processes)
@@ -48,7 +49,6 @@ MONITORING = ("prometheus", "prometheus-2", "alertmanager-1", "alertmanager-2", 
               "postgres-exporter", "redis-exporter", "blackbox-exporter", "nginx-log-exporter", "victoriametrics",
               "vmalert")
 BASELINE = {"cpu_pct": 1.8, "rss_mib": 301, "pss_mib": 255, "series": 3663}  # issue 17, single VPS with the demo
-MiB = 2**20
 
 
 def _group(pid: int) -> list[psutil.Process]:
@@ -66,16 +66,6 @@ def _cpu(procs: list[psutil.Process]) -> float:
             t = p.cpu_times()
             total += t.user + t.system
     return total
-
-
-def _mem(procs: list[psutil.Process]) -> tuple[float, float]:
-    rss = pss = 0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            m = p.memory_full_info()
-            rss += m.rss
-            pss += m.pss
-    return rss / MiB, pss / MiB
 
 
 def _q(base: str, expr: str) -> float:
@@ -136,7 +126,8 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
             wall = time.monotonic() - t0
             rows = {}
             for n, p in procs.items():
-                rss, pss = _mem(p)
+                mem = tree_memory(p)
+                rss, pss = mem["rss_mb"], mem["pss_mb"]
                 rows[n] = {"cpu_pct": 100 * (_cpu(p) - c0[n]) / wall, "rss_mib": rss, "pss_mib": pss}
             out["processes"] = rows
             out["total"] = {k: sum(r[k] for r in rows.values()) for k in ("cpu_pct", "rss_mib", "pss_mib")}

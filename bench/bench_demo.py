@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from demo.testing import DemoProcess, tree_memory  # noqa: E402
-from tests.support.servers import postgres_server, redis_server  # noqa: E402
+from stack.servers import postgres_server, redis_server  # noqa: E402
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
 import os
 import re
 import resource
@@ -29,13 +28,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stack.httpd import LocalServer, QuietHandler  # noqa: E402
 from tests.support.exporter import ExporterProcess, write_config  # noqa: E402
 from tests.support.slowclients import scrape_under_attack  # noqa: E402
 
@@ -123,11 +122,8 @@ class Provider:
     """A local provider answering ``/big`` with a huge JSON body and ``/drip`` one byte at a time."""
 
     def __init__(self, body_mb: int, drip_every: float):
-        class H(http.server.BaseHTTPRequestHandler):
+        class H(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
 
             def do_GET(self) -> None:
                 try:
@@ -154,14 +150,11 @@ class Provider:
                 except OSError:
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.server = LocalServer(H).start()
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 CLIENT = textwrap.dedent("""

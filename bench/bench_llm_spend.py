@@ -1,6 +1,6 @@
 """Benchmark of the llm_spend collector: first refresh over 1M usage rows, then steady-state refreshes.
 
-Starts a throwaway PostgreSQL (tests/support/servers.py), loads the reference schema, generates the rows with
+Starts a throwaway PostgreSQL (stack/servers.py), loads the reference schema, generates the rows with
 ``generate_series`` (60 days, 4 models incl. an unknown one, 5 features, peak and off-peak hours), then prints:
 - the first refresh (one aggregate over the whole table, run once per exporter start);
 - the steady-state refresh after each batch of 1,000 new rows (median and worst of several rounds);
@@ -30,7 +30,7 @@ import psycopg  # noqa: E402
 from exporters.collector import Snapshot  # noqa: E402
 from exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings  # noqa: E402
 from exporters.config import Secret  # noqa: E402
-from tests.support.servers import postgres_server  # noqa: E402
+from stack.servers import postgres_server  # noqa: E402
 
 GENERATE = """
 INSERT INTO llm_usage (created_at, provider, model, feature, seller_id,

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from exporters.collector import Collector, Snapshot, gauge  # noqa: E402
 from exporters.config import CollectorSettings, setting  # noqa: E402
-from tests.support.servers import free_port, kill_process_groups  # noqa: E402
+from stack.procs import free_port, kill_process_groups, wait_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -84,15 +84,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 """
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 class Groups:
@@ -142,7 +133,7 @@ def environment(groups: Groups, sleepers: int, tmp: Path) -> Iterator[list[dict]
                   "bench_asgi:app"], cwd=tmp, env=env)
     pools.append({"service": "bench-uvicorn", "server": "uvicorn", "match": str(port), "port": port})
     for p in pools:
-        wait_port(p["port"])
+        wait_port(p["port"], 60)
     deadline = time.monotonic() + 60
     while len([p for p in os.listdir("/proc") if p.isdigit()]) < before + sleepers and time.monotonic() < deadline:
         time.sleep(0.2)

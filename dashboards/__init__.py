@@ -1,4 +1,5 @@
-"""Grafana dashboards as grafana-foundation-sdk code, one module per dashboard; ``MODULES`` lists them in order.
+"""Grafana dashboards as grafana-foundation-sdk code, one module per dashboard; ``MODULES`` lists them in order
+and ``boards(k)`` builds those a site has.
 
 Each module defines ``build(k)``: the board for a site (``monitoring.catalog.context.Ctx``), with the panels
 the site has and the site's thresholds as lines, or None when the site has nothing it shows.

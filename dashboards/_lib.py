@@ -63,7 +63,6 @@ def timeseries(title: str, description: str, queries: Sequence[tuple[str, str]],
                thresholds: Sequence[Threshold] = (), w: int = 12, h: int = 8, stack: bool = False,
                min0: bool = True, requires: Sequence[str] = (), repeat: str | None = None) -> Panel:
     p = _common(tsb.Panel(), title, description, queries, unit, repeat)
-    # the SDK spells this enum "Tresholds"
     p.thresholds_style(cb.GraphThresholdsStyleConfig().mode(
         cm.GraphThresholdsStyleMode.LINE if thresholds else cm.GraphThresholdsStyleMode.OFF))
     p.legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST).placement(cm.LegendPlacement.BOTTOM)

@@ -15,6 +15,7 @@ with ``Retry-After``, ``marketplace-5xx`` answers 503. Memory is bounded (last 5
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -23,9 +24,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from stack.httpd import LocalServer, QuietHandler
 
 MARKETPLACES = ("wb", "ozon")
 KINDS = ("chats", "feedbacks", "questions")
@@ -46,7 +48,7 @@ class Marketplace:
         self.chats: dict[tuple[str, str], deque[str]] = {}
         self.sellers: dict[str, float] = {}  # seller -> last poll (monotonic)
         self.requests = 0
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -130,11 +132,9 @@ class Marketplace:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Marketplace:
-        self._server = ThreadingHTTPServer((self.host, self._port), _handler(self))
-        self._server.daemon_threads = True
-        self._threads = [threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
-                                          name="marketplace-http", daemon=True),
-                         threading.Thread(target=self._buyers, name="marketplace-buyers", daemon=True)]
+        self._server = LocalServer(_handler(self), self.host, self._port, poll_interval=0.5,
+                                   name="marketplace-http").start()
+        self._threads = [threading.Thread(target=self._buyers, name="marketplace-buyers", daemon=True)]
         for t in self._threads:
             t.start()
         return self
@@ -142,28 +142,24 @@ class Marketplace:
     def stop(self) -> None:
         self._stop.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
         for t in self._threads:
             t.join(2)
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.server_address[1]
+        return self._server.port
 
 
-def _handler(mp: Marketplace) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(mp: Marketplace) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def setup(self) -> None:
             super().setup()
             # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms a call
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
 
         def _do(self, method: str) -> None:
             url = urlsplit(self.path)
@@ -173,17 +169,8 @@ def _handler(mp: Marketplace) -> type[BaseHTTPRequestHandler]:
                 status, payload, headers = mp.handle(method, url.path, query, self.headers, body)
             except (ValueError, KeyError, TypeError) as exc:
                 status, payload, headers = 400, {"error": str(exc)}, {}
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_json(status, payload, headers)
 
         def do_GET(self) -> None:
             self._do("GET")

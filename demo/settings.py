@@ -84,7 +84,8 @@ class Settings:
             raise ValueError(f"--only: expected a comma-separated subset of {', '.join(PARTS)}, got {self.only!r}")
         return wanted
 
-    def _local(self, port: int) -> str:
+    def local_url(self, port: int) -> str:
+        """The URL of one of this demo's ports, on loopback when it binds every address."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
         return f"http://{host}:{port}"
 
@@ -98,23 +99,23 @@ class Settings:
 
     @property
     def voice_base(self) -> str:
-        return (self.voice_url or self._local(self.voice_port)).rstrip("/")
+        return (self.voice_url or self.local_url(self.voice_port)).rstrip("/")
 
     @property
     def chat_base(self) -> str:
-        return (self.chat_url or self._local(self.chat_port)).rstrip("/")
+        return (self.chat_url or self.local_url(self.chat_port)).rstrip("/")
 
     @property
     def marketplace_base(self) -> str:
-        return (self.marketplace_url or self._local(self.marketplace_port)).rstrip("/")
+        return (self.marketplace_url or self.local_url(self.marketplace_port)).rstrip("/")
 
     @property
     def deepseek_base(self) -> str:
-        return (self.deepseek_url or self._local(self.deepseek_port)).rstrip("/")
+        return (self.deepseek_url or self.local_url(self.deepseek_port)).rstrip("/")
 
     @property
     def elevenlabs_base(self) -> str:
-        return (self.elevenlabs_url or self._local(self.elevenlabs_port)).rstrip("/")
+        return (self.elevenlabs_url or self.local_url(self.elevenlabs_port)).rstrip("/")
 
     @property
     def control_base(self) -> str:

@@ -115,7 +115,6 @@ class _Server(TcpWSGIServer):
 
     limit = MAX_CONNECTIONS
     accept_batch = 32
-    evicted = 0
     _full_logged = False
     _accept_waiting = False
 
@@ -197,7 +196,6 @@ class _Server(TcpWSGIServer):
                     return
                 # closed by the event loop on its next turn (writable() is true once will_close is set)
                 victim.will_close = True
-                self.evicted += 1
                 open_now -= 1
                 if not self._full_logged:
                     self._full_logged = True

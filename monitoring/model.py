@@ -11,8 +11,6 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 
-SEVERITIES = ("critical", "warning", "info")
-
 
 @dataclass(frozen=True)
 class Threshold:

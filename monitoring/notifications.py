@@ -6,8 +6,8 @@ Reads: an ``Alert`` of the catalog (its ``value``, declared by every alert with 
 Publishes ``alert_value(alert)`` -> (``value`` annotation template,
 ``threshold`` text), ``TEMPLATE`` (the
 Alertmanager template file), ``FIELDS`` (receiver -> config field -> template text, what
-``monitoring.alertmanager_config`` writes) and ``LIMITS`` (how many alerts a message lists, how long a label
-or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
+``monitoring.alertmanager_config`` writes), with ``SHOWN``/``SHOWN_TELEGRAM`` (how many alerts a message lists)
+and ``CUT`` (how long a label or annotation may be). Targets Alertmanager 0.25: its template functions only (no ``tz``, ``date``,
 ``since``): times are ``.Local``, the Alertmanager runs with ``TZ`` set to the site's time zone
 (``lookout.env``); counters are strings grown with ``printf`` and measured with ``len``.
 """

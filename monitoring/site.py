@@ -788,7 +788,7 @@ class Site:
         """``defaults`` (the catalog's, by key) with the site's overrides merged over them; a key the
         catalog does not know is refused, naming it. Values of ``defaults`` that have a ``value`` attribute
         (the catalog's ``Threshold``) get it replaced; plain numbers are replaced."""
-        import dataclasses as dc
+        import dataclasses
 
         unknown = sorted(set(self.thresholds) - set(defaults))
         if unknown:
@@ -796,7 +796,7 @@ class Site:
         out = dict(defaults)
         for k, v in self.thresholds.items():
             d = out[k]
-            out[k] = dc.replace(d, value=v) if dc.is_dataclass(d) else v
+            out[k] = dataclasses.replace(d, value=v) if dataclasses.is_dataclass(d) else v
         return out
 
     def monthly_budget_usd(self, provider: str) -> float | None:

@@ -10,11 +10,10 @@ Debian has no Grafana: this lets the end-to-end tests open every link of every n
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from stack.httpd import LocalServer
+from stack.httpd import LocalServer, QuietHandler
 
 
 class Boards(LocalServer):
@@ -22,32 +21,22 @@ class Boards(LocalServer):
         self.generated = generated
         boards = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 parts = [p for p in path.split("/") if p]
                 if path == "/api/health":
-                    return self._send(200, "application/json", b'{"database": "ok"}')
+                    return self.send_body(200, b'{"database": "ok"}')
                 if parts[:2] == ["public", "runbooks"] and len(parts) == 3 and not parts[2].startswith("."):
                     f = boards.generated / "runbooks" / parts[2]
                     if f.is_file():
-                        return self._send(200, "text/html; charset=utf-8", f.read_bytes())
+                        return self.send_body(200, f.read_bytes(), "text/html; charset=utf-8")
                 if len(parts) >= 2 and parts[0] == "d":
                     title = boards.title(parts[1])
                     if title is not None:
-                        return self._send(200, "text/html; charset=utf-8",
-                                          f"<!DOCTYPE html><title>{title}</title>".encode())
-                return self._send(404, "text/plain", b"not found\n")
-
-            def _send(self, code: int, ctype: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                        return self.send_body(200, f"<!DOCTYPE html><title>{title}</title>".encode(),
+                                              "text/html; charset=utf-8")
+                return self.send_body(404, b"not found\n", "text/plain")
 
         super().__init__(Handler, host, port)
 

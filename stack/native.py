@@ -224,9 +224,9 @@ class Stack:
         if self.boards:
             self.boards.stop()
         if self.redis:
-            self.redis.stop()
+            self.redis.close()
         if self.pg:
-            self.pg.stop()
+            self.pg.close()
         if self.own_run_dir and not os.environ.get("LOOKOUT_STACK_KEEP"):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -256,7 +256,8 @@ class Stack:
             self.pg.start()
             self.pg_url = self.pg.url
         if not self.redis_url:
-            self.redis = Redis(self.run_dir / "redis")
+            # a limit, as in production, so memory-vs-maxmemory has a value
+            self.redis = Redis(self.run_dir / "redis", maxmemory="64mb")
             self.redis.start()
             self.redis_url = self.redis.url
         self.voice_db = self._create_db("voice")

@@ -25,6 +25,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def wait_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    wait_until(lambda: port_open(port, host), timeout, f"something listening on {host}:{port}", interval=0.05)
+
+
+def kill_process_groups(procs: list[subprocess.Popen]) -> None:
+    """SIGCONT (a stopped group would ignore the kill) then SIGKILL every process group, then reap."""
+    for p in procs:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, sig)
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(10)
+
+
 @dataclass
 class Proc:
     name: str

@@ -16,11 +16,10 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from stack.httpd import LocalServer
+from stack.httpd import LocalServer, QuietHandler
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Recorder(LocalServer):
         self._lock = threading.Lock()
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
@@ -81,34 +80,23 @@ class Recorder(LocalServer):
                 receiver = parts[0] if parts else "?"
                 kind = parts[1] if len(parts) > 1 else "?"
                 if kind == "telegram" and parts[-1] == "getMe":
-                    return self._json(200, {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "lookout",
+                    return self.send_json(200, {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "lookout",
                                                                    "username": "lookout_stack_bot"}})
                 n = parse(receiver, kind, raw, self.headers.get("Content-Type", ""), recorder.known_alerts)
                 with recorder._lock:
                     recorder.notifications.append(n)
                 if kind == "telegram":
-                    return self._json(200, {"ok": True, "result": {"message_id": len(recorder.notifications),
+                    return self.send_json(200, {"ok": True, "result": {"message_id": len(recorder.notifications),
                                                                    "date": int(time.time()),
                                                                    "chat": {"id": 1, "type": "private"}, "text": ""}})
                 if kind == "pagerduty":
-                    return self._json(202, {"status": "success", "message": "Event processed", "dedup_key": "x"})
-                return self._json(200, {"status": "ok"})
+                    return self.send_json(202, {"status": "success", "message": "Event processed", "dedup_key": "x"})
+                return self.send_json(200, {"status": "ok"})
 
             def do_GET(self) -> None:
                 if self.path.startswith("/notifications"):
-                    return self._json(200, [asdict(n) for n in recorder.snapshot()])
-                return self._json(200, {"status": "ok"})
-
-            def _json(self, code: int, obj: Any) -> None:
-                body = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                    return self.send_json(200, [asdict(n) for n in recorder.snapshot()])
+                return self.send_json(200, {"status": "ok"})
 
         super().__init__(Handler, host, port)
 

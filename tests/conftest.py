@@ -13,19 +13,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from tests.support.servers import Postgres, Redis, postgres_server, redis_server
 
 pytest_plugins = ["tests.support.tmpcheck"]  # the session leaves nothing in the temporary directory
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[PostgresServer]:
+def pg() -> Iterator[Postgres]:
     with postgres_server() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def redis_srv() -> Iterator[RedisServer]:
+def redis_srv() -> Iterator[Redis]:
     with redis_server() as server:
         yield server
 

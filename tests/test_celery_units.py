@@ -137,10 +137,10 @@ def test_event_state_names_are_capped_and_periodic_names_match_by_suffix(monkeyp
 
 
 def test_worker_liveness_expiry_offline_and_forgetting(monkeypatch):
-    import exporters.collectors._celery_events as ev
+    from exporters.collectors import _celery_events
 
     now = [1000.0]
-    monkeypatch.setattr(ev.time, "time", lambda: now[0])
+    monkeypatch.setattr(_celery_events.time, "time", lambda: now[0])
     st = _state()
     st.on_event({"type": "worker-heartbeat", "hostname": "w1", "freq": 1.0, "active": 2})
     st.on_event({"type": "worker-heartbeat", "hostname": "w2", "freq": 5.0})

@@ -229,8 +229,8 @@ def test_containers_override_reads_through_a_read_only_proxy() -> None:
         assert svc["depends_on"]["docker-socket-proxy"]["condition"] == "service_healthy"
         assert proxy["deploy"]["resources"]["limits"]["memory"]
     # the generated site configuration reads the API where this file points
-    from monitoring.exporter_config import __file__ as gen
-    assert "${DOCKER_HOST:-unix:///var/run/docker.sock}" in Path(gen).read_text()
+    from monitoring import exporter_config
+    assert "${DOCKER_HOST:-unix:///var/run/docker.sock}" in Path(exporter_config.__file__).read_text()
 
 
 @pytest.mark.parametrize(("files", "ok"), [("compose.yaml", True), ("compose.yaml:deploy/compose/real.yaml", False)])

@@ -25,6 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from stack.procs import port_open
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "install-deps"
 BASH = shutil.which("bash") or "/bin/bash"
@@ -151,12 +153,6 @@ def _listener_on_9090(tmp: Path) -> tuple[subprocess.Popen | None, int | None]:
     return None, (holders[0] if holders else None)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_install_leaves_the_hosts_services_running(tmp_path):
     """A process named like a Debian service and one listening on 9090 keep running, with the same pids."""
     setup = Setup(tmp_path, host_policy=True)
@@ -183,7 +179,7 @@ def test_install_leaves_the_hosts_services_running(tmp_path):
 
         for pid, t in started.items():
             assert _alive(pid, t), f"pid {pid} ({psutil.Process(pid).name() if psutil.pid_exists(pid) else '?'}) ended"
-        assert _port_open(9090)
+        assert port_open(9090)
     finally:
         for p in ours:
             p.kill()

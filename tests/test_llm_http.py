@@ -10,6 +10,7 @@ import pytest
 
 from demo.providers import FakeDeepSeek
 from exporters.collectors._http import HttpClient, HttpError, parse_retry_after
+from stack.httpd import LocalServer, QuietHandler
 
 KEY = "sk-very-secret-key-123"
 
@@ -112,19 +113,13 @@ class Hostile:
     """A local HTTP server whose answer per path is hostile; records the headers of every request."""
 
     def __init__(self):
-        import http.server
-        import threading
-
         outer = self
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.sent_bytes = 0
         self.redirect_to = ""
 
-        class H(http.server.BaseHTTPRequestHandler):
+        class H(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
 
             def do_GET(self):
                 outer.seen.append((self.path, dict(self.headers)))
@@ -173,15 +168,11 @@ class Hostile:
                 self._head(200, **{"Content-Type": "application/json", "Content-Length": str(len(body))})
                 self.wfile.write(body)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalServer(H).start()
+        self.url = self.server.url
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

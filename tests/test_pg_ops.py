@@ -17,7 +17,7 @@ import pytest
 
 from exporters.collectors.pg_activity import blocking_tree, bounded, query_line
 from stack.procs import wait_until
-from stack.servers import _pg_bin
+from stack.servers import pg_bin
 from tests.support.exporter import run_cli, write_config
 from tests.support.pg_scenarios import NOW, make, refresh
 from tests.support.servers import postgres_server
@@ -164,7 +164,7 @@ def test_blocking_tree_chains_and_cycles():
 
 # --- backups ---------------------------------------------------------------------------------------
 def _dump(dsn: str, target: Path) -> None:
-    subprocess.run([_pg_bin("pg_dump"), "-Fc", "-f", str(target), dsn], check=True, timeout=60)
+    subprocess.run([pg_bin("pg_dump"), "-Fc", "-f", str(target), dsn], check=True, timeout=60)
 
 
 def test_backups_real_pg_dump_then_a_truncated_one(pg, tmp_path):
@@ -203,7 +203,7 @@ def test_backups_real_pg_dump_then_a_truncated_one(pg, tmp_path):
         assert v(s, "backup_newest_age_seconds") == 60
         assert v(s, "backup_newest_size_bytes") == full // 10
         assert v(s, "backup_previous_size_bytes") == full
-        restore = subprocess.run([_pg_bin("pg_restore"), "-f", os.devnull, str(d / "app-3.dump")], capture_output=True)
+        restore = subprocess.run([pg_bin("pg_restore"), "-f", os.devnull, str(d / "app-3.dump")], capture_output=True)
         assert restore.returncode != 0  # really broken, as the alert presumes
     finally:
         c.stop()
@@ -213,7 +213,7 @@ def test_backups_directory_dump_and_missing_directory(pg, tmp_path):
     dsn = pg.dsn("postgres")
     d = tmp_path / "dumps"
     d.mkdir()
-    subprocess.run([_pg_bin("pg_dump"), "-Fd", "-f", str(d / "full-1"), dsn], check=True, timeout=60)
+    subprocess.run([pg_bin("pg_dump"), "-Fd", "-f", str(d / "full-1"), dsn], check=True, timeout=60)
     c = make("backups", dsn, dir=str(d), glob="full-*", archiver=False)
     try:
         s = refresh(c)

@@ -1,4 +1,4 @@
-"""The fake DeepSeek and ElevenLabs servers (demo/providers.py): documented payloads and failure modes."""
+"""The fake DeepSeek and ElevenLabs servers (demo/providers/): documented payloads and failure modes."""
 
 from __future__ import annotations
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,6 +28,7 @@ from redis.retry import Retry
 from exporters import source_errors
 from exporters.collectors._pg import PgSettings, PgSource, QueryError
 from exporters.config import Duration, Secret
+from stack.httpd import LocalServer, QuietHandler
 from tests.support.exporter import exporter, run_cli, value, write_config
 from tests.support.pg_scenarios import make, refresh, schema
 from tests.support.servers import free_port, redis_server
@@ -169,23 +168,14 @@ def silent_listener() -> Iterator[int]:
 
 @contextlib.contextmanager
 def http_server(status: int) -> Iterator[int]:
-    class H(BaseHTTPRequestHandler):
+    class H(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *a: object) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield srv.server_address[1]
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with LocalServer(H, poll_interval=0.05) as srv:
+        yield srv.port
 
 
 def _pg_error(dsn: str) -> str:

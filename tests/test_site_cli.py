@@ -60,25 +60,17 @@ def test_python_module_entry_works_too():
 
 @pytest.fixture
 def health_server():
-    import http.server
-    import threading
+    from stack.httpd import LocalServer, QuietHandler
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             code = 200 if self.path in ("/health", "/metrics") else 503
             self.send_response(code)
             self.end_headers()
             self.wfile.write(b"ok\n")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with LocalServer(Handler) as srv:
+        yield srv.port
 
 
 def test_probe_tries_every_target_and_prints_no_secret(pg, redis_srv, health_server, tmp_path):

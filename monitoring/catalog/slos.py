@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import monitoring.catalog.uids as uids
 from monitoring import values as v
-from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx, camel
 from monitoring.catalog.scrape import app_job
 from monitoring.model import Alert, Case, Recording, Slo, above, at_most

@@ -18,7 +18,6 @@ from monitoring.discover import DatabaseOut, Findings, RedisOut, ServiceOut
 
 FOUND_WIDTH = 72
 HEADER = "# lookout site file: a starter written by `lookout discover`"
-WIDTH = 110
 
 
 def _v(value: Any) -> str:

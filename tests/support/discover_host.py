@@ -120,19 +120,9 @@ server {{
     return [nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
 
 
-def _wait(port: int, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"port {port}")
-
-
 def main(base: Path) -> None:
-    from stack.servers import _as_postgres, _pg_bin
+    from stack.procs import wait_port
+    from stack.servers import Postgres, Redis
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     app_dir = base / "shop"
@@ -156,18 +146,9 @@ def main(base: Path) -> None:
             subprocess.Popen(argv, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
 
-    start("redis", shutil.which("redis-server") or "redis-server", "--port", str(PORTS["redis"]), "--bind",
-          "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(base), "--requirepass", REDIS_PASSWORD)
-    pgdir = base / "pg"
-    pgdir.mkdir()
-    os.chmod(base, 0o777)
-    os.chmod(pgdir, 0o777)
-    subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(pgdir / "data"), "-U", "postgres", "-A", "trust",
-                                 "-E", "UTF8", "--no-sync", "--locale=C"]), check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(pgdir / "data"), "-l", str(pgdir / "log"), "-w",
-                                 "-t", "60", "-o", f"-p {pg} -k {pgdir} -c listen_addresses=127.0.0.1 "
-                                 "-c fsync=off -c shared_buffers=32MB", "start"]),
-                   check=True, stdout=subprocess.DEVNULL)
+    os.chmod(base, 0o777)  # user postgres reaches its folder
+    Redis(base / "redis", port=PORTS["redis"], password=REDIS_PASSWORD).start()
+    Postgres(base / "pg", port=pg, shared_buffers="32MB").start()
     import psycopg
 
     root = Path(__file__).resolve().parents[2]
@@ -178,7 +159,6 @@ def main(base: Path) -> None:
         conn.execute((root / "exporters" / "schemas" / "chatcenter.sql").read_text())
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg}/notes", autocommit=True) as conn:
         conn.execute("CREATE TABLE notes (id bigserial PRIMARY KEY, body text)")
-    _wait(PORTS["redis"])
 
     start("gunicorn", py, "-m", "gunicorn", "-w", "3", "-b", f"127.0.0.1:{PORTS['gunicorn']}", "disc_shop:app")
     start("uvicorn", py, "-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1", "--port",
@@ -192,7 +172,7 @@ def main(base: Path) -> None:
     start("http_server", py, "-m", "http.server", "--bind", "127.0.0.1", str(PORTS["http_server"]))
     start("nginx", *_nginx(base, root))
     for name in ("gunicorn", "uvicorn", "http_server", "nginx"):
-        _wait(PORTS[name])
+        wait_port(PORTS[name], 60)
     _wait_workers(app_dir)
     (base / "ready").write_text("ok\n")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

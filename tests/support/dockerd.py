@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,8 @@ from typing import Any
 
 import docker
 import psutil
+
+from stack.httpd import LocalServer, QuietHandler
 
 # dockerd's own process becomes a child subreaper (kept across exec): the orphans of its tree (the
 # containerd shims, which daemonize) are re-parented to it, not to init, so they stay its descendants
@@ -210,11 +211,8 @@ def get_only_proxy(engine: DockerEngine) -> Iterator[tuple[str, list[str]]]:
     refused: list[str] = []
     sock_path = str(engine.socket)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
 
         def _refuse(self) -> None:
             refused.append(f"{self.command} {self.path}")
@@ -250,12 +248,5 @@ def get_only_proxy(engine: DockerEngine) -> Iterator[tuple[str, list[str]]]:
                 upstream.close()
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{server.server_address[1]}", refused
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalServer(Handler, poll_interval=0.1) as server:
+        yield f"tcp://127.0.0.1:{server.port}", refused

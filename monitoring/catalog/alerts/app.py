@@ -8,8 +8,8 @@ alert description ends with, which names a deploy that happened shortly before t
 
 from __future__ import annotations
 
+import monitoring.catalog.uids as uids
 from monitoring import values as v
-from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import _x
 from monitoring.model import Alert, Case, Recording, above

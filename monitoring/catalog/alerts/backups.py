@@ -7,8 +7,8 @@ Publishes ``recordings(k)`` and ``alerts(k)``; each rule names the site features
 
 from __future__ import annotations
 
+import monitoring.catalog.uids as uids
 from monitoring import values as v
-from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import X, num
 from monitoring.model import Alert, Case, Recording, promql

@@ -7,8 +7,8 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
+import monitoring.catalog.uids as uids
 from monitoring import values as v
-from monitoring.catalog import uids
 from monitoring.catalog.context import Ctx
 from monitoring.catalog.series import PG, _x, num
 from monitoring.model import Alert, Case, Recording, above, promql

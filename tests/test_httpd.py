@@ -1,0 +1,28 @@
+"""stack.httpd, the loopback server every stand-in and fake uses: serves on a free port, answers JSON, stops
+cleanly (also when it never started)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from stack.httpd import LocalServer, QuietHandler
+
+
+class Echo(QuietHandler):
+    def do_GET(self) -> None:
+        self.send_json(418, {"path": self.path}, headers={"X-Fake": "yes"})
+
+
+def test_serves_json_on_a_free_loopback_port_and_stops():
+    with LocalServer(Echo) as srv:
+        assert srv.url == f"http://127.0.0.1:{srv.port}" and srv.port > 0
+        r = requests.get(srv.url + "/x?y=1", timeout=5)
+        assert (r.status_code, r.json(), r.headers["X-Fake"]) == (418, {"path": "/x?y=1"}, "yes")
+        assert r.headers["Content-Type"] == "application/json"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(srv.url, timeout=1)
+
+
+def test_stop_without_start_returns():
+    LocalServer(Echo).stop()  # shutdown() alone would wait forever for a loop that never ran
