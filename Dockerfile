@@ -17,6 +17,7 @@ COPY demo ./demo
 COPY examples/demo.yaml ./examples/demo.yaml
 COPY dashboards ./dashboards
 COPY stack ./stack
+COPY monitoring ./monitoring
 RUN pip install ".[demo]"
 # the demo plays the seeds' facts written in its site file (demo/site_facts.py)
 ENV DEMO_SITE_FILE=/opt/lookout/examples/demo.yaml
