@@ -98,7 +98,8 @@ def check_values(stack: Any, notifications: list[Notification], step: float = 2,
                  ) -> tuple[int, list[str]]:
     """(values compared, problems): the ``value`` annotation of each firing alert in a webhook notification is the
     alert expression's value for the alert's labels at some evaluation in the minute before it was received
-    (humanize keeps 4 significant digits; rates move between evaluations: ``rel`` tolerance)."""
+    (humanize keeps 4 significant digits; rates move between evaluations: ``rel`` tolerance; a count printed
+    whole, ``printf "%.0f"``, is ``increase()``'s extrapolated value rounded: 1.385 reads "1")."""
     rules = stack.alert_rules()
     compared, problems = 0, []
     for n in notifications:
@@ -110,6 +111,7 @@ def check_values(stack: Any, notifications: list[Notification], step: float = 2,
             if a.get("status") != "firing" or not shown or not template.startswith("{{ $value"):
                 continue  # resolved, valueless, or a value written by the catalog from something else
             want = parse_human(shown)
+            whole = template.startswith('{{ $value | printf "%.0f"')
             start = datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")).timestamp()
             data = stack.api("/api/v1/query_range", query=rule["expr"], start=max(start, n.received_at - 60) - step,
                              end=n.received_at, step=step)["result"]
@@ -118,7 +120,7 @@ def check_values(stack: Any, notifications: list[Notification], step: float = 2,
                                              if k != "__name__")]
             seen = [float(v) for s in series for _, v in s["values"]]
             compared += 1
-            if want is None or not any(_close(want, v, rel) for v in seen):
+            if want is None or not any(_close(want, round(v) if whole else v, rel) for v in seen):
                 problems.append(f"{name} {a['labels']}: shows {shown!r} ({want}), Prometheus had {seen[-10:]}")
     return compared, problems
 
