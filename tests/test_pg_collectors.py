@@ -11,7 +11,7 @@ import pytest
 from exporters.collectors._pg import QueryError
 from exporters.config import ConfigError
 from tests.support.exporter import run_cli, write_config
-from tests.support.pg_scenarios import NOW, load_chatcenter, load_voice, make, refresh, schema
+from tests.support.pg_scenarios import NOW, D, S, load_chatcenter, load_voice, make, refresh, schema
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,9 @@ GROUP BY s.marketplace, s.kind"""
 def test_marketplace_sync_override_of_the_whole_table_form_gives_the_same_numbers(chat_dsn):
     ours = make("marketplace_sync", chat_dsn)
     theirs = make("marketplace_sync", chat_dsn, queries={"sync_lag": OLD_SYNC_LAG})
+    # generic plans are forced for the default queries only: an override's plan may depend on the values
+    assert "force_generic_plan" in ours.source.sql["_plan_settings"]
+    assert "force_generic_plan" not in theirs.source.sql["_plan_settings"]
     assert refresh(ours) == refresh(theirs)
     ours.stop()
     theirs.stop()
@@ -131,6 +134,96 @@ def test_marketplace_sync_sellers_counted_once_per_sellers_interval(pg):
     c._sellers_at -= 3600
     assert v(refresh(c), "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 2
     c.stop()
+
+
+def _marketplace_sync_naive(dsn: str, thresholds: list[int], error_threshold: int, horizon: timedelta) -> dict:
+    """The published values computed from every row, fetched the naive way (the bench's naive form: the inner
+    joins, so a sync_state row with no account row counts nowhere) and aggregated here."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT s.marketplace, s.kind, s.last_success_at, s.consecutive_errors, sl.created_at, "
+            "sl.is_active AND a.is_active AS active FROM sync_state s JOIN sellers sl ON sl.id = s.seller_id "
+            "JOIN seller_marketplace_accounts a ON a.seller_id = s.seller_id AND a.marketplace = s.marketplace"
+        ).fetchall()
+        tokens = conn.execute(
+            "SELECT a.marketplace, a.token_expires_at FROM seller_marketplace_accounts a "
+            "JOIN sellers sl ON sl.id = a.seller_id WHERE a.is_active AND sl.is_active"
+        ).fetchall()
+    out: dict = {}
+    for m in ("wb", "ozon"):
+        for k in ("chats", "feedbacks", "questions"):
+            mine = [r for r in rows if r[0] == m and r[1] == k and r[5]]
+            since = [r[2] or r[4] for r in mine]
+            lags = [(NOW - x).total_seconds() for x in since]
+            errors = [r[3] for r in mine]
+            key = (("kind", k), ("marketplace", m))
+            out[("marketplace_sync_sellers", key)] = len(mine)
+            out[("marketplace_sync_lag_seconds", key)] = max([0.0, *lags])
+            out[("marketplace_sync_erroring_sellers", key)] = sum(e >= error_threshold for e in errors)
+            out[("marketplace_sync_consecutive_errors_max", key)] = max([0, *errors])
+            for t in thresholds:
+                th = (("kind", k), ("marketplace", m), ("threshold", str(t)))
+                out[("marketplace_sync_stale_sellers", th)] = sum(x > t for x in lags)
+        expiries = [t for mp, t in tokens if mp == m and t is not None]
+        mp = (("marketplace", m),)
+        if expiries:
+            out[("marketplace_token_earliest_expiry_timestamp_seconds", mp)] = min(expiries).timestamp()
+        out[("marketplace_tokens_expired", mp)] = sum(t <= NOW for t in expiries)
+        out[("marketplace_tokens_expiring", mp)] = sum(NOW < t <= NOW + horizon for t in expiries)
+    return out
+
+
+def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive_stale_and_erroring(pg):
+    """Every published value equals the naive form's, over a mixed population (inactive sellers and accounts,
+    sync_state rows with no account row, never-synced rows, rows exactly at each cutoff, erroring rows below and
+    at the threshold, tokens expired, at the horizon, beyond it or without expiry), on the first refreshes
+    and on the later ones (prepared statements, generic plans), before and after the data changes."""
+    import random
+
+    rnd = random.Random(18)
+    dsn = pg.create_database("pg_chat_naive", schema("chatcenter"))
+    thresholds = [120, 900, 3600]
+    ages = [None, 0, 30, 119, 120, 121, 600, 899, 900, 901, 3599, 3600, 3601, 7200, 86400]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sid in range(1, 241):
+            conn.execute("INSERT INTO sellers (id, name, is_active, created_at) VALUES (%s, %s, %s, %s)",
+                         (sid, f"shop-{sid}", sid % 7 != 0, NOW - rnd.choice([60, 1000, 5000, 10**6]) * S))
+            for m in ("wb", "ozon"):
+                account = rnd.random()  # below 0.1: no account row, this seller's sync_state rows for m are orphans
+                if account >= 0.1:
+                    expiry = rnd.choice([None, -D, 0 * S, S, 10 * D, 14 * D, 14 * D + S, 90 * D])
+                    conn.execute(
+                        "INSERT INTO seller_marketplace_accounts (seller_id, marketplace, token_expires_at, is_active)"
+                        " VALUES (%s, %s, %s, %s)", (sid, m, None if expiry is None else NOW + expiry, account > 0.2))
+                for k in ("chats", "feedbacks", "questions"):
+                    if rnd.random() < 0.15:
+                        continue
+                    age = rnd.choice(ages)
+                    conn.execute(
+                        "INSERT INTO sync_state (seller_id, marketplace, kind, last_success_at, consecutive_errors) "
+                        "VALUES (%s, %s, %s, %s, %s)",
+                        (sid, m, k, None if age is None else NOW - age * S, rnd.choice([0, 0, 0, 1, 2, 3, 4, 9])))
+        conn.execute("VACUUM ANALYZE")
+    c = make("marketplace_sync", dsn, stale_thresholds=[f"{t}s" for t in thresholds], error_threshold=3,
+             token_horizon="14d")
+    expected = _marketplace_sync_naive(dsn, thresholds, 3, 14 * D)
+    assert expected[("marketplace_tokens_expiring", (("marketplace", "wb"),))] > 0
+    for _ in range(8):  # psycopg prepares a statement at its sixth run; the plans are generic from then on
+        assert refresh(c) == expected
+    with psycopg.connect(dsn, autocommit=True) as conn:  # more orphans, inactive accounts and stale sellers
+        conn.execute("DELETE FROM seller_marketplace_accounts WHERE seller_id % 11 = 0")
+        conn.execute("UPDATE seller_marketplace_accounts SET is_active = NOT is_active WHERE seller_id % 13 = 0")
+        conn.execute("UPDATE sync_state SET last_success_at = last_success_at - interval '1 hour', "
+                     "consecutive_errors = consecutive_errors + 1 WHERE seller_id % 5 = 0")
+    c._sellers_at -= 3600  # count the sellers again
+    expected = _marketplace_sync_naive(dsn, thresholds, 3, 14 * D)
+    for _ in range(3):
+        assert refresh(c) == expected
+    theirs = make("marketplace_sync", dsn, stale_thresholds=[f"{t}s" for t in thresholds], error_threshold=3,
+                  token_horizon="14d", queries={"sync_lag": OLD_SYNC_LAG})
+    assert refresh(theirs) == expected
+    c.stop()
+    theirs.stop()
 
 
 def test_marketplace_sync_error_threshold_below_one_is_refused():

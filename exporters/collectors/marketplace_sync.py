@@ -34,10 +34,12 @@ _SINCE = "COALESCE(s.last_success_at, sl.created_at)"
 
 # The metric queries read index ranges, never the whole of sync_state: the (marketplace, kind) groups by a
 # loose index scan (one probe each), then per group only the rows that matter (the oldest success, the never
-# synced, the stale, the erroring). Whether a row's account is active is asked per row, as a correlated
-# subquery: a join would let the planner hash the whole accounts table instead. Whether its seller is active is
-# asked of the few inactive sellers (`sellers_inactive_idx`), hashed once per statement: half the per-row probes
-# (every sync_state row has its seller, a foreign key, so "not inactive" is "active").
+# synced, the stale, the erroring), as index-only scans (the indexes carry `seller_id`). Whether a row's seller
+# is active is asked of the few inactive sellers (`sellers_inactive_idx`), hashed once per statement (every
+# sync_state row has its seller, a foreign key, so "not inactive" is "active"). Whether its account is active is
+# asked per row, as a scalar subquery answered by an index-only probe of `seller_accounts_active_idx`: a row with
+# no account row (an orphan) finds nothing and is not counted, as in the whole-table join; a scalar subquery, not
+# EXISTS, because PostgreSQL may turn an EXISTS into a join that hashes every account.
 _GROUPS = """g AS (
   (SELECT s.marketplace, s.kind FROM sync_state s ORDER BY s.marketplace, s.kind LIMIT 1)
   UNION ALL
@@ -47,8 +49,8 @@ _GROUPS = """g AS (
 )"""
 _NOT_INACTIVE = "NOT IN (SELECT sl.id FROM sellers sl WHERE NOT sl.is_active)"
 _SELLER_ACTIVE = f"s.seller_id {_NOT_INACTIVE}"
-_ACCOUNT_ACTIVE = ("(SELECT a.is_active FROM seller_marketplace_accounts a "
-                   "WHERE a.seller_id = s.seller_id AND a.marketplace = s.marketplace)")
+_ACCOUNT_ACTIVE = ("(SELECT true FROM seller_marketplace_accounts a "
+                   "WHERE a.seller_id = s.seller_id AND a.marketplace = s.marketplace AND a.is_active)")
 _CREATED_IF_ACTIVE = "(SELECT sl.created_at FROM sellers sl WHERE sl.id = s.seller_id AND sl.is_active)"
 _IN_GROUP = "s.marketplace = g.marketplace AND s.kind = g.kind"
 
@@ -66,12 +68,13 @@ QUERY_DOCS: dict[str, str] = {
     "sync_lag": "One row per marketplace and kind with at least one active seller: `marketplace`, `kind`, "
     "`max_lag_seconds`, `erroring_sellers`, `max_consecutive_errors`; optionally `sellers` (then `sync_sellers` "
     "is not run). Reads the oldest success of each group through `sync_state_success_idx` and the erroring rows "
-    "through `sync_state_errors_idx`: the cost follows the groups and the erroring sellers.",
+    "through `sync_state_errors_idx` (index-only): the cost follows the groups and the erroring sellers.",
     "sync_sellers": "One row per marketplace and kind: `marketplace`, `kind`, `sellers` (active sellers with an "
     "active account). Counting reads every seller's row, so it runs once per `sellers_interval`, not every refresh.",
     "stale_sellers": "One row per marketplace, kind and threshold: `marketplace`, `kind`, `threshold_seconds` "
     "(as given), `sellers` (lag `>` threshold, i.e. last success `<` cutoff); a missing row counts 0. Reads the "
-    "range of `sync_state_success_idx` older than the smallest threshold: the cost follows the stale sellers.",
+    "range of `sync_state_success_idx` older than the smallest threshold (index-only): the cost follows the stale "
+    "sellers.",
     "token_expiry": "One row per marketplace: `marketplace`, `earliest_expiry` (timestamptz), `expired` "
     "(`<= now`), `expiring` (`now < expiry <= now + token_horizon`). Reads `seller_accounts_marketplace_expiry_idx` "
     "up to `now + token_horizon`: the cost follows the expired and expiring tokens.",
@@ -263,14 +266,19 @@ marketplace_sync:
 
     def __init__(self, settings: MarketplaceSyncSettings):
         super().__init__(settings)
-        # the per-row subqueries make the planner's cost estimates large enough to trigger JIT compilation
-        # (PostgreSQL's default jit_above_cost), which costs 100-400 ms for a query that runs in 1-5 ms: off,
-        # for this collector's read-only transaction only
-        self.source.sql["_no_jit"] = "SELECT set_config('jit', 'off', true)"
+        # For this collector's read-only transaction only. JIT off: the per-row subqueries make the planner's
+        # estimates large enough to trigger JIT compilation (PostgreSQL's default jit_above_cost), 100-400 ms for
+        # a query that runs in about 1 ms. Generic plans: the statements are prepared (psycopg, after five runs)
+        # but PostgreSQL kept planning them again for every run (custom plans: 1 ms a refresh at 10,000 sellers,
+        # as much as executing them); the default queries' plans do not depend on the parameters' values (index
+        # ranges and per-row probes whatever the estimates). Not forced when a query is overridden: its plan may.
+        generic = not set(self.source.overridden) & {"sync_lag", "stale_sellers", "token_expiry"}
+        self.source.sql["_plan_settings"] = "SELECT set_config('jit', 'off', true)" + (
+            ", set_config('plan_cache_mode', 'force_generic_plan', true)" if generic else "")
 
     def refresh(self, snap: Snapshot) -> None:
         s = self.settings
-        names = ["_no_jit", "sync_lag", "stale_sellers", "token_expiry"]
+        names = ["_plan_settings", "sync_lag", "stale_sellers", "token_expiry"]
         counting = self._sellers is None or time.monotonic() - self._sellers_at >= float(s.sellers_interval)
         if counting:
             names.append("sync_sellers")
