@@ -287,7 +287,7 @@ celery:
         snap.add("lookout_celery_events_received_total", events.events)
         for name, st in sorted(events.tasks.items()):
             for outcome in OUTCOMES.values():
-                snap.add(f"celery_task_{outcome}_total", st.counts[outcome], name=name)
+                snap.add(f"lookout_celery_task_{outcome}_total", st.counts[outcome], name=name)
             cumulative, buckets = 0, []
             for le, n in zip([*bounds, float("inf")], st.buckets, strict=True):
                 cumulative += n
