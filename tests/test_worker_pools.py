@@ -560,7 +560,7 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
         os.kill(master.pid, signal.SIGCONT)
     _until(lambda: both()[("lookout_worker_pool_workers", "api")] == 2)
     s = both()
-    assert s[("worker_pool_worker_restarts", "api")] == 1
+    assert s[("lookout_worker_pool_worker_restarts", "api")] == 1
     assert fast.full_scans == (1 if children_file else full.full_scans)
 
     orphans = [k for k in psutil.Process(master.pid).children() if k.pid != workers[0].pid]
