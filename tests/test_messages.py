@@ -121,7 +121,7 @@ def test_pagerduty_severity_component_group_class() -> None:
 def test_page_says_what_where_how_bad_and_since_when() -> None:
     email = (GOLDEN / "ticket.email.txt").read_text()
     assert email.startswith("Subject: [FIRING:1] warning CeleryQueueBacklog")
-    assert "Value: 150 messages (threshold > 100)" in email  # the fire case's value, its unit, the threshold
+    assert "Value: 150 messages, oldest 7m 0s (threshold > 100)" in email  # value, unit, companion, threshold
     assert "Where: host vps-1" in email and "Since: Tue 24 Nov 02:13 UTC" in email
     tg = "".join(_telegram((GOLDEN / "page.telegram.html").read_text()).text)
     assert "host vps-1, service mcp-server, since Tue 24 Nov 02:13 UTC" in tg

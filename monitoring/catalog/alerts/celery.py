@@ -57,7 +57,10 @@ def alerts(k: Ctx) -> list[Alert]:
             value=v.count("messages") + v.companion(
                 "lookout_celery_queue_oldest_message_age_seconds", ("instance", "queue_name"), ", oldest ",
                 "humanizeDuration"),
-            fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10"},
+            # the age series answers the companion value's query: the page reads "…, oldest 7m 0s"
+            fire=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(1.5 * backlog)}x10",
+                       f"lookout_celery_queue_oldest_message_age_seconds{_x(queue_name='celery')}": "420x10"},
+                      labels={"job": "lookout", "instance": "exporters:9808", "queue_name": "celery"},
                       value=1.5 * backlog),
             quiet=Case({f"celery_queue_length{_x(queue_name='celery')}": f"{num(backlog)}x10",
                         f"celery_queue_length{_x(queue_name='_other')}": f"{num(3 * backlog)}x10"}),
