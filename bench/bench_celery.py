@@ -252,7 +252,7 @@ def main() -> int:
             deadline = time.monotonic() + 12
             while time.monotonic() < deadline and len(durations) < 10:
                 text = requests.get(our_url, timeout=10).text
-                m = re.search(r'^exporter_collector_duration_seconds\{collector="celery"\} (\S+)$', text, re.M)
+                m = re.search(r'^lookout_collector_duration_seconds\{collector="celery"\} (\S+)$', text, re.M)
                 if m and float(m.group(1)) > 0 and (not durations or float(m.group(1)) != durations[-1]):
                     durations.append(float(m.group(1)))
                 time.sleep(0.5)
@@ -289,7 +289,7 @@ def main() -> int:
                               for cmd in build_commands(venv, args.celery_exporter_source)))
 
         ours_len = queue_lengths(our_text)
-        ours_res = queue_lengths(our_text, "celery_queue_reserved")
+        ours_res = queue_lengths(our_text, "lookout_celery_queue_reserved")
         before_len = queue_lengths(runs["before"][2])
         theirs_len = queue_lengths(their_text) if their_text else {q: float(r.llen(q)) for q in queues}
         print(f"\n{'queue':8} {'truth ready':>12} {'ours':>8} {'before':>8} {'celery-exporter':>16} "
@@ -306,7 +306,7 @@ def main() -> int:
         named = [q for q in ours_len if q != "_other"]
         folded = [q for q in queues if q not in ours_len]
         gauges = {n: re.search(rf"^{n} (\S+)$", our_text, re.M) for n in
-                  ("celery_queues_discovered", "celery_queues_folded", "celery_queues_unread")}
+                  ("lookout_celery_queues_discovered", "lookout_celery_queues_folded", "lookout_celery_queues_unread")}
         print("\n" + ", ".join(f"{n} {float(m.group(1)) if m else float('nan'):.0f}" for n, m in gauges.items())
               + f" ({len(named)} queues by name, {len(folded)} in _other)")
         ok = (all(ours_len[q] == truth[q][0] and ours_res.get(q) == truth[q][1] for q in named)

@@ -170,8 +170,8 @@ def bench_refresh(pools: list[dict], n: int) -> None:
             c.refresh(snap)
             wall[name].append(time.perf_counter() - t)
             cpu[name].append(time.thread_time() - ct)
-            found[name] = {s.labels["service"]: s.value for f in snap.families() if f.name == "worker_pool_workers"
-                           for s in f.samples}
+            found[name] = {s.labels["service"]: s.value for f in snap.families()
+                           if f.name == "lookout_worker_pool_workers" for s in f.samples}
         time.sleep(0.02)
     # the cold first refresh (every process and command line read once) of fresh collectors: a median of 5
     cold: dict[str, list[float]] = {k: [] for k in variants}
@@ -227,17 +227,17 @@ def bench_scrapes(pools: list[dict], n: int, tmp: Path) -> None:
             times.append(time.perf_counter() - t)
             conn.close()
             for line in body.decode().splitlines():
-                if line.startswith('exporter_collector_duration_seconds{collector="worker_pools"}'):
+                if line.startswith('lookout_collector_duration_seconds{collector="worker_pools"}'):
                     durations.append(float(line.split()[-1]))
             time.sleep(0.01)
         text = body.decode()
-        up = 'exporter_collector_up{collector="bench_hang"}'
+        up = 'lookout_collector_up{collector="bench_hang"}'
         hang_up = [line for line in text.splitlines() if line.startswith(up)]
         what = "with worker_pools (4 pools, 5s)" if pools else "baseline, bench_hang only"
         print(f"/metrics over {n} scrapes, {what}, while bench_hang hangs ({hang_up[0] if hang_up else '?'}): "
               f"{ms(times)}  (target p99 < 10 ms)")
         if durations:
-            print(f"worker_pools refresh inside the exporter (exporter_collector_duration_seconds as scraped): "
+            print(f"worker_pools refresh inside the exporter (lookout_collector_duration_seconds as scraped): "
                   f"{ms(durations)}")
     finally:
         os.killpg(exporter.pid, signal.SIGKILL)

@@ -122,8 +122,8 @@ def board(k: Ctx, uid: str, title: str, description: str, panels: Sequence[Panel
 
 
 # deploys (the `releases` collector): a change of a service's release timestamp, with the new revision
-DEPLOYS_EXPR = ("(changes(app_release_timestamp_seconds[2m]) > 0) * on (instance, service) group_left (revision) "
-                "app_release_info")
+DEPLOYS_EXPR = ("(changes(lookout_app_release_timestamp_seconds[2m]) > 0) * on (instance, service) "
+                "group_left (revision) lookout_app_release_info")
 DEPLOYS = {
     "datasource": {"type": "prometheus", "uid": "${datasource}"}, "enable": True, "hide": False,
     "iconColor": "rgba(255, 152, 48, 1)", "name": "Deploys", "expr": DEPLOYS_EXPR,

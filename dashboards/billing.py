@@ -24,20 +24,24 @@ def build(k: Ctx) -> Board | None:
         [
             timeseries("Unreconciled conversations", "Conversations in the look-back window whose charge does not "
                        "reconcile: no end event, ended but not charged, charge differing from the duration.",
-                       [(f"credits_conversations_unreconciled{{{SEL}}}", "{{reason}}")], "short",
+                       [(f"lookout_credits_conversations_unreconciled{{{SEL}}}", "{{reason}}")], "short",
                        [t.credits_unreconciled]),
             timeseries("Unreconciled seconds", "Seconds (= credits) involved, by reason: revenue at stake.",
-                       [(f"credits_unreconciled_seconds{{{SEL}}}", "{{reason}}")], "s", [t.credits_unreconciled]),
+                       [(f"lookout_credits_unreconciled_seconds{{{SEL}}}", "{{reason}}")], "s",
+                       [t.credits_unreconciled]),
             timeseries("Missing end webhooks (ElevenLabs cross-check)", "Conversations ElevenLabs lists as finished "
                        "that the platform never recorded as ended; \"listing truncated\" is 1 when the listing stopped "
                        "at max_pages and the count is a lower bound.",
-                       [(f"elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event"),
-                        (f"elevenlabs_conversations_listing_truncated{{{SEL}}}", "listing truncated (a lower bound)")],
+                       [(f"lookout_elevenlabs_conversations_missing_end_event{{{SEL}}}", "missing end event"),
+                        (f"lookout_elevenlabs_conversations_listing_truncated{{{SEL}}}",
+                         "listing truncated (a lower bound)")],
                        "short",
                        [t.credits_unreconciled]),
             stat("Customers with negative balance", "Customers whose credit balance is below zero.",
-                 [(f"credits_customers_negative_balance{{{SEL}}}", "customers")], "short", [t.credits_unreconciled],
+                 [(f"lookout_credits_customers_negative_balance{{{SEL}}}", "customers")], "short",
+                 [t.credits_unreconciled],
                  w=12, h=8),
         ],
-        ("instance", "Exporter", "label_values(credits_conversations_unreconciled, instance)"), requires=REQUIRES,
+        ("instance", "Exporter", "label_values(lookout_credits_conversations_unreconciled, instance)"),
+        requires=REQUIRES,
     )

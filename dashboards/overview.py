@@ -32,8 +32,8 @@ def build(k: Ctx) -> Board | None:
             stat("Scrape targets up", "1 when every target of the job answers Prometheus (0 fires TargetDown); a "
                  "missing job fires TargetAbsent.",
                  [(f"min by (job) (up{{{P}}})", "{{job}}")], "bool", w=8),
-            stat("Collectors up", "lookout exporter collectors whose last refresh succeeded (exporter_collector_up).",
-                 [("exporter_collector_up", "{{collector}}")], "bool", w=8),
+            stat("Collectors up", "lookout exporter collectors whose last refresh succeeded (lookout_collector_up).",
+                 [("lookout_collector_up", "{{collector}}")], "bool", w=8),
             timeseries("Voice: 502 responses", "502 Bad Gateway per second from nginx: Gunicorn down or unreachable "
                        "(playbook incident 1).",
                        [(f'sum by (service) (rate(nginx_http_response_count_total{{status="502",{P}}}'
@@ -51,10 +51,12 @@ def build(k: Ctx) -> Board | None:
                        "percentunit", [t.chat_5xx_ratio], w=8, requires=("slo_availability",)),
             stat("Money leaking: unreconciled seconds", "Seconds (= credits, 1 credit = 1 second) of voice "
                  "conversations not charged or charged wrong in the look-back window.",
-                 [("sum by (reason) (credits_unreconciled_seconds)", "{{reason}}")], "s", [t.credits_unreconciled],
+                 [("sum by (reason) (lookout_credits_unreconciled_seconds)", "{{reason}}")], "s",
+                 [t.credits_unreconciled],
                  w=8, requires=("credits",)),
             stat("Money leaking: LLM spend over 24 h", "USD spent on LLM tokens over the last day, per provider.",
-                 [("provider:llm_spend_usd:increase1d", "{{provider}}")], "currencyUSD", [t.llm_daily_budget_usd],
+                 [("provider:lookout_llm_spend_usd:increase1d", "{{provider}}")], "currencyUSD",
+                 [t.llm_daily_budget_usd],
                  w=8, requires=("llm_spend",)),
             stat("TLS certificate expiry (days)", "Days until the earliest certificate of each TLS probe expires.",
                  [(f'(probe_ssl_earliest_cert_expiry{{job="blackbox_tls",{P}}} - time()) / 86400', "{{instance}}")],

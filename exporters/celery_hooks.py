@@ -4,10 +4,10 @@ Reads: the application's broker URL and ``broker_transport_options`` (``global_k
 Publishes, via Celery signals:
 
 - ``before_task_publish``: stamps every task message with the header ``lookout_enqueued_at`` (Unix
-  time), so ``celery_queue_oldest_message_age_seconds`` is exact instead of an estimate;
+  time), so ``lookout_celery_queue_oldest_message_age_seconds`` is exact instead of an estimate;
 - ``task_success`` (runs in the worker): records the task's last success time in the exporter's
   Redis hash (default ``lookout:celery:last_success``, with the broker's ``global_keyprefix``), so
-  ``celery_task_last_success_timestamp_seconds`` works without ``-E`` task events. One small EVAL
+  ``lookout_celery_task_last_success_timestamp_seconds`` works without ``-E`` task events. One small EVAL
   per successful task; errors are swallowed (monitoring must never fail a task).
 
 Usage, in the module that creates the app::

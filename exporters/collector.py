@@ -32,7 +32,7 @@ class CollectorSettings:
     interval: Duration = setting(Duration(15), help="How often the collector refreshes in the background.")
     timeout: Duration | None = setting(
         None,
-        help="A refresh running longer than this is reported as failed (`exporter_collector_up` 0) "
+        help="A refresh running longer than this is reported as failed (`lookout_collector_up` 0) "
         "while it is still running. Default: the interval.",
     )
     enabled: bool = setting(True, help="Set to false to keep the settings but not run the collector.")

@@ -2,12 +2,12 @@
 
 Reads: the collectors' ``refresh`` results.
 Publishes, for every collector (label ``collector``):
-``exporter_collector_up``, ``exporter_collector_duration_seconds``,
-``exporter_collector_last_success_timestamp_seconds``, ``exporter_collector_errors_total``,
-plus ``exporter_build_info``. ``/metrics`` only ever reads snapshots under a lock, so a hung
+``lookout_collector_up``, ``lookout_collector_duration_seconds``,
+``lookout_collector_last_success_timestamp_seconds``, ``lookout_collector_errors_total``,
+plus ``lookout_exporter_build_info``. ``/metrics`` only ever reads snapshots under a lock, so a hung
 source never delays a scrape: a refresh running longer than its timeout is reported as ``up`` 0.
 A collector thread that dies outside a refresh is reported as ``up`` 0 at once, counted in
-``exporter_collector_errors_total``, logged, and restarted with backoff by a supervisor thread.
+``lookout_collector_errors_total``, logged, and restarted with backoff by a supervisor thread.
 
 When a refresh fails the collector's gauges are dropped (a dead source must not look healthy) and
 its counters and histograms are kept from the last good snapshot, so ``rate()`` sees no reset.
@@ -30,21 +30,21 @@ from exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge,
 log = logging.getLogger("exporters.runtime")
 
 COLLECTOR_UP = gauge(
-    "exporter_collector_up",
+    "lookout_collector_up",
     "1 if the collector's last refresh succeeded, none is overdue and its thread is alive.",
     "collector",
 )
-COLLECTOR_DURATION = gauge("exporter_collector_duration_seconds", "Duration of the collector's last refresh.",
+COLLECTOR_DURATION = gauge("lookout_collector_duration_seconds", "Duration of the collector's last refresh.",
                            "collector")
 COLLECTOR_LAST_SUCCESS = gauge(
-    "exporter_collector_last_success_timestamp_seconds",
+    "lookout_collector_last_success_timestamp_seconds",
     "Unix time of the collector's last successful refresh (0 if none yet).",
     "collector",
 )
-COLLECTOR_ERRORS = counter("exporter_collector_errors_total", "Refreshes of the collector that failed.", "collector")
-COLLECTOR_INTERVAL = gauge("exporter_collector_interval_seconds", "Configured refresh interval of the collector.",
+COLLECTOR_ERRORS = counter("lookout_collector_errors_total", "Refreshes of the collector that failed.", "collector")
+COLLECTOR_INTERVAL = gauge("lookout_collector_interval_seconds", "Configured refresh interval of the collector.",
                            "collector")
-BUILD_INFO = info("exporter_build_info", "Version of the exporter.", "version")
+BUILD_INFO = info("lookout_exporter_build_info", "Version of the exporter.", "version")
 RUNTIME_METRICS: tuple[MetricSpec, ...] = (
     COLLECTOR_UP, COLLECTOR_DURATION, COLLECTOR_LAST_SUCCESS, COLLECTOR_ERRORS, COLLECTOR_INTERVAL, BUILD_INFO,
 )

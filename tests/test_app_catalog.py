@@ -35,13 +35,13 @@ def test_notification_names_the_deploy_that_preceded_the_alert(tmp_path: Path):
         "tests": [{
             "interval": "1m",
             "input_series": [
-                {"series": f'app_exceptions_total{{{X},service="voice-api",exception="ModuleNotFoundError"}}',
+                {"series": f'lookout_app_exceptions_total{{{X},service="voice-api",exception="ModuleNotFoundError"}}',
                  "values": "0 0 0 1 2 3 4 5 6 7 8"},
                 # deployed at 180 s; another service deployed long before the alert (outside the window)
-                {"series": f'app_release_timestamp_seconds{{{X},service="voice-api"}}', "values": "180x10"},
-                {"series": f'app_release_info{{{X},service="voice-api",revision="abc1234"}}', "values": "1x10"},
-                {"series": f'app_release_timestamp_seconds{{{X},service="chat-api"}}', "values": "-5000x10"},
-                {"series": f'app_release_info{{{X},service="chat-api",revision="old0000"}}', "values": "1x10"},
+                {"series": f'lookout_app_release_timestamp_seconds{{{X},service="voice-api"}}', "values": "180x10"},
+                {"series": f'lookout_app_release_info{{{X},service="voice-api",revision="abc1234"}}', "values": "1x10"},
+                {"series": f'lookout_app_release_timestamp_seconds{{{X},service="chat-api"}}', "values": "-5000x10"},
+                {"series": f'lookout_app_release_info{{{X},service="chat-api",revision="old0000"}}', "values": "1x10"},
             ],
             "alert_rule_test": [{"eval_time": "5m", "alertname": "AppImportError", "exp_alerts": [{
                 "exp_labels": {"severity": "critical", "host": "vps-1", "service": "voice-api",

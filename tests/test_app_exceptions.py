@@ -149,7 +149,7 @@ def counts(c: AppExceptions) -> dict[tuple[str, str], float]:
     out = {}
     for fam in snap.families():
         for s in fam.samples:
-            if s.name == "app_exceptions_total":
+            if s.name == "lookout_app_exceptions_total":
                 out[(s.labels["service"], s.labels["exception"])] = s.value
     return out
 
@@ -252,6 +252,6 @@ def test_real_gunicorn_error_log_with_rotations(spawn: Spawner, tmp_path: Path):
     reg = CollectorRegistry(auto_describe=False)
     reg.register(_C())
     text = generate_latest(reg).decode()
-    assert 'app_log_rotations_total{service="voice-api"} 2.0' in text
+    assert 'lookout_app_log_rotations_total{service="voice-api"} 2.0' in text
     assert promtool_check_metrics(text) == ""
     c.stop()

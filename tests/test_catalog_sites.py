@@ -134,14 +134,14 @@ def _capacity_places(site: Site) -> tuple[str, set[float], dict[str, float]]:
 
 def test_a_capacity_threshold_changes_the_alert_the_panel_line_and_the_exporter_together():
     expr, lines, exported = _capacity_places(DEMO)
-    assert 'capacity_usage{resource="active_sellers"} / 100 ' in expr and 100.0 in lines
+    assert 'lookout_capacity_usage{resource="active_sellers"} / 100 ' in expr and 100.0 in lines
     assert exported["active_sellers"] == 100
     expr, lines, exported = _capacity_places(_with_capacity(DEMO, {"active_sellers": 250}))
-    assert 'capacity_usage{resource="active_sellers"} / 250 ' in expr and 250.0 in lines and 100.0 not in lines
+    assert 'lookout_capacity_usage{resource="active_sellers"} / 250 ' in expr and 250.0 in lines and 100.0 not in lines
     assert exported["active_sellers"] == 250
     # a partial map keeps the other two thresholds, in the alert, on the panel and in the exporter
-    assert 'capacity_usage{resource="chats_per_day"} / 10000 ' in expr
-    assert 'capacity_usage{resource="concurrent_users"} / 1000)' in expr
+    assert 'lookout_capacity_usage{resource="chats_per_day"} / 10000 ' in expr
+    assert 'lookout_capacity_usage{resource="concurrent_users"} / 1000)' in expr
     assert {10000.0, 1000.0} <= lines
     assert exported["chats_per_day"] == 10000 and exported["concurrent_users"] == 1000
 
@@ -152,7 +152,7 @@ def test_a_partial_threshold_map_merges_with_the_defaults():
     assert cat.thresholds.listen_queue.value == 25 and cat.thresholds.disk_free_warning.value == 0.2
     changed = {k for k in default.thresholds if cat.thresholds[k].value != default.thresholds[k].value}
     assert changed == {"listen_queue", "disk_free_warning"}
-    assert cat.alerts_by_name["WorkerPoolListenQueueSaturated"].expr == "worker_pool_listen_queue_length > 25"
+    assert cat.alerts_by_name["WorkerPoolListenQueueSaturated"].expr == "lookout_worker_pool_listen_queue_length > 25"
     assert cat.alerts_by_name["HostDiskSpaceLow"].expr == "instance:node_filesystem_avail:ratio < 0.2"
     assert cat.alerts_by_name["HostDiskSpaceCritical"].expr == "instance:node_filesystem_avail:ratio < 0.05"
 
@@ -167,7 +167,7 @@ def test_thresholds_derive_from_the_site():
     two = build(load_site(ROOT / "examples" / "two-host.yaml"))
     assert two.thresholds.pool_memory_bytes.value == 4 * 1024**3  # half of 8 GiB
     assert two.thresholds.llm_daily_budget_usd.value == 3.0  # 30 USD a month, x3 / 30
-    assert "worker_pool_workers_resident_memory_bytes > 4294967296" in [
+    assert "lookout_worker_pool_workers_resident_memory_bytes > 4294967296" in [
         a.expr for a in two.alerts if a.name == "WorkerPoolMemoryHigh"]
 
 

@@ -111,12 +111,12 @@ def test_priority_subqueues_malformed_json_and_stamped_age(tmp_path, redis_srv, 
     assert res.returncode == 0, res.stderr
     s = samples(res.stdout)
     assert value(s, "celery_queue_length", queue_name="celery") == 12
-    assert value(s, "celery_queue_reserved", queue_name="celery") == 0
-    assert value(s, "celery_queue_oldest_message_age_seconds", queue_name="celery") >= 1.0
-    assert value(s, "celery_queue_unparseable_messages", queue_name="celery") == 0
+    assert value(s, "lookout_celery_queue_reserved", queue_name="celery") == 0
+    assert value(s, "lookout_celery_queue_oldest_message_age_seconds", queue_name="celery") >= 1.0
+    assert value(s, "lookout_celery_queue_unparseable_messages", queue_name="celery") == 0
     assert value(s, "celery_queue_length", queue_name="junk") == 1
-    assert value(s, "celery_queue_unparseable_messages", queue_name="junk") == 1
-    assert value(s, "exporter_collector_up", collector="celery") == 1
+    assert value(s, "lookout_celery_queue_unparseable_messages", queue_name="junk") == 1
+    assert value(s, "lookout_collector_up", collector="celery") == 1
     assert promtool_check_metrics(res.stdout) == ""
 
 
@@ -132,20 +132,21 @@ def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv)
         procs.start("beat", "beat", "-s", str(tmp_path / "beat-schedule"), "--loglevel", "warning")
         with exporter(cfg) as exp:
             s = exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 1, timeout=60)
-            assert value(s, "celery_periodic_task_interval_seconds", name="tick") == 2
-            first = exp.wait_for(lambda s: value(s, "celery_task_succeeded_total", name="tick"), timeout=60)
-            t1 = value(first, "celery_task_last_success_timestamp_seconds", name="tick")
-            exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tick") > t1,
+            assert value(s, "lookout_celery_periodic_task_interval_seconds", name="tick") == 2
+            first = exp.wait_for(lambda s: value(s, "lookout_celery_task_succeeded_total", name="tick"), timeout=60)
+            t1 = value(first, "lookout_celery_task_last_success_timestamp_seconds", name="tick")
+            exp.wait_for(lambda s: value(s, "lookout_celery_task_last_success_timestamp_seconds", name="tick") > t1,
                          timeout=30)
-            assert value(exp.wait_for(lambda s: value(s, "celery_task_runtime_seconds_count", name="tick")),
-                         "celery_task_runtime_seconds_count", name="tick") >= 1
+            assert value(exp.wait_for(lambda s: value(s, "lookout_celery_task_runtime_seconds_count", name="tick")),
+                         "lookout_celery_task_runtime_seconds_count", name="tick") >= 1
 
             # beat stopped: the timestamp stops advancing
             procs.kill("beat")
             time.sleep(2.5)  # let an already published tick finish
-            stopped = value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tick")
+            stopped = value(samples(exp.metrics()), "lookout_celery_task_last_success_timestamp_seconds", name="tick")
             time.sleep(3)
-            assert value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tick") == stopped
+            assert value(samples(exp.metrics()), "lookout_celery_task_last_success_timestamp_seconds",
+                         name="tick") == stopped
 
             # an ETA task, then one task that keeps the only pool process busy and three that wait behind it.
             # FIFO: the worker receives the ETA task first and holds it unacked, runs nap(60) (acked when the
@@ -162,26 +163,26 @@ def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv)
             def settled(s) -> bool:
                 truth, eta_held = held()
                 return (eta_held and value(s, "celery_worker_tasks_active", hostname="w1@test") == 1
-                        and value(s, "celery_queue_reserved", queue_name="celery") == truth
+                        and value(s, "lookout_celery_queue_reserved", queue_name="celery") == truth
                         and value(s, "celery_queue_length", queue_name="celery") == r.llen("celery"))
 
             s = exp.wait_for(settled, timeout=30)
-            reserved = value(s, "celery_queue_reserved", queue_name="celery")
+            reserved = value(s, "lookout_celery_queue_reserved", queue_name="celery")
             ready = value(s, "celery_queue_length", queue_name="celery")
             print(f"reserved {reserved:.0f} (the ETA task included), ready {ready:.0f}")
             # the ETA task plus at least one prefetched nap(0); all but the running one are ready or reserved
             assert reserved >= 2
             assert ready + reserved == 4
-            assert value(s, "celery_unacked_messages") == reserved
-            assert value(s, "celery_unacked_unattributed_messages") == 0
-            assert value(s, "celery_queue_oldest_reserved_age_seconds", queue_name="celery") >= 0
+            assert value(s, "lookout_celery_unacked_messages") == reserved
+            assert value(s, "lookout_celery_unacked_unattributed_messages") == 0
+            assert value(s, "lookout_celery_queue_oldest_reserved_age_seconds", queue_name="celery") >= 0
             assert promtool_check_metrics(exp.metrics()) == ""
 
         # restart: the persisted timestamp survives, neither reset nor moved forward
         with exporter(cfg) as exp:
-            s = exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tick")
+            s = exp.wait_for(lambda s: value(s, "lookout_celery_task_last_success_timestamp_seconds", name="tick")
                              is not None)
-            assert value(s, "celery_task_last_success_timestamp_seconds", name="tick") == pytest.approx(stopped)
+            assert value(s, "lookout_celery_task_last_success_timestamp_seconds", name="tick") == pytest.approx(stopped)
             exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w1@test") == 1, timeout=30)
 
             killed = time.monotonic()
@@ -197,7 +198,7 @@ def test_worker_beat_reserved_freshness_restart_and_sigkill(tmp_path, redis_srv)
             time.sleep(1)
             s = samples(exp.metrics())
             assert value(s, "celery_worker_up", hostname="w1@test") == 0  # kept for alerts
-            assert value(s, "celery_workers") == 0
+            assert value(s, "lookout_celery_workers") == 0
     finally:
         procs.kill_all()
 
@@ -213,17 +214,18 @@ def test_hook_records_success_without_events_and_redis_outage(tmp_path):
                         "--without-gossip", "--heartbeat-interval", "1", "-n", "w2@test", "--loglevel", "warning")
             with exporter(cfg) as exp:
                 exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w2@test") == 1, timeout=60)
-                start = value(samples(exp.metrics()), "celery_task_last_success_timestamp_seconds", name="tapp.tick")
+                start = value(samples(exp.metrics()), "lookout_celery_task_last_success_timestamp_seconds",
+                              name="tapp.tick")
                 _publish(cwd, "import tapp\ntapp.tick.delay()")
-                exp.wait_for(lambda s: value(s, "celery_task_last_success_timestamp_seconds", name="tapp.tick")
+                exp.wait_for(lambda s: value(s, "lookout_celery_task_last_success_timestamp_seconds", name="tapp.tick")
                              > start, timeout=30)
 
                 srv.stop()
-                s = exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="celery") == 0, timeout=20)
+                s = exp.wait_for(lambda s: value(s, "lookout_collector_up", collector="celery") == 0, timeout=20)
                 assert value(s, "celery_queue_length", queue_name="celery") is None
                 srv.start()
-                exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="celery") == 1
-                             and value(s, "celery_event_stream_up") == 1, timeout=40)
+                exp.wait_for(lambda s: value(s, "lookout_collector_up", collector="celery") == 1
+                             and value(s, "lookout_celery_event_stream_up") == 1, timeout=40)
                 exp.wait_for(lambda s: value(s, "celery_worker_up", hostname="w2@test") == 1, timeout=40)
                 assert "Traceback" not in exp.log()
         finally:
@@ -382,10 +384,11 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
             assert sum(lengths.values()) == sum(truth.values())
             assert len(lengths) == 101 and "_other" in lengths
             assert lengths["q149"] == 500  # the deepest, beyond the first 100 names, has its own series
-            assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_folded") == 50
-            assert value(s, "celery_queues_unread") == 0
-            assert sum(_by_queue(s, "celery_queue_reserved").values()) == 2
-            assert _by_queue(s, "celery_queue_oldest_reserved_age_seconds")["_other"] >= 29
+            assert value(s, "lookout_celery_queues_discovered") == 150 and value(s,
+                                                                                 "lookout_celery_queues_folded") == 50
+            assert value(s, "lookout_celery_queues_unread") == 0
+            assert sum(_by_queue(s, "lookout_celery_queue_reserved").values()) == 2
+            assert _by_queue(s, "lookout_celery_queue_oldest_reserved_age_seconds")["_other"] >= 29
             assert "q140" not in lengths
             _collect(c)
         assert sum("summed into" in rec.getMessage() for rec in caplog.records) == 1  # logged once
@@ -410,7 +413,7 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
                                        max_discovered_queues=120))
     try:
         s = _collect(c)
-        assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_unread") == 30
+        assert value(s, "lookout_celery_queues_discovered") == 150 and value(s, "lookout_celery_queues_unread") == 30
         assert _by_queue(s, "celery_queue_length")["q149"] == 500  # configured queues are read first
         assert sum(_by_queue(s, "celery_queue_length").values()) < sum(truth.values()) + 1
     finally:
@@ -419,7 +422,7 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
     c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False, max_discovered_queues=50))
     try:
         s = _collect(c)
-        assert value(s, "celery_queues_discovered") == 150 and value(s, "celery_queues_unread") == 100
+        assert value(s, "lookout_celery_queues_discovered") == 150 and value(s, "lookout_celery_queues_unread") == 100
         assert len(_by_queue(s, "celery_queue_length")) == 50
     finally:
         c.stop()

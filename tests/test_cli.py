@@ -56,14 +56,14 @@ def test_once_prints_exposition_and_exits_0(tmp_path):
     r = run_cli("once", "--config", str(write_config(tmp_path / "c.yaml", wp())))
     assert r.returncode == 0, r.stderr
     s = samples(r.stdout)
-    assert value(s, "exporter_collector_up", collector="worker_pools") == 1
-    assert value(s, "worker_pool_master_up", server="gunicorn", service="voice-api") == 0
+    assert value(s, "lookout_collector_up", collector="worker_pools") == 1
+    assert value(s, "lookout_worker_pool_master_up", server="gunicorn", service="voice-api") == 0
 
 
 def test_once_exits_1_when_a_collector_fails(tmp_path):
     r = run_cli("once", "--config", str(write_config(tmp_path / "c.yaml", wp(proc_root=str(tmp_path / "none")))))
     assert r.returncode == 1, r.stderr
-    assert value(r.stdout, "exporter_collector_up", collector="worker_pools") == 0
+    assert value(r.stdout, "lookout_collector_up", collector="worker_pools") == 0
     assert "Traceback" not in r.stderr and "worker_pools failed" in r.stderr
 
 
@@ -179,7 +179,7 @@ def test_listen_override_and_sigterm_under_2s(tmp_path):
     with exporter(path) as exp:  # runs with --listen on another free port
         assert exp.port != configured
         text = exp.metrics()
-        assert value(text, "exporter_build_info", version=__version__) == 1
+        assert value(text, "lookout_exporter_build_info", version=__version__) == 1
         assert requests.get(exp.url + "/healthz", timeout=5).json()["status"] == "ok"
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{configured}/metrics", timeout=2)
@@ -200,4 +200,4 @@ def test_example_config_checks_and_runs_once():
     assert r.returncode == 0, r.stderr
     r = run_cli("once", "--config", "examples/config.yaml")
     assert r.returncode == 0, r.stderr
-    assert value(r.stdout, "exporter_collector_up", collector="worker_pools") == 1
+    assert value(r.stdout, "lookout_collector_up", collector="worker_pools") == 1

@@ -97,9 +97,9 @@ def test_unreachable_engine_is_up_0_not_a_crash(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", {"containers": {
         "base_url": f"unix://{tmp_path}/nothing.sock", "interval": "0.5s", "request_timeout": "1s"}})
     with exporter(cfg) as exp:
-        s = exp.wait_for(lambda s: value(s, "exporter_collector_errors_total", collector="containers"))
-        assert value(s, "exporter_collector_up", collector="containers") == 0
-        assert value(s, "docker_events_connected") is None  # gauges dropped with the failed refresh
+        s = exp.wait_for(lambda s: value(s, "lookout_collector_errors_total", collector="containers"))
+        assert value(s, "lookout_collector_up", collector="containers") == 0
+        assert value(s, "lookout_docker_events_connected") is None  # gauges dropped with the failed refresh
         assert promtool_check_metrics(exp.metrics()) == ""
         assert exp.proc.poll() is None
     assert "collector containers failed" in exp.log()
@@ -130,7 +130,7 @@ def test_states_health_restarts_oom_and_die_events(engine, client, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", {"containers": {
         "base_url": engine.url, "interval": "0.5s", "label_filters": [f"{PROJECT}=lookout"]}})
     with exporter(cfg) as exp:
-        exp.wait_for(lambda s: value(s, "docker_events_connected") == 1)
+        exp.wait_for(lambda s: value(s, "lookout_docker_events_connected") == 1)
         engine.run(client, ["sleep", "600"], name="web", labels=compose("web"),
                    healthcheck={"test": ["CMD", "true"], "interval": 300_000_000, "retries": 1})
         engine.run(client, ["sleep", "600"], name="sick", labels=compose("sick"),
@@ -148,32 +148,33 @@ def test_states_health_restarts_oom_and_die_events(engine, client, tmp_path):
                 return value(s, metric, compose_service={"crashy": "worker"}.get(name, name), **labels)
 
             return (
-                v("docker_container_running", "web") == 1
-                and v("docker_container_health_status", "web", status="healthy") == 1
-                and v("docker_container_health_status", "sick", status="unhealthy") == 1
-                and v("docker_container_health_status", "sick", status="healthy") == 0
-                and (v("docker_container_restarts", "crashy") or 0) >= 2
-                and (v("docker_container_die_events_total", "crashy") or 0) >= 3
-                and v("docker_container_last_exit_code", "crashy") == 3
-                and v("docker_container_oom_killed", "oom") == 1
-                and v("docker_container_running", "oom") == 0
-                and v("docker_container_last_exit_code", "oom") == 137
-                and v("docker_container_die_events_total", "oom") == oom_runs
+                v("lookout_docker_container_running", "web") == 1
+                and v("lookout_docker_container_health_status", "web", status="healthy") == 1
+                and v("lookout_docker_container_health_status", "sick", status="unhealthy") == 1
+                and v("lookout_docker_container_health_status", "sick", status="healthy") == 0
+                and (v("lookout_docker_container_restarts", "crashy") or 0) >= 2
+                and (v("lookout_docker_container_die_events_total", "crashy") or 0) >= 3
+                and v("lookout_docker_container_last_exit_code", "crashy") == 3
+                and v("lookout_docker_container_oom_killed", "oom") == 1
+                and v("lookout_docker_container_running", "oom") == 0
+                and v("lookout_docker_container_last_exit_code", "oom") == 137
+                and v("lookout_docker_container_die_events_total", "oom") == oom_runs
             )
 
         s = exp.wait_for(ready, timeout=60)
         text = exp.metrics()
     labels = {"name": "oom", "compose_project": "lookout", "compose_service": "oom"}
-    assert value(s, "docker_container_oom_events_total", **labels) >= 1
-    assert value(s, "docker_container_start_time_seconds", **labels) > time.time() - 600
-    assert value(s, "docker_container_health_status", name="web", compose_project="lookout",
+    assert value(s, "lookout_docker_container_oom_events_total", **labels) >= 1
+    assert value(s, "lookout_docker_container_start_time_seconds", **labels) > time.time() - 600
+    assert value(s, "lookout_docker_container_health_status", name="web", compose_project="lookout",
                  compose_service="web", status="none") == 0
-    names = {dict(k[1]).get("name") for k in s if k[0].startswith("docker_container_")}
+    names = {dict(k[1]).get("name") for k in s if k[0].startswith("lookout_docker_container_")}
     assert names == {"web", "sick", "crashy", "oom"}, "label filter and one-off exclusion"
     # a die counter never runs behind the engine's restart count (each restart follows a die)
     crashy = {"name": "crashy", "compose_project": "lookout", "compose_service": "worker"}
-    assert value(s, "docker_container_die_events_total", **crashy) >= value(s, "docker_container_restarts", **crashy)
-    label_values = {v for k in s if k[0].startswith("docker_") for _, v in k[1]}
+    died = value(s, "lookout_docker_container_die_events_total", **crashy)
+    assert died >= value(s, "lookout_docker_container_restarts", **crashy)
+    label_values = {v for k in s if k[0].startswith("lookout_docker_") for _, v in k[1]}
     assert not [v for v in label_values if re.search(r"[0-9a-f]{12}|sha256|busybox", v)], "no ids or images"
     assert promtool_check_metrics(text) == ""
 
@@ -190,13 +191,14 @@ def test_dies_between_refreshes_are_counted_and_gone_containers_forgotten(engine
             c.wait(timeout=30)
             c.remove()
         ident = {"name": "once", "compose_project": "lookout", "compose_service": "once"}
-        wait_until(lambda: value(local_metrics(collector)[1], "docker_container_die_events_total", **ident) == 3,
+        wait_until(lambda: value(local_metrics(collector)[1], "lookout_docker_container_die_events_total",
+                                 **ident) == 3,
                    what="three die events counted")
         time.sleep(1.2)
         ok, text = local_metrics(collector)
         assert ok
-        assert value(text, "docker_container_die_events_total", **ident) is None, "forgotten after forget_after"
-        assert "# TYPE docker_container_die_events_total counter" in text
+        assert value(text, "lookout_docker_container_die_events_total", **ident) is None, "forgotten after forget_after"
+        assert "# TYPE lookout_docker_container_die_events_total counter" in text
     finally:
         collector.stop()
     assert wait_until(lambda: not collector._events._thread.is_alive(), timeout=10, what="listener thread ended")
@@ -236,26 +238,26 @@ def test_engine_stopped_and_restarted(tmp_path):
         cfg = write_config(tmp_path / "c.yaml", {"containers": {
             "base_url": engine.url, "interval": "0.5s", "request_timeout": "2s"}})
         with exporter(cfg) as exp:
-            exp.wait_for(lambda s: value(s, "docker_events_connected") == 1
-                         and value(s, "docker_container_running", **keeper) == 1)
+            exp.wait_for(lambda s: value(s, "lookout_docker_events_connected") == 1
+                         and value(s, "lookout_docker_container_running", **keeper) == 1)
             engine.stop()
-            s = exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="containers") == 0, timeout=30)
-            assert value(s, "docker_container_running", **keeper) is None
-            dies_before = value(s, "docker_container_die_events_total", **keeper)
+            s = exp.wait_for(lambda s: value(s, "lookout_collector_up", collector="containers") == 0, timeout=30)
+            assert value(s, "lookout_docker_container_running", **keeper) is None
+            dies_before = value(s, "lookout_docker_container_die_events_total", **keeper)
             assert dies_before is not None, "counters survive a failed refresh"
             assert exp.proc.poll() is None
 
             engine.start()
-            s = exp.wait_for(lambda s: value(s, "exporter_collector_up", collector="containers") == 1
-                             and value(s, "docker_events_connected") == 1
-                             and value(s, "docker_container_running", **keeper) == 1, timeout=60)
-            assert value(s, "docker_container_die_events_total", **keeper) >= dies_before
+            s = exp.wait_for(lambda s: value(s, "lookout_collector_up", collector="containers") == 1
+                             and value(s, "lookout_docker_events_connected") == 1
+                             and value(s, "lookout_docker_container_running", **keeper) == 1, timeout=60)
+            assert value(s, "lookout_docker_container_die_events_total", **keeper) >= dies_before
             client = engine.client()
             engine.run(client, ["sh", "-c", "exit 5"], name="after", labels=compose("after"))
             client.close()
             after = {"name": "after", "compose_project": "lookout", "compose_service": "after"}
-            s = exp.wait_for(lambda s: value(s, "docker_container_die_events_total", **after) == 1
-                             and value(s, "docker_container_last_exit_code", **after) == 5, timeout=30)
+            s = exp.wait_for(lambda s: value(s, "lookout_docker_container_die_events_total", **after) == 1
+                             and value(s, "lookout_docker_container_last_exit_code", **after) == 5, timeout=30)
             assert promtool_check_metrics(exp.metrics()) == ""
         assert "collector containers recovered" in exp.log()
 
@@ -282,11 +284,11 @@ def test_works_through_a_get_only_socket_proxy(engine, client):
 
             def counted():
                 ok, text = local_metrics(collector)
-                return ok and value(text, "docker_container_die_events_total", **ident) == 1 and text
+                return ok and value(text, "lookout_docker_container_die_events_total", **ident) == 1 and text
 
             text = wait_until(counted, what="die event counted through the proxy")
-            assert value(text, "docker_container_last_exit_code", **ident) == 4
-            assert value(text, "docker_container_running", **ident) == 0
+            assert value(text, "lookout_docker_container_last_exit_code", **ident) == 4
+            assert value(text, "lookout_docker_container_running", **ident) == 0
         finally:
             done = threading.Event()
             threading.Thread(target=lambda: (collector.stop(), done.set()), daemon=True).start()

@@ -151,7 +151,8 @@ THRESHOLD_EXEMPT = {
     ("lookout-overview", "Serving: requests per second"): "throughput: no alert reads the request rate; a stop "
                                                            "shows in the probes and 5xx panels",
     ("lookout-overview", "Firing alerts"): "counts alerts: the thresholds are the alerts' own",
-    ("lookout-worker-pools", "Workers vs expected"): "the line is a series: worker_pool_workers_expected, which "
+    ("lookout-worker-pools",
+     "Workers vs expected"): "the line is a series: lookout_worker_pool_workers_expected, which "
                                                      "the alert compares with (the site file's workers)",
     ("lookout-worker-pools", "Busy workers"): "drawn against live workers; saturation alerts on the listen queue",
     ("lookout-worker-pools", "Worker CPU"): "no per-pool CPU alert; the host's load per vCPU carries it",

@@ -158,12 +158,12 @@ def test_check_generate_and_exporter_counts(ns):
     once = discover_host.run_in(ns["pid"], [PY, "-m", "exporters", "once", "-c", str(out / "exporters.yaml")],
                                 env=env)
     text = once.stdout
-    assert value(text, "worker_pool_workers", server="gunicorn", service=names["gunicorn"]) == 3, once.stderr
-    assert value(text, "worker_pool_workers", server="uvicorn", service=names["uvicorn"]) == 2
-    assert value(text, "worker_pool_workers", server="celery", service=names["celery_worker"]) == 2
-    assert value(text, "worker_pool_workers_expected", server="gunicorn", service=names["gunicorn"]) == 3
-    assert value(text, "celery_periodic_task_interval_seconds", name="sync_sellers") == 2
-    assert value(text, "celery_periodic_task_interval_seconds", name="close_idle_chats") == 60
+    assert value(text, "lookout_worker_pool_workers", server="gunicorn", service=names["gunicorn"]) == 3, once.stderr
+    assert value(text, "lookout_worker_pool_workers", server="uvicorn", service=names["uvicorn"]) == 2
+    assert value(text, "lookout_worker_pool_workers", server="celery", service=names["celery_worker"]) == 2
+    assert value(text, "lookout_worker_pool_workers_expected", server="gunicorn", service=names["gunicorn"]) == 3
+    assert value(text, "lookout_celery_periodic_task_interval_seconds", name="sync_sellers") == 2
+    assert value(text, "lookout_celery_periodic_task_interval_seconds", name="close_idle_chats") == 60
     _no_secret(once.stderr)
 
 

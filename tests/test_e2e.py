@@ -96,7 +96,7 @@ WARMUP = {
 RESOLVE = {"api-errors": 330, "api-slow": 330, "kill-uvicorn-worker": 630, "kill-gunicorn-worker": 630,
            "drop-end-webhooks": 280,  # ELEVENLABS_LOOKBACK + grace + settle
            "wrong-charges": 100,  # CREDITS_WINDOW + MAX_CALL_LENGTH + settle
-           "llm-spend-spike": 930,  # the 15m rate window of provider:llm_spend_usd:rate15m + settle
+           "llm-spend-spike": 930,  # the 15m rate window of provider:lookout_llm_spend_usd:rate15m + settle
            "broken-deploy": 330}  # AppImportError's 5m increase window + settle
 RESOLVE_DEFAULT = 90
 RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s a batch waits for resolutions
@@ -107,8 +107,9 @@ RESOLVE_BUDGET = float(os.environ.get("LOOKOUT_E2E_RESOLVE_BUDGET", "150"))  # s
 # that emptiness is not a missing series). This proves that reverting the fault removed its effect from the
 # live data; that the committed rule then resolves once its longer window holds only such data is proven by
 # the promtool unit tests of the rules (prometheus/tests, generated from examples/demo.yaml and monitoring/catalog/).
-_RESTARTED_LAST_MINUTE = ("sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[1m]))"
-                          " > 0", "worker_pool_worker_restarts_total")  # a worker of the pool restarted
+_RESTARTED_LAST_MINUTE = ("sum by (host, platform, service, server) "
+                          "(increase(lookout_worker_pool_worker_restarts_total[1m]))"
+                          " > 0", "lookout_worker_pool_worker_restarts_total")  # a worker of the pool restarted
 RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metric that must be present)
     "api-errors": ('1 - (sum by (host) (rate(http_requests_total{job="chatcenter_api",path!~"/api/(health|metrics)",'
                    'status_code!~"5.."}[1m])) / sum by (host) (rate(http_requests_total{job="chatcenter_api",'
@@ -122,17 +123,18 @@ RECOVERED: dict[str, tuple[str, str]] = {  # fault -> (still-faulty query, metri
     "kill-gunicorn-worker": _RESTARTED_LAST_MINUTE,
     # the spend rate over the alert's threshold and above 3x its rate just before the fault ({before}: an
     # offset to the minute before `on`); `unless` keeps it faulty when there is no earlier rate to compare
-    "llm-spend-spike": ("sum by (host, provider) (rate(llm_spend_usd_total[1m])) * 86400 > 1 unless "
-                        "sum by (host, provider) (rate(llm_spend_usd_total[1m])) <= 3 * "
-                        "sum by (host, provider) (rate(llm_spend_usd_total[1m] {before}))", "llm_spend_usd_total"),
+    "llm-spend-spike": ("sum by (host, provider) (rate(lookout_llm_spend_usd_total[1m])) * 86400 > 1 unless "
+                        "sum by (host, provider) (rate(lookout_llm_spend_usd_total[1m])) <= 3 * "
+                        "sum by (host, provider) (rate(lookout_llm_spend_usd_total[1m] {before}))",
+                        "lookout_llm_spend_usd_total"),
     # no import error logged in the last minute (the rolled-back release imports what it needs)
-    "broken-deploy": ('sum by (host, service) (increase(app_exceptions_total{exception=~"ModuleNotFoundError|'
-                      'ImportError"}[1m])) > 0', "app_exceptions_total"),
+    "broken-deploy": ('sum by (host, service) (increase(lookout_app_exceptions_total{exception=~"ModuleNotFoundError|'
+                      'ImportError"}[1m])) > 0', "lookout_app_exceptions_total"),
     # a gauge over the exporter's 240 s lookback, not a rate: normal once it falls (the dropped calls age out
     # and no new ones join them) or is zero
-    "drop-end-webhooks": ("elevenlabs_conversations_missing_end_event > 0 and "
-                          "deriv(elevenlabs_conversations_missing_end_event[1m]) >= 0",
-                          "elevenlabs_conversations_missing_end_event"),
+    "drop-end-webhooks": ("lookout_elevenlabs_conversations_missing_end_event > 0 and "
+                          "deriv(lookout_elevenlabs_conversations_missing_end_event[1m]) >= 0",
+                          "lookout_elevenlabs_conversations_missing_end_event"),
 }
 # what the notification of a fault's alert must say besides the alert (regex on the received body)
 NOTIFICATION_SAYS = {"broken-deploy": r"Started [0-9hms. ]+ after deploy [0-9a-f]{7} of voice-api\."}
@@ -387,7 +389,7 @@ def test_every_link_opens_and_every_value_is_prometheus(stack: Stack, fault_resu
 # panels that cannot have data in the native run, and why (reported, not failed)
 KNOWN_NO_DATA = {
     r"docker_container": "no Docker engine in the native stack: the containers collector is disabled",
-    r"llm_unpriced_calls_total": "published only once a call uses a model the price table cannot price: none "
+    r"lookout_llm_unpriced_calls_total": "published only once a call uses a model the price table cannot price: none "
                                  "in this run",
     r"pg_archiver_": "the demo's PostgreSQL does not archive WAL (archive_mode off); tests/test_pg_ops.py runs one "
                     "that does",

@@ -43,7 +43,7 @@ STORE_DOWN = 30  # seconds the store is down
 BUDGET_ALERT = "ChatcenterApiAvailabilityBudgetExhausted"  # vmalert's, `for: 1h` shortened for the test
 MAX_GAP = 2 * SCRAPE + 1.5  # seconds between two stored samples of a series scraped every SCRAPE
 # the demo's business series, as our exporter exports them
-BUSINESS = r"capacity_.*|credits_.*|sla_.*|marketplace_.*|llm_.*|elevenlabs_.*|celery_.*"
+BUSINESS = r"lookout_(capacity|credits|sla|marketplace|llm|elevenlabs|celery)_.*|celery_.*"
 
 
 @pytest.fixture(scope="module")

@@ -40,12 +40,12 @@ def test_balances_in_several_currencies(fake):
     _c, rt = make(fake)
     assert rt.refresh_all_once() == {"deepseek": True}
     text, s = scrape(rt)
-    assert value(s, "llm_provider_balance", provider="deepseek", currency="CNY") == 72.5
-    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") == 3.25
-    assert value(s, "llm_provider_balance_available", provider="deepseek") == 1
-    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
-    assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == 200
-    assert value(s, "llm_provider_api_responses_total", provider="deepseek", code="200") == 1
+    assert value(s, "lookout_llm_provider_balance", provider="deepseek", currency="CNY") == 72.5
+    assert value(s, "lookout_llm_provider_balance", provider="deepseek", currency="USD") == 3.25
+    assert value(s, "lookout_llm_provider_balance_available", provider="deepseek") == 1
+    assert value(s, "lookout_llm_provider_api_up", provider="deepseek") == 1
+    assert value(s, "lookout_llm_provider_api_last_status_code", provider="deepseek") == 200
+    assert value(s, "lookout_llm_provider_api_responses_total", provider="deepseek", code="200") == 1
     assert promtool_check_metrics(text) == ""
     assert KEY not in text
 
@@ -55,8 +55,8 @@ def test_empty_balance_is_not_available(fake):
     _c, rt = make(fake)
     rt.refresh_all_once()
     _, s = scrape(rt)
-    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") == 0
-    assert value(s, "llm_provider_balance_available", provider="deepseek") == 0
+    assert value(s, "lookout_llm_provider_balance", provider="deepseek", currency="USD") == 0
+    assert value(s, "lookout_llm_provider_balance_available", provider="deepseek") == 0
 
 
 @pytest.mark.parametrize("code", [401, 402, 429, 500, 503])
@@ -65,18 +65,18 @@ def test_http_errors_are_visible_while_the_collector_is_up(fake, code):
     _c, rt = make(fake)
     assert rt.refresh_all_once() == {"deepseek": True}
     text, s = scrape(rt)
-    assert value(s, "exporter_collector_up", collector="deepseek") == 1
-    assert value(s, "llm_provider_api_up", provider="deepseek") == 0
-    assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == code
-    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") is None  # unknown, not stale
+    assert value(s, "lookout_collector_up", collector="deepseek") == 1
+    assert value(s, "lookout_llm_provider_api_up", provider="deepseek") == 0
+    assert value(s, "lookout_llm_provider_api_last_status_code", provider="deepseek") == code
+    assert value(s, "lookout_llm_provider_balance", provider="deepseek", currency="USD") is None  # unknown, not stale
     # 402 Insufficient Balance says the balance is unavailable; other errors say nothing about it
-    assert value(s, "llm_provider_balance_available", provider="deepseek") == (0 if code == 402 else None)
+    assert value(s, "lookout_llm_provider_balance_available", provider="deepseek") == (0 if code == 402 else None)
     assert promtool_check_metrics(text) == ""
     fake.set_mode("ok")
     rt.refresh_all_once()
     _, s = scrape(rt)
-    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
-    assert value(s, "llm_provider_api_responses_total", provider="deepseek", code=str(code)) == 1
+    assert value(s, "lookout_llm_provider_api_up", provider="deepseek") == 1
+    assert value(s, "lookout_llm_provider_api_responses_total", provider="deepseek", code=str(code)) == 1
 
 
 def test_429_then_success_within_one_refresh(fake):
@@ -84,7 +84,7 @@ def test_429_then_success_within_one_refresh(fake):
     _c, rt = make(fake)
     rt.refresh_all_once()
     _, s = scrape(rt)
-    assert value(s, "llm_provider_api_up", provider="deepseek") == 1
+    assert value(s, "lookout_llm_provider_api_up", provider="deepseek") == 1
     assert fake.request_count("/user/balance") == 2
 
 
@@ -94,8 +94,8 @@ def test_slow_or_malformed_answer_fails_the_refresh(fake, mode):
     _c, rt = make(fake)
     assert rt.refresh_all_once() == {"deepseek": False}
     _, s = scrape(rt)
-    assert value(s, "exporter_collector_up", collector="deepseek") == 0
-    assert value(s, "llm_provider_balance", provider="deepseek", currency="USD") is None
+    assert value(s, "lookout_collector_up", collector="deepseek") == 0
+    assert value(s, "lookout_llm_provider_balance", provider="deepseek", currency="USD") is None
     assert KEY not in rt.health()["deepseek"]["last_error"]
 
 
@@ -114,10 +114,10 @@ def test_long_retry_after_is_a_counted_failure_with_the_wait_published(fake, cap
     for n in (1, 2, 3):
         assert rt.refresh_all_once() == {"deepseek": False}
         text, s = scrape(rt)
-        assert value(s, "exporter_collector_up", collector="deepseek") == 0
-        assert value(s, "exporter_collector_errors_total", collector="deepseek") == n
-        assert value(s, "llm_provider_api_last_status_code", provider="deepseek") == 429
-        assert 3500 < value(s, "llm_provider_api_retry_after_seconds", provider="deepseek") <= 3600
+        assert value(s, "lookout_collector_up", collector="deepseek") == 0
+        assert value(s, "lookout_collector_errors_total", collector="deepseek") == n
+        assert value(s, "lookout_llm_provider_api_last_status_code", provider="deepseek") == 429
+        assert 3500 < value(s, "lookout_llm_provider_api_retry_after_seconds", provider="deepseek") <= 3600
         assert promtool_check_metrics(text) == ""
     assert fake.request_count("/user/balance") == 1  # the later refreshes did not call
     assert "throttled" in rt.health()["deepseek"]["last_error"]
@@ -126,7 +126,7 @@ def test_long_retry_after_is_a_counted_failure_with_the_wait_published(fake, cap
     c.client.blocked_until = 0.0
     assert rt.refresh_all_once() == {"deepseek": True}
     _, s = scrape(rt)
-    assert value(s, "llm_provider_api_retry_after_seconds", provider="deepseek") == 0
+    assert value(s, "lookout_llm_provider_api_retry_after_seconds", provider="deepseek") == 0
     msgs = [r.getMessage() for r in caplog.records if r.name == "exporters.runtime"]
     assert sum("failed" in m for m in msgs) == 1 and sum("recovered" in m for m in msgs) == 1, msgs
 

@@ -65,12 +65,12 @@ def test_subscription_metrics(fake):
     _c, rt = make(fake)
     assert rt.refresh_all_once() == {"elevenlabs": True}
     text, s = scrape(rt)
-    assert value(s, "elevenlabs_subscription_characters_used") == 95_000
-    assert value(s, "elevenlabs_subscription_characters_limit") == 100_000
-    assert value(s, "elevenlabs_subscription_next_reset_timestamp_seconds") == 1_800_000_000
-    assert value(s, "elevenlabs_subscription_info", tier="creator", status="past_due") == 1
-    assert value(s, "llm_provider_api_up", provider="elevenlabs") == 1
-    assert value(s, "elevenlabs_conversations_missing_end_event") is None  # cross-check not configured
+    assert value(s, "lookout_elevenlabs_subscription_characters_used") == 95_000
+    assert value(s, "lookout_elevenlabs_subscription_characters_limit") == 100_000
+    assert value(s, "lookout_elevenlabs_subscription_next_reset_timestamp_seconds") == 1_800_000_000
+    assert value(s, "lookout_elevenlabs_subscription_info", tier="creator", status="past_due") == 1
+    assert value(s, "lookout_llm_provider_api_up", provider="elevenlabs") == 1
+    assert value(s, "lookout_elevenlabs_conversations_missing_end_event") is None  # cross-check not configured
     assert promtool_check_metrics(text) == ""
     assert KEY not in text
 
@@ -91,9 +91,9 @@ def test_missing_end_events_across_pages(fake, voice_dsn):
     _c, rt = make(fake, check)
     assert rt.refresh_all_once() == {"elevenlabs": True}, rt.health()
     text, s = scrape(rt)
-    assert value(s, "elevenlabs_conversations_finished") == 23
-    assert value(s, "elevenlabs_conversations_missing_end_event") == len(lost) == 6
-    assert value(s, "elevenlabs_conversations_listing_truncated") == 0
+    assert value(s, "lookout_elevenlabs_conversations_finished") == 23
+    assert value(s, "lookout_elevenlabs_conversations_missing_end_event") == len(lost) == 6
+    assert value(s, "lookout_elevenlabs_conversations_listing_truncated") == 0
     assert fake.request_count("/v1/convai/conversations") == 5  # 25 in the window, 5 a page
     assert promtool_check_metrics(text) == ""
 
@@ -107,16 +107,16 @@ def test_listing_truncated_and_errors(fake, voice_dsn):
     c, rt = make(fake, check)
     rt.refresh_all_once()
     _, s = scrape(rt)
-    assert value(s, "elevenlabs_conversations_listing_truncated") == 1
-    assert value(s, "elevenlabs_conversations_finished") == 10
+    assert value(s, "lookout_elevenlabs_conversations_listing_truncated") == 1
+    assert value(s, "lookout_elevenlabs_conversations_finished") == 10
     # the conversation listing answers 500: the subscription is still published, the cross-check is not
     fake.set_mode("500", paths=["/v1/convai"], retry_after=0)
     assert rt.refresh_all_once() == {"elevenlabs": True}
     _, s = scrape(rt)
-    assert value(s, "elevenlabs_subscription_characters_used") is not None
-    assert value(s, "elevenlabs_conversations_missing_end_event") is None
-    assert value(s, "llm_provider_api_up", provider="elevenlabs") == 0
-    assert value(s, "llm_provider_api_last_status_code", provider="elevenlabs") == 500
+    assert value(s, "lookout_elevenlabs_subscription_characters_used") is not None
+    assert value(s, "lookout_elevenlabs_conversations_missing_end_event") is None
+    assert value(s, "lookout_llm_provider_api_up", provider="elevenlabs") == 0
+    assert value(s, "lookout_llm_provider_api_last_status_code", provider="elevenlabs") == 500
     # a malformed page fails the refresh
     fake.set_mode("malformed", paths=["/v1/convai"])
     assert rt.refresh_all_once() == {"elevenlabs": False}

@@ -66,7 +66,7 @@ def expected_cost(rows) -> dict[tuple[str, str, str], Decimal]:
 
 
 def spend(s, p, m, f):
-    return value(s, "llm_spend_usd_total", provider=p, model=m, feature=f)
+    return value(s, "lookout_llm_spend_usd_total", provider=p, model=m, feature=f)
 
 
 def test_initial_and_incremental_totals_are_priced(dsn):
@@ -80,16 +80,18 @@ def test_initial_and_incremental_totals_are_priced(dsn):
     s = collect(c)
     for (p, m, f), cost in expected_cost(first).items():
         assert spend(s, p, m, f) == pytest.approx(float(cost), rel=1e-12)
-    assert value(s, "llm_tokens_total", provider="deepseek", model="deepseek-flash", type="input_cache_miss") == 12000
-    assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="chat_analysis") == 6
-    assert value(s, "llm_usage_cursor_id") == 8
+    assert value(s, "lookout_llm_tokens_total", provider="deepseek", model="deepseek-flash",
+                 type="input_cache_miss") == 12000
+    assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash",
+                 feature="chat_analysis") == 6
+    assert value(s, "lookout_llm_usage_cursor_id") == 8
     second = [(PEAK, "deepseek", "deepseek-flash", "chat_analysis", 0, 1_000_000, 0)]
     insert(dsn, second)
     s = collect(c)
     total = sum(v for k, v in expected_cost(first + second).items() if k[2] == "chat_analysis")
     assert spend(s, "deepseek", "deepseek-flash", "chat_analysis") == pytest.approx(float(total), rel=1e-12)
-    assert value(s, "llm_usage_cursor_id") == 9
-    assert value(s, "llm_price_table_info", version=PriceTable.load().version) == 1
+    assert value(s, "lookout_llm_usage_cursor_id") == 9
+    assert value(s, "lookout_llm_price_table_info", version=PriceTable.load().version) == 1
     c.stop()
 
 
@@ -99,11 +101,12 @@ def test_unknown_models_are_counted_not_priced(dsn, caplog):
                  ("2026-08-01T00:00:00Z", "deepseek", "deepseek-chat", "quality", 1, 2, 3)])  # after retirement
     c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     s = collect(c)
-    assert value(s, "llm_unpriced_calls_total", provider="deepseek", model="deepseek-v9-mystery") == 1
-    assert value(s, "llm_unpriced_tokens_total", provider="deepseek", model="deepseek-v9-mystery", type="output") == 7
-    assert value(s, "llm_unpriced_calls_total", provider="acme", model="acme-1") == 1
-    assert value(s, "llm_unpriced_calls_total", provider="deepseek", model="deepseek-chat") == 1
-    assert value(s, "llm_tokens_total", provider="deepseek", model="deepseek-v9-mystery", type="output") == 7
+    assert value(s, "lookout_llm_unpriced_calls_total", provider="deepseek", model="deepseek-v9-mystery") == 1
+    assert value(s, "lookout_llm_unpriced_tokens_total", provider="deepseek", model="deepseek-v9-mystery",
+                 type="output") == 7
+    assert value(s, "lookout_llm_unpriced_calls_total", provider="acme", model="acme-1") == 1
+    assert value(s, "lookout_llm_unpriced_calls_total", provider="deepseek", model="deepseek-chat") == 1
+    assert value(s, "lookout_llm_tokens_total", provider="deepseek", model="deepseek-v9-mystery", type="output") == 7
     assert spend(s, "deepseek", "deepseek-v9-mystery", "quality") is None  # never a silent zero
     assert "deepseek-v9-mystery" in caplog.text
     c.stop()
@@ -116,15 +119,15 @@ def test_rows_committed_out_of_id_order_are_counted_once(dsn):
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 0, 0, 1_000_000)])
         insert(dsn, [(OFF, "deepseek", "deepseek-flash", "early", 0, 0, 1_000_000)])
         s = collect(c)
-        assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="early") == 1
-        assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") is None
-        assert value(s, "llm_usage_watched_ids") == 1
+        assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash", feature="early") == 1
+        assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") is None
+        assert value(s, "lookout_llm_usage_watched_ids") == 1
         slow.commit()
     s = collect(c)
-    assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
-    assert value(s, "llm_usage_watched_ids") == 0
+    assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
+    assert value(s, "lookout_llm_usage_watched_ids") == 0
     s = collect(c)
-    assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
+    assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
     assert spend(s, "deepseek", "deepseek-flash", "late") == pytest.approx(0.6)
     c.stop()
 
@@ -138,9 +141,9 @@ def test_rolled_back_ids_are_given_up_after_the_window(dsn):
         insert(conn, [(OFF, "deepseek", "deepseek-flash", "x", 1, 1, 1)] * 3)
         conn.rollback()
     insert(dsn, [(OFF, "deepseek", "deepseek-flash", "x", 1, 1, 1)])
-    assert value(collect(c), "llm_usage_watched_ids") == 3
+    assert value(collect(c), "lookout_llm_usage_watched_ids") == 3
     clock[0] += 61
-    assert value(collect(c), "llm_usage_watched_ids") == 0
+    assert value(collect(c), "lookout_llm_usage_watched_ids") == 0
     c.stop()
 
 
@@ -150,10 +153,10 @@ def test_uncommitted_rows_at_start_are_watched(dsn):
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 1, 1, 1)])
         insert(dsn, [(OFF, "deepseek", "deepseek-flash", "a", 1, 1, 1)])
         c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
-        assert value(collect(c), "llm_usage_watched_ids") == 1
+        assert value(collect(c), "lookout_llm_usage_watched_ids") == 1
         slow.commit()
     s = collect(c)
-    assert value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
+    assert value(s, "lookout_llm_calls_total", provider="deepseek", model="deepseek-flash", feature="late") == 1
     c.stop()
 
 
@@ -164,7 +167,7 @@ def test_backlog_read_in_batches_and_restart_gives_identical_totals(dsn):
     collect(c)
     insert(dsn, rows[10:])
     before = collect(c)
-    assert value(before, "llm_usage_cursor_id") == 40
+    assert value(before, "lookout_llm_usage_cursor_id") == 40
     restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     after = collect(restarted)
     counters = {k: v for k, v in before.items() if k[0].endswith("_total")}
@@ -178,11 +181,11 @@ def test_label_values_are_bounded(dsn):
            + [(OFF, "deepseek", "deepseek-flash", "feature-0", 1, 1, 1)])
     c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=3))
     s = collect(c)
-    models = {dict(k[1])["model"] for k in s if k[0] == "llm_calls_total"}
-    features = {dict(k[1])["feature"] for k in s if k[0] == "llm_calls_total"}
+    models = {dict(k[1])["model"] for k in s if k[0] == "lookout_llm_calls_total"}
+    features = {dict(k[1])["feature"] for k in s if k[0] == "lookout_llm_calls_total"}
     assert models == {"model-0", "model-1", "model-2", "other", "deepseek-flash"}  # known models always kept
     assert features == {"feature-0", "feature-1", "feature-2", "other"}
-    assert sum(v for k, v in s.items() if k[0] == "llm_calls_total") == 7
+    assert sum(v for k, v in s.items() if k[0] == "lookout_llm_calls_total") == 7
     c.stop()
 
 
@@ -196,9 +199,9 @@ def test_capped_labels_survive_a_restart_in_first_seen_order(dsn):
     before = collect(c)
     restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=2))
     after = collect(restarted)
-    calls = {k: v for k, v in before.items() if k[0] == "llm_calls_total"}
+    calls = {k: v for k, v in before.items() if k[0] == "lookout_llm_calls_total"}
     assert {dict(k[1])["model"] for k in calls} == {"model-5", "model-4", "other"}
-    assert {k: v for k, v in after.items() if k[0] == "llm_calls_total"} == calls
+    assert {k: v for k, v in after.items() if k[0] == "lookout_llm_calls_total"} == calls
     c.stop()
     restarted.stop()
 
@@ -226,7 +229,7 @@ def test_database_down_keeps_counters(dsn):
     assert rt.refresh_all_once() == {"llm_spend": False}
     s = samples(generate_latest(make_registry(rt)).decode())
     assert spend(s, "deepseek", "deepseek-flash", "a") == pytest.approx(0.6)
-    assert value(s, "llm_usage_cursor_id") is None  # gauges dropped while failing
+    assert value(s, "lookout_llm_usage_cursor_id") is None  # gauges dropped while failing
     c.stop()
 
 
@@ -248,26 +251,27 @@ def test_exporter_restart_counters_monotonic_and_promtool_clean(dsn, tmp_path):
         labels = {"provider": "deepseek", "model": "deepseek-flash", "feature": "chat_analysis"}
 
         def calls(s):
-            return value(s, "llm_calls_total", **labels) or 0
+            return value(s, "lookout_llm_calls_total", **labels) or 0
 
         with exporter(cfg, env) as exp:
-            exp.wait_for(lambda s: calls(s) == 20 and value(s, "llm_provider_balance", provider="deepseek",
+            exp.wait_for(lambda s: calls(s) == 20 and value(s, "lookout_llm_provider_balance", provider="deepseek",
                                                               currency="CNY") == 50)
             insert(dsn, [(PEAK, "deepseek", "deepseek-flash", "chat_analysis", 100, 200, 300)] * 5)
             s1 = exp.wait_for(lambda s: calls(s) == 25)
             text = exp.metrics()
             assert promtool_check_metrics(text) == ""
             assert "sk-e2e-key" not in text and "xi-e2e-key" not in text
-            assert s1[("api_token_expiry_timestamp_seconds", (("name", "wb"),))] == 1_790_000_000
+            assert s1[("lookout_api_token_expiry_timestamp_seconds", (("name", "wb"),))] == 1_790_000_000
             log = exp.log()
         assert "sk-e2e-key" not in log
         insert(dsn, [(PEAK, "deepseek", "deepseek-flash", "chat_analysis", 100, 200, 300)] * 3)
         with exporter(cfg, env) as exp:
             # the first refreshes after a restart race: wait for elevenlabs' too, not only llm_spend's
             s2 = exp.wait_for(lambda s: calls(s) == 28
-                              and value(s, "exporter_collector_up", collector="elevenlabs") == 1)
-            assert value(s2, "elevenlabs_conversations_missing_end_event") == 0  # the only conversation is old
-    table_counters = ("llm_tokens_total", "llm_spend_usd_total", "llm_calls_total")  # recomputed from the table
+                              and value(s, "lookout_collector_up", collector="elevenlabs") == 1)
+            assert value(s2, "lookout_elevenlabs_conversations_missing_end_event") == 0  # the only conversation is old
+    table_counters = ("lookout_llm_tokens_total", "lookout_llm_spend_usd_total",
+                      "lookout_llm_calls_total")  # recomputed from the table
     checked = [k for k in s1 if k[0] in table_counters]
     assert len(checked) == 5
     for key in checked:
@@ -283,7 +287,8 @@ ROWS = [(OFF if i % 2 else PEAK, "deepseek", "deepseek-flash" if i % 3 else "mys
 
 
 def counters(s: dict) -> dict:
-    return {k: v for k, v in s.items() if k[0].endswith("_total") and not k[0].startswith("llm_usage_checkpoint")}
+    return {k: v for k, v in s.items()
+            if k[0].endswith("_total") and not k[0].startswith("lookout_llm_usage_checkpoint")}
 
 
 def test_restart_from_checkpoint_gives_identical_totals(dsn, tmp_path):
@@ -294,24 +299,25 @@ def test_restart_from_checkpoint_gives_identical_totals(dsn, tmp_path):
     with psycopg.connect(dsn) as slow:  # an id still uncommitted when the checkpoint is written
         insert(slow, [(OFF, "deepseek", "deepseek-flash", "late", 5, 5, 5)])
         insert(dsn, ROWS[10:20])
-        assert value(collect(c), "llm_usage_watched_ids") == 1
+        assert value(collect(c), "lookout_llm_usage_watched_ids") == 1
         c.stop()
         slow.commit()
     insert(dsn, ROWS[20:])  # while the exporter is down
     restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path, max_label_values=2))
     fresh = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), max_label_values=2))
     after, full = collect(restarted), collect(fresh)
-    assert value(after, "llm_usage_checkpoint_loaded") == 1 and value(full, "llm_usage_checkpoint_loaded") == 0
+    loaded = "lookout_llm_usage_checkpoint_loaded"
+    assert value(after, loaded) == 1 and value(full, loaded) == 0
     assert counters(after) and counters(after) == counters(full)  # exactly equal, the late row included
-    assert sum(v for k, v in after.items() if k[0] == "llm_calls_total") == 31
-    assert value(after, "llm_usage_cursor_id") == value(full, "llm_usage_cursor_id") == 31
-    assert value(after, "llm_usage_watched_ids") == 0
+    assert sum(v for k, v in after.items() if k[0] == "lookout_llm_calls_total") == 31
+    assert value(after, "lookout_llm_usage_cursor_id") == value(full, "lookout_llm_usage_cursor_id") == 31
+    assert value(after, "lookout_llm_usage_watched_ids") == 0
     restarted.stop()
     fresh.stop()
 
 
 def rejected(s: dict, reason: str) -> float | None:
-    return value(s, "llm_usage_checkpoint_rejected_total", reason=reason)
+    return value(s, "lookout_llm_usage_checkpoint_rejected_total", reason=reason)
 
 
 @pytest.mark.parametrize("content,reason", [
@@ -328,11 +334,11 @@ def test_hostile_checkpoint_is_ignored_with_one_log_line(dsn, tmp_path, caplog, 
     fresh = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn)))
     s = collect(c)
     assert counters(s) == counters(collect(fresh))
-    assert rejected(s, reason) == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
+    assert rejected(s, reason) == 1 and value(s, "lookout_llm_usage_checkpoint_loaded") == 0
     assert len([r for r in caplog.records if "checkpoint" in r.getMessage()]) == 1
     # then replaced by a good one
     restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(path)))
-    assert value(collect(restarted), "llm_usage_checkpoint_loaded") == 1
+    assert value(collect(restarted), "lookout_llm_usage_checkpoint_loaded") == 1
     for x in (c, fresh, restarted):
         x.stop()
 
@@ -370,7 +376,8 @@ def test_checkpoint_of_another_database_is_foreign(pg, dsn, tmp_path):
     insert(other, ROWS[:3])
     o = LlmSpendCollector(LlmSpendSettings(dsn=Secret(other), checkpoint_path=path))
     s = collect(o)
-    assert rejected(s, "foreign") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
+    assert rejected(s, "foreign") == 1 and value(s, "lookout_llm_calls_total", provider="deepseek",
+                                                 model="deepseek-flash",
                                                  feature="f1") == 1
     o.stop()
 
@@ -387,9 +394,10 @@ def test_database_changed_under_the_checkpoint(dsn, tmp_path):
     insert(dsn, [(OFF, "deepseek", "deepseek-flash", "other-data", 1, 1, 1)] * 40)
     restarted = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=path))
     s = collect(restarted)
-    assert rejected(s, "changed") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
-    assert {k: v for k, v in s.items() if k[0] == "llm_calls_total"} == {
-        ("llm_calls_total", (("feature", "other-data"), ("model", "deepseek-flash"), ("provider", "deepseek"))): 40}
+    assert rejected(s, "changed") == 1 and value(s, "lookout_llm_usage_checkpoint_loaded") == 0
+    assert {k: v for k, v in s.items() if k[0] == "lookout_llm_calls_total"} == {
+        ("lookout_llm_calls_total", (("feature", "other-data"), ("model", "deepseek-flash"), ("provider",
+                                                                                              "deepseek"))): 40}
     restarted.stop()
 
 
@@ -397,7 +405,8 @@ def test_unwritable_checkpoint_is_a_metric(dsn, tmp_path):
     insert(dsn, ROWS[:2])
     c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(tmp_path / "missing-dir" / "x")))
     s = collect(c)
-    assert rejected(s, "write") == 1 and value(s, "llm_calls_total", provider="deepseek", model="deepseek-flash",
+    assert rejected(s, "write") == 1 and value(s, "lookout_llm_calls_total", provider="deepseek",
+                                               model="deepseek-flash",
                                                feature="f1") == 1
     c.stop()
 
@@ -407,14 +416,14 @@ def test_skipped_ids_beyond_the_cap_flag_a_lower_bound(dsn):
     clock = [5000.0]
     c.wall = lambda: clock[0]
     insert(dsn, ROWS[:1])
-    assert value(collect(c), "llm_usage_totals_lower_bound") == 0
+    assert value(collect(c), "lookout_llm_usage_totals_lower_bound") == 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT setval('llm_usage_id_seq', 20)")
     insert(dsn, ROWS[:1])
-    assert value(collect(c), "llm_usage_watched_ids") == 2
-    assert value(collect(c), "llm_usage_totals_lower_bound") == 1
+    assert value(collect(c), "lookout_llm_usage_watched_ids") == 2
+    assert value(collect(c), "lookout_llm_usage_totals_lower_bound") == 1
     clock[0] += 61  # past the window: the unwatched ids are given up like the watched ones
-    assert value(collect(c), "llm_usage_totals_lower_bound") == 0
+    assert value(collect(c), "lookout_llm_usage_totals_lower_bound") == 0
     c.stop()
 
 
@@ -431,6 +440,6 @@ def test_checkpoint_that_is_not_a_regular_file_is_ignored(dsn, tmp_path, kind):
     insert(dsn, ROWS[:3])
     c = LlmSpendCollector(LlmSpendSettings(dsn=Secret(dsn), checkpoint_path=str(path)))
     s = collect(c)  # never blocks on a FIFO, never follows the link
-    assert rejected(s, "corrupt") == 1 and value(s, "llm_usage_checkpoint_loaded") == 0
-    assert sum(v for k, v in s.items() if k[0] == "llm_calls_total") == 3
+    assert rejected(s, "corrupt") == 1 and value(s, "lookout_llm_usage_checkpoint_loaded") == 0
+    assert sum(v for k, v in s.items() if k[0] == "lookout_llm_calls_total") == 3
     c.stop()

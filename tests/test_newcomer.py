@@ -169,15 +169,15 @@ def test_newcomer_sees_their_pool_task_and_rules(platform, tmp_path):
         workers = last = None
         while time.monotonic() < deadline:
             text = requests.get(f"{exporter}/metrics", timeout=5).text
-            workers = _metric(text, "worker_pool_workers", service="shop-api", server="gunicorn")
-            last = _metric(text, "celery_task_last_success_timestamp_seconds", name="send_digest")
-            expected = _metric(text, "worker_pool_workers_expected", service="shop-api")
+            workers = _metric(text, "lookout_worker_pool_workers", service="shop-api", server="gunicorn")
+            last = _metric(text, "lookout_celery_task_last_success_timestamp_seconds", name="send_digest")
+            expected = _metric(text, "lookout_worker_pool_workers_expected", service="shop-api")
             if workers == 3 and expected == 3 and last is not None and last > t0 - 5:
                 break
             time.sleep(1)
         assert workers == 3, text
         assert last is not None and last > t0 - 5, "send_digest never succeeded on /metrics"
-        assert _metric(text, "celery_periodic_task_interval_seconds", name="send_digest") == 2
+        assert _metric(text, "lookout_celery_periodic_task_interval_seconds", name="send_digest") == 2
 
         groups = requests.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
         alerts = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}

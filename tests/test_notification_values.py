@@ -65,11 +65,11 @@ _L = 'job="lookout",instance="exporters:9808"'
 EXAMPLES = {
     "CeleryQueueBacklog": (
         {f'celery_queue_length{{{_L},queue_name="celery"}}': "1240x10",
-         f'celery_queue_oldest_message_age_seconds{{{_L},queue_name="celery"}}': "420x10"},
+         f'lookout_celery_queue_oldest_message_age_seconds{{{_L},queue_name="celery"}}': "420x10"},
         {"job": "lookout", "instance": "exporters:9808", "queue_name": "celery"}, 1240,
         "1,240 messages, oldest 7m 0s"),
     "CreditsChargeMismatch": (
-        {f'credits_conversations_unreconciled{{{_L},reason="charge_mismatch"}}': "12x10"},
+        {f'lookout_credits_conversations_unreconciled{{{_L},reason="charge_mismatch"}}': "12x10"},
         {"job": "lookout", "instance": "exporters:9808", "reason": "charge_mismatch"}, 12,
         "12 charges unreconciled"),
 }

@@ -36,15 +36,15 @@ def test_credits_reasons_at_exact_boundaries(voice_dsn):
     c = make("credits", voice_dsn, window="24h", max_call_length="30m", charge_grace="5m", charge_tolerance="1s")
     s = refresh(c)
     c.stop()
-    assert v(s, "credits_conversations_unreconciled", reason="no_end_event") == 3  # c01, c04, c14
-    assert v(s, "credits_unreconciled_seconds", reason="no_end_event") == 1800 + 1800 + 200
-    assert v(s, "credits_conversations_unreconciled", reason="not_charged") == 2  # c06, c08
-    assert v(s, "credits_unreconciled_seconds", reason="not_charged") == 120 + 61
-    assert v(s, "credits_conversations_unreconciled", reason="charge_mismatch") == 2  # c09, c11
-    assert v(s, "credits_unreconciled_seconds", reason="charge_mismatch") == 2 + 60
-    assert v(s, "credits_customers_negative_balance") == 2
-    assert v(s, "credits_negative_balance_credits") == 60
-    assert v(s, "credits_window_seconds") == 86400
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="no_end_event") == 3  # c01, c04, c14
+    assert v(s, "lookout_credits_unreconciled_seconds", reason="no_end_event") == 1800 + 1800 + 200
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="not_charged") == 2  # c06, c08
+    assert v(s, "lookout_credits_unreconciled_seconds", reason="not_charged") == 120 + 61
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="charge_mismatch") == 2  # c09, c11
+    assert v(s, "lookout_credits_unreconciled_seconds", reason="charge_mismatch") == 2 + 60
+    assert v(s, "lookout_credits_customers_negative_balance") == 2
+    assert v(s, "lookout_credits_negative_balance_credits") == 60
+    assert v(s, "lookout_credits_window_seconds") == 86400
     # no tenant id anywhere in the labels
     assert {k for _, labels in s for k, _ in labels} == {"reason"}
 
@@ -54,9 +54,9 @@ def test_credits_boundaries_move_with_settings(voice_dsn):
     c = make("credits", voice_dsn, max_call_length="31m", charge_tolerance="2s", charge_grace=301)
     s = refresh(c)
     c.stop()
-    assert v(s, "credits_conversations_unreconciled", reason="no_end_event") == 2  # c04, c14
-    assert v(s, "credits_conversations_unreconciled", reason="charge_mismatch") == 1  # c11
-    assert v(s, "credits_conversations_unreconciled", reason="not_charged") == 1  # c06 (c08 ended 5m1s ago)
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="no_end_event") == 2  # c04, c14
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="charge_mismatch") == 1  # c11
+    assert v(s, "lookout_credits_conversations_unreconciled", reason="not_charged") == 1  # c06 (c08 ended 5m1s ago)
 
 
 def test_marketplace_sync(chat_dsn):
@@ -68,29 +68,30 @@ def test_marketplace_sync(chat_dsn):
     def mk(name, m, k, **extra):
         return v(s, name, marketplace=m, kind=k, **extra)
 
-    assert mk("marketplace_sync_sellers", "wb", "chats") == 4  # sellers 1, 2, 3, 5
-    assert mk("marketplace_sync_lag_seconds", "wb", "chats") == 16 * 60
-    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="120") == 2  # sellers 2, 5
-    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="900") == 1
-    assert mk("marketplace_sync_stale_sellers", "wb", "chats", threshold="3600") == 0
-    assert mk("marketplace_sync_erroring_sellers", "wb", "chats") == 1
-    assert mk("marketplace_sync_consecutive_errors_max", "wb", "chats") == 3
-    assert mk("marketplace_sync_lag_seconds", "wb", "feedbacks") == 120
-    assert mk("marketplace_sync_stale_sellers", "wb", "feedbacks", threshold="120") == 0
-    assert mk("marketplace_sync_stale_sellers", "wb", "questions", threshold="120") == 1
-    assert mk("marketplace_sync_lag_seconds", "ozon", "chats") == 7200
+    assert mk("lookout_marketplace_sync_sellers", "wb", "chats") == 4  # sellers 1, 2, 3, 5
+    assert mk("lookout_marketplace_sync_lag_seconds", "wb", "chats") == 16 * 60
+    assert mk("lookout_marketplace_sync_stale_sellers", "wb", "chats", threshold="120") == 2  # sellers 2, 5
+    assert mk("lookout_marketplace_sync_stale_sellers", "wb", "chats", threshold="900") == 1
+    assert mk("lookout_marketplace_sync_stale_sellers", "wb", "chats", threshold="3600") == 0
+    assert mk("lookout_marketplace_sync_erroring_sellers", "wb", "chats") == 1
+    assert mk("lookout_marketplace_sync_consecutive_errors_max", "wb", "chats") == 3
+    assert mk("lookout_marketplace_sync_lag_seconds", "wb", "feedbacks") == 120
+    assert mk("lookout_marketplace_sync_stale_sellers", "wb", "feedbacks", threshold="120") == 0
+    assert mk("lookout_marketplace_sync_stale_sellers", "wb", "questions", threshold="120") == 1
+    assert mk("lookout_marketplace_sync_lag_seconds", "ozon", "chats") == 7200
     for th in ("120", "900", "3600"):
-        assert mk("marketplace_sync_stale_sellers", "ozon", "chats", threshold=th) == 1
-    assert mk("marketplace_sync_erroring_sellers", "ozon", "chats") == 1
-    assert mk("marketplace_sync_consecutive_errors_max", "ozon", "chats") == 5
+        assert mk("lookout_marketplace_sync_stale_sellers", "ozon", "chats", threshold=th) == 1
+    assert mk("lookout_marketplace_sync_erroring_sellers", "ozon", "chats") == 1
+    assert mk("lookout_marketplace_sync_consecutive_errors_max", "ozon", "chats") == 5
     # zeros for kinds nobody syncs, so every series exists
-    assert mk("marketplace_sync_lag_seconds", "ozon", "feedbacks") == 0
-    assert mk("marketplace_sync_sellers", "ozon", "questions") == 0
-    assert v(s, "marketplace_token_earliest_expiry_timestamp_seconds", marketplace="wb") == (NOW.timestamp() - 86400)
-    assert v(s, "marketplace_tokens_expired", marketplace="wb") == 1
-    assert v(s, "marketplace_tokens_expiring", marketplace="wb") == 2  # +10 d and exactly +14 d
-    assert v(s, "marketplace_token_earliest_expiry_timestamp_seconds", marketplace="ozon") is None
-    assert v(s, "marketplace_tokens_expired", marketplace="ozon") == 0
+    assert mk("lookout_marketplace_sync_lag_seconds", "ozon", "feedbacks") == 0
+    assert mk("lookout_marketplace_sync_sellers", "ozon", "questions") == 0
+    assert v(s, "lookout_marketplace_token_earliest_expiry_timestamp_seconds",
+             marketplace="wb") == (NOW.timestamp() - 86400)
+    assert v(s, "lookout_marketplace_tokens_expired", marketplace="wb") == 1
+    assert v(s, "lookout_marketplace_tokens_expiring", marketplace="wb") == 2  # +10 d and exactly +14 d
+    assert v(s, "lookout_marketplace_token_earliest_expiry_timestamp_seconds", marketplace="ozon") is None
+    assert v(s, "lookout_marketplace_tokens_expired", marketplace="ozon") == 0
     assert {k for _, labels in s for k, _ in labels} <= {"marketplace", "kind", "threshold"}
 
 
@@ -123,16 +124,16 @@ def test_marketplace_sync_sellers_counted_once_per_sellers_interval(pg):
     dsn = pg.create_database("pg_chat_sellers", schema("chatcenter"))
     load_chatcenter(dsn)
     c = make("marketplace_sync", dsn, sellers_interval="1h")
-    assert v(refresh(c), "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
+    assert v(refresh(c), "lookout_marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO sync_state (seller_id, marketplace, kind, last_success_at) "
                      "VALUES (2, 'wb', 'feedbacks', %s)", (NOW - timedelta(hours=3),))
     s = refresh(c)  # the lag and the stale count see the new row at once, the count at the next interval
-    assert v(s, "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
-    assert v(s, "marketplace_sync_lag_seconds", marketplace="wb", kind="feedbacks") == 3 * 3600
-    assert v(s, "marketplace_sync_stale_sellers", marketplace="wb", kind="feedbacks", threshold="3600") == 1
+    assert v(s, "lookout_marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 1
+    assert v(s, "lookout_marketplace_sync_lag_seconds", marketplace="wb", kind="feedbacks") == 3 * 3600
+    assert v(s, "lookout_marketplace_sync_stale_sellers", marketplace="wb", kind="feedbacks", threshold="3600") == 1
     c._sellers_at -= 3600
-    assert v(refresh(c), "marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 2
+    assert v(refresh(c), "lookout_marketplace_sync_sellers", marketplace="wb", kind="feedbacks") == 2
     c.stop()
 
 
@@ -235,46 +236,47 @@ def test_sla(chat_dsn):
     c = make("sla", chat_dsn, horizon="30m", escalation_grace="15m")
     s = refresh(c)
     c.stop()
-    assert v(s, "sla_interactions_breached", channel="chat") == 2
-    assert v(s, "sla_interactions_at_risk", channel="chat") == 2  # due now and due exactly now + 30 m
-    assert v(s, "sla_oldest_breach_age_seconds", channel="chat") == 3600
-    assert v(s, "sla_interactions_unescalated", channel="chat") == 1
+    assert v(s, "lookout_sla_interactions_breached", channel="chat") == 2
+    assert v(s, "lookout_sla_interactions_at_risk", channel="chat") == 2  # due now and due exactly now + 30 m
+    assert v(s, "lookout_sla_oldest_breach_age_seconds", channel="chat") == 3600
+    assert v(s, "lookout_sla_interactions_unescalated", channel="chat") == 1
     # no max_age by default: a month-old breach still counts and sets the oldest age
-    assert v(s, "sla_interactions_breached", channel="feedback") == 3  # 2 d, 30 d and 31 d
-    assert v(s, "sla_interactions_at_risk", channel="feedback") == 0
-    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 31 * 86400
-    assert v(s, "sla_interactions_unescalated", channel="feedback") == 2
-    for name in ("sla_interactions_breached", "sla_interactions_at_risk", "sla_oldest_breach_age_seconds"):
+    assert v(s, "lookout_sla_interactions_breached", channel="feedback") == 3  # 2 d, 30 d and 31 d
+    assert v(s, "lookout_sla_interactions_at_risk", channel="feedback") == 0
+    assert v(s, "lookout_sla_oldest_breach_age_seconds", channel="feedback") == 31 * 86400
+    assert v(s, "lookout_sla_interactions_unescalated", channel="feedback") == 2
+    for name in ("lookout_sla_interactions_breached", "lookout_sla_interactions_at_risk",
+                 "lookout_sla_oldest_breach_age_seconds"):
         assert v(s, name, channel="question") == 0
-    assert v(s, "sla_horizon_seconds") == 1800
+    assert v(s, "lookout_sla_horizon_seconds") == 1800
 
 
 def test_sla_max_age_ignores_older_breaches(chat_dsn):
     c = make("sla", chat_dsn, horizon="30m", max_age="30d", escalation_grace="15m")
     s = refresh(c)
     c.stop()
-    assert v(s, "sla_interactions_breached", channel="feedback") == 2  # 2 d and exactly 30 d
-    assert v(s, "sla_oldest_breach_age_seconds", channel="feedback") == 30 * 86400
-    assert v(s, "sla_interactions_unescalated", channel="feedback") == 1
-    assert v(s, "sla_interactions_breached", channel="chat") == 2
+    assert v(s, "lookout_sla_interactions_breached", channel="feedback") == 2  # 2 d and exactly 30 d
+    assert v(s, "lookout_sla_oldest_breach_age_seconds", channel="feedback") == 30 * 86400
+    assert v(s, "lookout_sla_interactions_unescalated", channel="feedback") == 1
+    assert v(s, "lookout_sla_interactions_breached", channel="chat") == 2
 
 
 def test_capacity(chat_dsn):
     c = make("capacity", chat_dsn)
     s = refresh(c)
     c.stop()
-    assert v(s, "capacity_usage", resource="active_sellers") == 2  # sellers 1 and 2 (exactly 7 d)
-    assert v(s, "capacity_usage", resource="chats_per_day") == 2  # exactly 24 h ago and 1 h ago
-    assert v(s, "capacity_usage", resource="concurrent_users") == 2  # exactly 5 min ago and 1 s ago
-    assert v(s, "capacity_threshold", resource="active_sellers") == 100
-    assert v(s, "capacity_threshold", resource="chats_per_day") == 10000
-    assert v(s, "capacity_threshold", resource="concurrent_users") == 1000
+    assert v(s, "lookout_capacity_usage", resource="active_sellers") == 2  # sellers 1 and 2 (exactly 7 d)
+    assert v(s, "lookout_capacity_usage", resource="chats_per_day") == 2  # exactly 24 h ago and 1 h ago
+    assert v(s, "lookout_capacity_usage", resource="concurrent_users") == 2  # exactly 5 min ago and 1 s ago
+    assert v(s, "lookout_capacity_threshold", resource="active_sellers") == 100
+    assert v(s, "lookout_capacity_threshold", resource="chats_per_day") == 10000
+    assert v(s, "lookout_capacity_threshold", resource="concurrent_users") == 1000
 
 
 def test_override_query_and_read_only(chat_dsn):
     c = make("capacity", chat_dsn, queries={"concurrent_users": "SELECT 7 AS value"})
     s = refresh(c)
-    assert v(s, "capacity_usage", resource="concurrent_users") == 7
+    assert v(s, "lookout_capacity_usage", resource="concurrent_users") == 7
     c.stop()
     c = make("capacity", chat_dsn, queries={"active_sellers": "DELETE FROM sellers RETURNING 1 AS value"})
     with pytest.raises(QueryError, match=r"query capacity.active_sellers failed: .*read-only transaction"):

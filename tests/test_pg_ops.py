@@ -51,9 +51,9 @@ def locks_db(own_pg):
 def test_row_lock_blocked_session_metrics_report_and_back_to_zero(locks_db, tmp_path):
     c = make("pg_activity", locks_db)
     quiet = refresh(c)
-    assert v(quiet, "pg_blocked_sessions", datname="pg_locks") == 0
-    assert v(quiet, "pg_idle_in_transaction_sessions", datname="pg_locks") == 0
-    assert v(quiet, "pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction") == 0
+    assert v(quiet, "lookout_pg_blocked_sessions", datname="pg_locks") == 0
+    assert v(quiet, "lookout_pg_idle_in_transaction_sessions", datname="pg_locks") == 0
+    assert v(quiet, "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction") == 0
 
     holder = psycopg.connect(locks_db, application_name="billing-job")
     waiter = psycopg.connect(locks_db, autocommit=True, application_name="voice-api")
@@ -69,17 +69,17 @@ def test_row_lock_blocked_session_metrics_report_and_back_to_zero(locks_db, tmp_
 
         t = threading.Thread(target=update, daemon=True)
         t.start()
-        s = _wait(lambda: (r := refresh(c)) and v(r, "pg_blocked_sessions", datname="pg_locks") == 1 and r,
+        s = _wait(lambda: (r := refresh(c)) and v(r, "lookout_pg_blocked_sessions", datname="pg_locks") == 1 and r,
                   what="the waiter to be counted")
         time.sleep(1.2)
         s = refresh(c)
-        assert v(s, "pg_blocked_sessions", datname="pg_locks") == 1
-        assert v(s, "pg_idle_in_transaction_sessions", datname="pg_locks") == 1
-        assert v(s, "pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction") >= 1
-        assert v(s, "pg_oldest_lock_wait_seconds", datname="pg_locks") >= 1
+        assert v(s, "lookout_pg_blocked_sessions", datname="pg_locks") == 1
+        assert v(s, "lookout_pg_idle_in_transaction_sessions", datname="pg_locks") == 1
+        assert v(s, "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction") >= 1
+        assert v(s, "lookout_pg_oldest_lock_wait_seconds", datname="pg_locks") >= 1
         # the waiter is an active query in an active transaction
-        assert v(s, "pg_oldest_query_age_seconds", datname="pg_locks") >= 1
-        assert v(s, "pg_oldest_transaction_age_seconds", datname="pg_locks", state="active") >= 1
+        assert v(s, "lookout_pg_oldest_query_age_seconds", datname="pg_locks") >= 1
+        assert v(s, "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks", state="active") >= 1
         assert {k for _, labels in s for k, _ in labels} <= {"datname", "state"}
 
         cfg = write_config(tmp_path / "exporter.yaml", {"pg_activity": {"dsn": locks_db}})
@@ -105,12 +105,12 @@ def test_row_lock_blocked_session_metrics_report_and_back_to_zero(locks_db, tmp_
         holder.commit()
         assert done.wait(10)
         after = refresh(c)
-        assert v(after, "pg_blocked_sessions", datname="pg_locks") == 0
-        assert v(after, "pg_idle_in_transaction_sessions", datname="pg_locks") == 0
-        assert v(after, "pg_oldest_lock_wait_seconds", datname="pg_locks") == 0
-        assert v(after, "pg_oldest_query_age_seconds", datname="pg_locks") == 0
+        assert v(after, "lookout_pg_blocked_sessions", datname="pg_locks") == 0
+        assert v(after, "lookout_pg_idle_in_transaction_sessions", datname="pg_locks") == 0
+        assert v(after, "lookout_pg_oldest_lock_wait_seconds", datname="pg_locks") == 0
+        assert v(after, "lookout_pg_oldest_query_age_seconds", datname="pg_locks") == 0
         for state in ("active", "idle in transaction"):
-            assert v(after, "pg_oldest_transaction_age_seconds", datname="pg_locks", state=state) == 0
+            assert v(after, "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks", state=state) == 0
         empty = run_cli("report", "blocking", "--config", str(cfg))
         assert empty.returncode == 0 and "no session waits" in empty.stdout
     finally:
@@ -124,15 +124,16 @@ def test_idle_in_transaction_ages(locks_db):
     idle = psycopg.connect(locks_db)
     try:
         idle.execute("SELECT 1")
-        first = v(refresh(c), "pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction")
+        first = v(refresh(c), "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks",
+                  state="idle in transaction")
         time.sleep(1.5)
         s = refresh(c)
-        assert v(s, "pg_idle_in_transaction_sessions", datname="pg_locks") == 1
-        later = v(s, "pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction")
+        assert v(s, "lookout_pg_idle_in_transaction_sessions", datname="pg_locks") == 1
+        later = v(s, "lookout_pg_oldest_transaction_age_seconds", datname="pg_locks", state="idle in transaction")
         assert later >= first + 1.4
         idle.rollback()
         s = refresh(c)
-        assert v(s, "pg_idle_in_transaction_sessions", datname="pg_locks") == 0
+        assert v(s, "lookout_pg_idle_in_transaction_sessions", datname="pg_locks") == 0
     finally:
         idle.close()
         c.stop()
@@ -176,7 +177,7 @@ def test_backups_real_pg_dump_then_a_truncated_one(pg, tmp_path):
     c = make("backups", dsn, dir=str(d), glob="app-*.dump", expected_interval="1h", archiver=False)
     try:
         s = refresh(c)
-        assert v(s, "backup_files") == 0 and v(s, "backup_newest_age_seconds") is None
+        assert v(s, "lookout_backup_files") == 0 and v(s, "lookout_backup_newest_age_seconds") is None
 
         _dump(dsn, d / "app-1.dump")
         _dump(dsn, d / "app-2.dump")
@@ -188,21 +189,21 @@ def test_backups_real_pg_dump_then_a_truncated_one(pg, tmp_path):
         full = (d / "app-2.dump").stat().st_size
         assert (d / "app-2.dump").read_bytes()[:5] == b"PGDMP"
         s = refresh(c)
-        assert v(s, "backup_files") == 2
-        assert v(s, "backup_newest_age_seconds") == 600
-        assert v(s, "backup_newest_size_bytes") == full
-        assert v(s, "backup_previous_size_bytes") == (d / "app-1.dump").stat().st_size
-        assert v(s, "backup_expected_interval_seconds") == 3600
-        assert v(s, "pg_archiver_enabled") is None  # archiver: false
+        assert v(s, "lookout_backup_files") == 2
+        assert v(s, "lookout_backup_newest_age_seconds") == 600
+        assert v(s, "lookout_backup_newest_size_bytes") == full
+        assert v(s, "lookout_backup_previous_size_bytes") == (d / "app-1.dump").stat().st_size
+        assert v(s, "lookout_backup_expected_interval_seconds") == 3600
+        assert v(s, "lookout_pg_archiver_enabled") is None  # archiver: false
 
         # a dump cut short (disk full, killed job) is the newest: a fraction of the previous one's size
         (d / "app-3.dump").write_bytes((d / "app-2.dump").read_bytes()[: full // 10])
         os.utime(d / "app-3.dump", (t - 60, t - 60))
         s = refresh(c)
-        assert v(s, "backup_files") == 3
-        assert v(s, "backup_newest_age_seconds") == 60
-        assert v(s, "backup_newest_size_bytes") == full // 10
-        assert v(s, "backup_previous_size_bytes") == full
+        assert v(s, "lookout_backup_files") == 3
+        assert v(s, "lookout_backup_newest_age_seconds") == 60
+        assert v(s, "lookout_backup_newest_size_bytes") == full // 10
+        assert v(s, "lookout_backup_previous_size_bytes") == full
         restore = subprocess.run([pg_bin("pg_restore"), "-f", os.devnull, str(d / "app-3.dump")], capture_output=True)
         assert restore.returncode != 0  # really broken, as the alert presumes
     finally:
@@ -217,8 +218,8 @@ def test_backups_directory_dump_and_missing_directory(pg, tmp_path):
     c = make("backups", dsn, dir=str(d), glob="full-*", archiver=False)
     try:
         s = refresh(c)
-        assert v(s, "backup_files") == 1
-        assert v(s, "backup_newest_size_bytes") == sum(p.stat().st_size for p in (d / "full-1").iterdir())
+        assert v(s, "lookout_backup_files") == 1
+        assert v(s, "lookout_backup_newest_size_bytes") == sum(p.stat().st_size for p in (d / "full-1").iterdir())
     finally:
         c.stop()
     gone = make("backups", dsn, dir=str(tmp_path / "nowhere"), archiver=False)
@@ -253,25 +254,25 @@ def test_wal_archiving_succeeds_then_fails():
         try:
             switch()
             # the directory is listed before the statistics are read: both must have seen the copy
-            s = _wait(lambda: (r := refresh(c)) and (v(r, "pg_archiver_archived_total") or 0) >= 1
-                      and v(r, "backup_files") >= 1 and r, what="a WAL file archived")
-            assert v(s, "pg_archiver_enabled") == 1
-            assert v(s, "pg_archiver_failed_total") == 0
-            assert v(s, "pg_archiver_failing") == 0
-            assert 0 <= v(s, "pg_archiver_last_archived_age_seconds") < 30
-            assert v(s, "backup_files") >= 1  # the archive directory read as a backup directory
+            s = _wait(lambda: (r := refresh(c)) and (v(r, "lookout_pg_archiver_archived_total") or 0) >= 1
+                      and v(r, "lookout_backup_files") >= 1 and r, what="a WAL file archived")
+            assert v(s, "lookout_pg_archiver_enabled") == 1
+            assert v(s, "lookout_pg_archiver_failed_total") == 0
+            assert v(s, "lookout_pg_archiver_failing") == 0
+            assert 0 <= v(s, "lookout_pg_archiver_last_archived_age_seconds") < 30
+            assert v(s, "lookout_backup_files") >= 1  # the archive directory read as a backup directory
 
             stop_file.write_text("archive storage gone")
             switch()
-            s = _wait(lambda: (r := refresh(c)) and (v(r, "pg_archiver_failed_total") or 0) >= 1 and r,
+            s = _wait(lambda: (r := refresh(c)) and (v(r, "lookout_pg_archiver_failed_total") or 0) >= 1 and r,
                       what="a failed archiving attempt")
-            assert v(s, "pg_archiver_failing") == 1
-            archived = v(s, "pg_archiver_archived_total")
+            assert v(s, "lookout_pg_archiver_failing") == 1
+            archived = v(s, "lookout_pg_archiver_archived_total")
 
             stop_file.unlink()  # repaired: the archiver catches up
-            s = _wait(lambda: (r := refresh(c)) and v(r, "pg_archiver_failing") == 0 and r, timeout=90,
+            s = _wait(lambda: (r := refresh(c)) and v(r, "lookout_pg_archiver_failing") == 0 and r, timeout=90,
                       what="archiving to recover")
-            assert v(s, "pg_archiver_archived_total") > archived
+            assert v(s, "lookout_pg_archiver_archived_total") > archived
         finally:
             c.stop()
 
@@ -298,7 +299,8 @@ def test_backup_thresholds_follow_the_sites_expected_interval():
     demo = build(load_site(Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"))
     assert demo.thresholds.backup_age_seconds.value == 150  # 2m + 25%
     assert demo.thresholds.backup_age_page_seconds.value == 270  # two missed, + 25%
-    assert "backup_newest_age_seconds > 150 or backup_files == 0" in demo.alerts_by_name["BackupMissing"].expr
+    expr = demo.alerts_by_name["BackupMissing"].expr
+    assert "lookout_backup_newest_age_seconds > 150 or lookout_backup_files == 0" in expr
     db = """
         databases:
           - {name: d, host: app-1, platform: x, dsn: '${D}', checks: {backups: {dir: /srv/dumps}, pg_activity: {}}}
@@ -336,8 +338,8 @@ def test_the_exporter_serves_both_collectors_and_promtool_accepts_the_names(own_
         "backups": {"dsn": "${PGOPS_DSN}", "interval": "1s", "dir": str(d), "glob": "app-*.dump"},
     })
     with exporter(cfg, env={"PGOPS_DSN": own_pg.dsn()}) as exp:
-        s = exp.wait_for(lambda m: m.get(("backup_files", ())) == 1
-                         and ("pg_blocked_sessions", (("datname", "postgres"),)) in m)
-        assert s[("pg_archiver_enabled", ())] == 0  # the test server does not archive
-        assert s[("exporter_collector_up", (("collector", "pg_activity"),))] == 1
+        s = exp.wait_for(lambda m: m.get(("lookout_backup_files", ())) == 1
+                         and ("lookout_pg_blocked_sessions", (("datname", "postgres"),)) in m)
+        assert s[("lookout_pg_archiver_enabled", ())] == 0  # the test server does not archive
+        assert s[("lookout_collector_up", (("collector", "pg_activity"),))] == 1
         assert promtool_check_metrics(exp.metrics()) == ""

@@ -16,12 +16,12 @@ COLLECTORS = ("credits", "marketplace_sync", "sla", "capacity")
 
 
 def _up(name):
-    return lambda s: value(s, "exporter_collector_up", collector=name) == 1
+    return lambda s: value(s, "lookout_collector_up", collector=name) == 1
 
 
 def _down(name, errors=1):
-    return lambda s: (value(s, "exporter_collector_up", collector=name) == 0
-                      and (value(s, "exporter_collector_errors_total", collector=name) or 0) >= errors)
+    return lambda s: (value(s, "lookout_collector_up", collector=name) == 0
+                      and (value(s, "lookout_collector_errors_total", collector=name) or 0) >= errors)
 
 
 def _connections(dsn):
@@ -57,12 +57,12 @@ def test_all_collectors_in_the_exporter(tmp_path, dbs, pg):
     cfg = write_config(tmp_path / "all.yaml", {name: {"dsn": dbs[name], **FAST} for name in COLLECTORS})
     with exporter(cfg) as ex:
         s = ex.wait_for(lambda s: all(_up(n)(s) for n in COLLECTORS), timeout=30)
-        assert value(s, "credits_conversations_unreconciled", reason="no_end_event") == 1
-        assert value(s, "sla_interactions_breached", channel="question") == 1
-        assert value(s, "capacity_usage", resource="active_sellers") == 1
+        assert value(s, "lookout_credits_conversations_unreconciled", reason="no_end_event") == 1
+        assert value(s, "lookout_sla_interactions_breached", channel="question") == 1
+        assert value(s, "lookout_capacity_usage", resource="active_sellers") == 1
         assert promtool_check_metrics(ex.metrics()) == ""
         # one connection per collector, named, however many refreshes ran
-        ex.wait_for(lambda s: s[("exporter_collector_last_success_timestamp_seconds",
+        ex.wait_for(lambda s: s[("lookout_collector_last_success_timestamp_seconds",
                                  (("collector", "capacity"),))] > time.time() - 1, timeout=20)
         conns = {**_connections(dbs["credits"]), **_connections(dbs["sla"])}
     assert conns == {f"lookout-{n}": 1 for n in COLLECTORS}
@@ -76,7 +76,7 @@ def test_statement_timeout_keeps_the_exporter_serving(tmp_path, dbs):
     })
     with exporter(cfg) as ex:
         s = ex.wait_for(lambda s: _down("credits", errors=3)(s) and _up("capacity")(s), timeout=30)
-        assert value(s, "credits_conversations_unreconciled", reason="no_end_event") is None
+        assert value(s, "lookout_credits_conversations_unreconciled", reason="no_end_event") is None
         log = ex.log()
     lines = [x for x in log.splitlines() if "collector credits failed" in x]
     assert len(lines) == 1, log

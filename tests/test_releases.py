@@ -28,11 +28,11 @@ def release(c: Releases) -> dict[str, tuple[str | None, float | None, float]]:
     for fam in snap.families():
         for s in fam.samples:
             row = out.setdefault(s.labels["service"], [None, None, 0.0])
-            if s.name == "app_release_info":
+            if s.name == "lookout_app_release_info":
                 row[0] = s.labels["revision"]
-            elif s.name == "app_release_timestamp_seconds":
+            elif s.name == "lookout_app_release_timestamp_seconds":
                 row[1] = s.value
-            elif s.name == "app_release_up":
+            elif s.name == "lookout_app_release_up":
                 row[2] = s.value
     return {k: tuple(v) for k, v in out.items()}
 

@@ -53,9 +53,9 @@ def test_snapshot_served_and_runtime_metrics():
     text = generate_latest(make_registry(rt)).decode()
     s = samples(text)
     assert value(s, "fake_value", kind="a") == 42
-    assert value(s, "exporter_collector_up", collector="fake") == 1
-    assert value(s, "exporter_collector_errors_total", collector="fake") == 0
-    assert value(s, "exporter_collector_last_success_timestamp_seconds", collector="fake") > time.time() - 5
+    assert value(s, "lookout_collector_up", collector="fake") == 1
+    assert value(s, "lookout_collector_errors_total", collector="fake") == 0
+    assert value(s, "lookout_collector_last_success_timestamp_seconds", collector="fake") > time.time() - 5
     assert promtool_check_metrics(text) == ""
 
 
@@ -65,8 +65,8 @@ def test_failure_drops_gauges_keeps_counters_and_redacts(caplog):
     c.fail = True
     assert rt.refresh_all_once() == {"fake": False}
     s = samples(generate_latest(make_registry(rt)).decode())
-    assert value(s, "exporter_collector_up", collector="fake") == 0
-    assert value(s, "exporter_collector_errors_total", collector="fake") == 1
+    assert value(s, "lookout_collector_up", collector="fake") == 0
+    assert value(s, "lookout_collector_errors_total", collector="fake") == 1
     assert value(s, "fake_value", kind="a") is None
     assert value(s, "fake_events_total") == 1
     c.fail = False
@@ -103,7 +103,7 @@ def test_hung_source_does_not_block_metrics():
         t0 = time.monotonic()
         r = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=2)
         assert time.monotonic() - t0 < 1.0
-        assert value(r.text, "exporter_collector_up", collector="fake") == 0
+        assert value(r.text, "lookout_collector_up", collector="fake") == 0
         h = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=2).json()
         assert h["status"] == "ok" and h["collectors"]["fake"]["up"] is False
     finally:
@@ -127,7 +127,7 @@ class Dying(Fake):
 
 def _up_and_errors(rt):
     s = samples(generate_latest(make_registry(rt)).decode())
-    return value(s, "exporter_collector_up", collector="fake"), value(s, "exporter_collector_errors_total",
+    return value(s, "lookout_collector_up", collector="fake"), value(s, "lookout_collector_errors_total",
                                                                        collector="fake")
 
 

@@ -127,7 +127,7 @@ def test_no_secret_in_check_once_log_healthz_metrics(tmp_path, pw_pg, acl_redis)
     r = run_cli("once", "--config", str(cfg), env=env)
     assert r.returncode == 1, r.stderr
     assert_clean("once", r.stdout + r.stderr)
-    assert value(r.stdout, "exporter_collector_up", collector="credits") == 1
+    assert value(r.stdout, "lookout_collector_up", collector="credits") == 1
     assert f"collector sla failed: sla: cannot connect to 127.0.0.1:{port}: authentication failed" in r.stderr
     assert f"collector capacity failed: capacity: cannot connect to 127.0.0.1:{port}: authentication failed" \
         in r.stderr
@@ -135,7 +135,7 @@ def test_no_secret_in_check_once_log_healthz_metrics(tmp_path, pw_pg, acl_redis)
     assert "collector deepseek failed: " in r.stderr
 
     with exporter(cfg, env) as ex:
-        ex.wait_for(lambda s: all((value(s, "exporter_collector_errors_total", collector=c) or 0) >= 2
+        ex.wait_for(lambda s: all((value(s, "lookout_collector_errors_total", collector=c) or 0) >= 2
                                   for c in ("sla", "capacity", "celery", "deepseek")), timeout=30)
         health = requests.get(ex.url + "/healthz", timeout=5).text
         metrics = ex.metrics()

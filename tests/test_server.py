@@ -68,7 +68,7 @@ def test_exposition_negotiation_and_healthz(tmp_path):
         raw.close()
         head, _, body = data.partition(b"\r\n\r\n")
         assert b"Content-Encoding: gzip" in head
-        assert b"exporter_build_info" in gzip.decompress(body)
+        assert b"lookout_exporter_build_info" in gzip.decompress(body)
         h = requests.get(exp.url + "/healthz", timeout=5)
         assert h.headers["Content-Type"] == "application/json" and h.json()["status"] == "ok"
         assert requests.get(exp.url + "/nope", timeout=5).status_code == 404

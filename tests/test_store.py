@@ -49,7 +49,7 @@ def test_long_window_rules_move_to_vmalert_and_pass_its_dry_run(out: Path) -> No
              for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]}
     assert moved == {"slo:sli_error:ratio_rate30d", "slo:period_error_budget_remaining:ratio",
                      "ChatcenterApiAvailabilityBudgetExhausted", "ChatcenterApiLatencyBudgetExhausted",
-                     "resource:capacity_usage:predict_linear4w_30d"}
+                     "resource:lookout_capacity_usage:predict_linear4w_30d"}
     local = "".join(f.read_text() for f in (out / "prometheus" / "rules").glob("*.yml"))
     assert "[30d]" not in local and "[4w]" not in local and "slo:sli_error:ratio_rate5m" in local
     args = store.read_args((out / "vmalert" / "vmalert.args").read_text())

@@ -66,12 +66,12 @@ collectors:
     assert rt.refresh_all_once() == {"tokens": True}
     text = generate_latest(make_registry(rt)).decode()
     s = samples(text)
-    assert tok(s, "api_token_expiry_timestamp_seconds", "wb_feedbacks") == 1_790_000_000
-    assert tok(s, "api_token_expiry_timestamp_seconds", "static") == 1_800_000_000
-    assert tok(s, "api_token_expiry_timestamp_seconds", "ozon") is None
-    assert tok(s, "api_token_readable", "ozon") == 0
-    assert tok(s, "api_token_readable", "unset") == 0
-    assert tok(s, "api_token_readable", "wb_feedbacks") == 1
+    assert tok(s, "lookout_api_token_expiry_timestamp_seconds", "wb_feedbacks") == 1_790_000_000
+    assert tok(s, "lookout_api_token_expiry_timestamp_seconds", "static") == 1_800_000_000
+    assert tok(s, "lookout_api_token_expiry_timestamp_seconds", "ozon") is None
+    assert tok(s, "lookout_api_token_readable", "ozon") == 0
+    assert tok(s, "lookout_api_token_readable", "unset") == 0
+    assert tok(s, "lookout_api_token_readable", "wb_feedbacks") == 1
     assert promtool_check_metrics(text) == ""
     assert "token ozon cannot be read: not a JWT" in caplog.text
     assert "TEST_TOKEN_NOT_SET is not set" in caplog.text
@@ -83,7 +83,7 @@ collectors:
     token_file.write_text(jwt({"exp": 1_795_000_000}))
     rt.refresh_all_once()
     s = samples(generate_latest(make_registry(rt)).decode())
-    assert tok(s, "api_token_expiry_timestamp_seconds", "ozon") == 1_795_000_000
+    assert tok(s, "lookout_api_token_expiry_timestamp_seconds", "ozon") == 1_795_000_000
     assert "token ozon is readable again" in caplog.text
 
 

@@ -288,23 +288,23 @@ def clean_exposition(exp) -> None:
 def kill_one_worker_and_see_restart(exp, master: subprocess.Popen, workers: list[psutil.Process],
                                     server: str, service: str, total: int) -> None:
     """Freeze the master so the kill shows as a dip, then let it replace the worker."""
-    before = v(exp.wait_for(lambda s: v(s, "worker_pool_workers", server, service) == total),
-               "worker_pool_worker_restarts_total", server, service)
+    before = v(exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", server, service) == total),
+               "lookout_worker_pool_worker_restarts_total", server, service)
     os.kill(master.pid, signal.SIGSTOP)
     try:
         os.kill(workers[0].pid, signal.SIGKILL)
-        exp.wait_for(lambda s: v(s, "worker_pool_workers", server, service) == total - 1)
+        exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", server, service) == total - 1)
     finally:
         os.kill(master.pid, signal.SIGCONT)
-    exp.wait_for(lambda s: v(s, "worker_pool_workers", server, service) == total
-                 and v(s, "worker_pool_worker_restarts_total", server, service) >= before + 1, timeout=40)
+    exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", server, service) == total
+                 and v(s, "lookout_worker_pool_worker_restarts_total", server, service) >= before + 1, timeout=40)
 
 
 def kill_master(exp, master: subprocess.Popen, server: str, service: str) -> None:
     os.kill(master.pid, signal.SIGKILL)
     master.wait(10)
-    s = exp.wait_for(lambda s: v(s, "worker_pool_master_up", server, service) == 0)
-    assert value(s, "exporter_collector_up", collector="worker_pools") == 1
+    s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_master_up", server, service) == 0)
+    assert value(s, "lookout_collector_up", collector="worker_pools") == 1
     clean_exposition(exp)
 
 
@@ -330,20 +330,20 @@ def test_gunicorn_sync(spawn, tmp_path, setproctitle):
     cfg = pools_config(tmp_path, [{"service": "voice-api", "server": "gunicorn", "match": app, "port": port}])
     with exporter(cfg) as exp:
         # expected: from the control socket with setproctitle (the title hides -w 4), else from -w
-        s = exp.wait_for(lambda s: v(s, "worker_pool_workers", "gunicorn", "voice-api") == 4
-                         and v(s, "worker_pool_workers_expected", "gunicorn", "voice-api") == 4)
-        assert v(s, "worker_pool_master_up", "gunicorn", "voice-api") == 1
-        assert v(s, "worker_pool_masters", "gunicorn", "voice-api") == 1
-        assert v(s, "worker_pool_listen_queue_length", "gunicorn", "voice-api") == 0
-        assert v(s, "worker_pool_listen_queue_limit", "gunicorn", "voice-api") > 0
-        assert v(s, "worker_pool_workers_resident_memory_bytes", "gunicorn", "voice-api") > 4 * 1e6
-        assert v(s, "worker_pool_master_start_time_seconds", "gunicorn", "voice-api") > time.time() - 600
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", "gunicorn", "voice-api") == 4
+                         and v(s, "lookout_worker_pool_workers_expected", "gunicorn", "voice-api") == 4)
+        assert v(s, "lookout_worker_pool_master_up", "gunicorn", "voice-api") == 1
+        assert v(s, "lookout_worker_pool_masters", "gunicorn", "voice-api") == 1
+        assert v(s, "lookout_worker_pool_listen_queue_length", "gunicorn", "voice-api") == 0
+        assert v(s, "lookout_worker_pool_listen_queue_limit", "gunicorn", "voice-api") > 0
+        assert v(s, "lookout_worker_pool_workers_resident_memory_bytes", "gunicorn", "voice-api") > 4 * 1e6
+        assert v(s, "lookout_worker_pool_master_start_time_seconds", "gunicorn", "voice-api") > time.time() - 600
         clean_exposition(exp)
 
         # two requests held by sync workers: two busy workers (the clients are daemon threads)
         for _ in range(2):
             threading.Thread(target=_get, args=(port, "/slow?8"), daemon=True).start()
-        exp.wait_for(lambda s: v(s, "worker_pool_workers_busy", "gunicorn", "voice-api") == 2)
+        exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers_busy", "gunicorn", "voice-api") == 2)
 
         kill_one_worker_and_see_restart(exp, master, workers, "gunicorn", "voice-api", 4)
 
@@ -353,17 +353,18 @@ def test_gunicorn_sync(spawn, tmp_path, setproctitle):
             os.kill(w.pid, signal.SIGSTOP)
         conns = open_connections(port, 40)
         try:
-            s = exp.wait_for(lambda s: (v(s, "worker_pool_listen_queue_length", "gunicorn", "voice-api") or 0) > 0)
-            assert v(s, "worker_pool_listen_queue_limit", "gunicorn", "voice-api") >= 40
+            s = exp.wait_for(lambda s: (v(s, "lookout_worker_pool_listen_queue_length", "gunicorn",
+                                          "voice-api") or 0) > 0)
+            assert v(s, "lookout_worker_pool_listen_queue_limit", "gunicorn", "voice-api") >= 40
         finally:
             for w in workers:
                 os.kill(w.pid, signal.SIGCONT)
             for c in conns:
                 c.close()
-        cpu = v(exp.wait_for(lambda s: True), "worker_pool_workers_cpu_seconds_total", "gunicorn", "voice-api")
+        cpu = v(exp.wait_for(lambda s: True), "lookout_worker_pool_workers_cpu_seconds_total", "gunicorn", "voice-api")
         kill_master(exp, master, "gunicorn", "voice-api")
         s = exp.wait_for(lambda s: True)
-        assert v(s, "worker_pool_workers_cpu_seconds_total", "gunicorn", "voice-api") >= cpu
+        assert v(s, "lookout_worker_pool_workers_cpu_seconds_total", "gunicorn", "voice-api") >= cpu
 
 
 def _get(port: int, path: str) -> None:
@@ -389,19 +390,20 @@ def test_gunicorn_gthread_and_second_master(spawn, tmp_path):
         {"service": "other-api", "server": "gunicorn", "match": app_b, "port": port_b},
     ])
     with exporter(cfg) as exp:
-        s = exp.wait_for(lambda s: v(s, "worker_pool_workers", "gunicorn", "voice-api") == 4
-                         and v(s, "worker_pool_workers", "gunicorn", "other-api") == 2
-                         and v(s, "worker_pool_workers_expected", "gunicorn", "voice-api") == 4)
-        assert v(s, "worker_pool_workers_expected", "gunicorn", "other-api") == 2
-        assert v(s, "worker_pool_masters", "gunicorn", "voice-api") == 1
-        assert v(s, "worker_pool_masters", "gunicorn", "other-api") == 1
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", "gunicorn", "voice-api") == 4
+                         and v(s, "lookout_worker_pool_workers", "gunicorn", "other-api") == 2
+                         and v(s, "lookout_worker_pool_workers_expected", "gunicorn", "voice-api") == 4)
+        assert v(s, "lookout_worker_pool_workers_expected", "gunicorn", "other-api") == 2
+        assert v(s, "lookout_worker_pool_masters", "gunicorn", "voice-api") == 1
+        assert v(s, "lookout_worker_pool_masters", "gunicorn", "other-api") == 1
         clean_exposition(exp)
         kill_one_worker_and_see_restart(exp, a, workers_a, "gunicorn", "voice-api", 4)
-        assert v(exp.wait_for(lambda s: True), "worker_pool_worker_restarts_total", "gunicorn", "other-api") == 0
+        assert v(exp.wait_for(lambda s: True), "lookout_worker_pool_worker_restarts_total", "gunicorn",
+                 "other-api") == 0
         # the no-setproctitle master dies: its orphans must not be taken for masters
         kill_master(exp, b, "gunicorn", "other-api")
-        s = exp.wait_for(lambda s: v(s, "worker_pool_masters", "gunicorn", "other-api") == 0)
-        assert v(s, "worker_pool_master_up", "gunicorn", "voice-api") == 1
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_masters", "gunicorn", "other-api") == 0)
+        assert v(s, "lookout_worker_pool_master_up", "gunicorn", "voice-api") == 1
 
 
 DIRTY_APP = """
@@ -426,13 +428,13 @@ def test_gunicorn_dirty_arbiter_is_not_a_worker(spawn, tmp_path, control_socket)
     workers_of(master.pid, 3)  # 2 workers + the dirty arbiter, whose child is the dirty worker
     cfg = pools_config(tmp_path, [{"service": "voice-api", "server": "gunicorn", "match": app, "port": port}])
     with exporter(cfg) as exp:
-        s = exp.wait_for(lambda s: v(s, "worker_pool_master_up", "gunicorn", "voice-api") == 1)
-        since = value(s, "exporter_collector_last_success_timestamp_seconds", collector="worker_pools")
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_master_up", "gunicorn", "voice-api") == 1)
+        since = value(s, "lookout_collector_last_success_timestamp_seconds", collector="worker_pools")
         # a few refreshes later (every command line re-read after 1 s of age), still 2
-        s = exp.wait_for(lambda s: value(s, "exporter_collector_last_success_timestamp_seconds",
+        s = exp.wait_for(lambda s: value(s, "lookout_collector_last_success_timestamp_seconds",
                                          collector="worker_pools") > since + 1.5)
-        assert v(s, "worker_pool_workers", "gunicorn", "voice-api") == 2
-        assert v(s, "worker_pool_workers_expected", "gunicorn", "voice-api") == 2
+        assert v(s, "lookout_worker_pool_workers", "gunicorn", "voice-api") == 2
+        assert v(s, "lookout_worker_pool_workers_expected", "gunicorn", "voice-api") == 2
 
 
 def test_uvicorn_workers(spawn, tmp_path):
@@ -446,10 +448,10 @@ def test_uvicorn_workers(spawn, tmp_path):
     cfg = pools_config(tmp_path, [{"service": "chat-api", "server": "uvicorn", "match": f"--port {port}",
                                    "port": port}])
     with exporter(cfg) as exp:
-        s = exp.wait_for(lambda s: v(s, "worker_pool_workers", "uvicorn", "chat-api") == 2, timeout=30)
-        assert v(s, "worker_pool_workers_expected", "uvicorn", "chat-api") == 2
-        assert v(s, "worker_pool_master_up", "uvicorn", "chat-api") == 1
-        assert v(s, "worker_pool_listen_queue_limit", "uvicorn", "chat-api") > 0
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", "uvicorn", "chat-api") == 2, timeout=30)
+        assert v(s, "lookout_worker_pool_workers_expected", "uvicorn", "chat-api") == 2
+        assert v(s, "lookout_worker_pool_master_up", "uvicorn", "chat-api") == 1
+        assert v(s, "lookout_worker_pool_listen_queue_limit", "uvicorn", "chat-api") > 0
         clean_exposition(exp)
         kill_one_worker_and_see_restart(exp, master, workers, "uvicorn", "chat-api", 2)
         kill_master(exp, master, "uvicorn", "chat-api")
@@ -463,10 +465,10 @@ def test_celery_prefork(spawn, tmp_path, redis_srv, setproctitle):
     workers = workers_of(master.pid, 2, timeout=60)
     cfg = pools_config(tmp_path, [{"service": "celery-worker", "server": "celery", "match": f"w{spawn.tag}@"}])
     with exporter(cfg) as exp:
-        s = exp.wait_for(lambda s: v(s, "worker_pool_workers", "celery", "celery-worker") == 2
-                         and v(s, "worker_pool_workers_expected", "celery", "celery-worker") == 2, timeout=30)
-        assert v(s, "worker_pool_master_up", "celery", "celery-worker") == 1
-        assert v(s, "worker_pool_listen_queue_length", "celery", "celery-worker") is None
+        s = exp.wait_for(lambda s: v(s, "lookout_worker_pool_workers", "celery", "celery-worker") == 2
+                         and v(s, "lookout_worker_pool_workers_expected", "celery", "celery-worker") == 2, timeout=30)
+        assert v(s, "lookout_worker_pool_master_up", "celery", "celery-worker") == 1
+        assert v(s, "lookout_worker_pool_listen_queue_length", "celery", "celery-worker") is None
         clean_exposition(exp)
         kill_one_worker_and_see_restart(exp, master, workers, "celery", "celery-worker", 2)
         kill_master(exp, master, "celery", "celery-worker")
@@ -489,8 +491,8 @@ def test_unrelated_processes_are_ignored(tmp_path):
         snap = Snapshot(c.metrics)
         c.refresh(snap)
         got = {(m.name, s.labels["service"]): s.value for m in snap.families() for s in m.samples}
-        assert got[("worker_pool_master_up", "x")] == 0 and got[("worker_pool_master_up", "y")] == 0
-        assert got[("worker_pool_workers", "x")] == 0
+        assert got[("lookout_worker_pool_master_up", "x")] == 0 and got[("lookout_worker_pool_master_up", "y")] == 0
+        assert got[("lookout_worker_pool_workers", "x")] == 0
     finally:
         for p in decoys:
             p.kill()
@@ -506,7 +508,7 @@ def _published(c) -> dict:
     c.refresh(snap)
     # what a process is, not how much it uses at that instant (memory, CPU, busy): those move between refreshes
     return {(m.name, s.labels["service"]): s.value for m in snap.families() for s in m.samples
-            if "memory" not in m.name and "cpu" not in m.name and m.name != "worker_pool_workers_busy"}
+            if "memory" not in m.name and "cpu" not in m.name and m.name != "lookout_worker_pool_workers_busy"}
 
 
 def _until(cond, timeout: float = 30.0) -> None:
@@ -544,7 +546,7 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
         return a
 
     s = both()
-    assert s[("worker_pool_workers", "api")] == 2 and fast.full_scans == 1
+    assert s[("lookout_worker_pool_workers", "api")] == 2 and fast.full_scans == 1
     for _ in range(3):
         both()
     assert fast.full_scans == (1 if children_file else full.full_scans)
@@ -553,12 +555,12 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
     try:
         os.kill(workers[0].pid, signal.SIGKILL)
         _until(lambda: not psutil.pid_exists(workers[0].pid) or psutil.Process(workers[0].pid).status() == "zombie")
-        assert both()[("worker_pool_workers", "api")] == 1
+        assert both()[("lookout_worker_pool_workers", "api")] == 1
     finally:
         os.kill(master.pid, signal.SIGCONT)
-    _until(lambda: both()[("worker_pool_workers", "api")] == 2)
+    _until(lambda: both()[("lookout_worker_pool_workers", "api")] == 2)
     s = both()
-    assert s[("worker_pool_worker_restarts", "api")] == 1
+    assert s[("lookout_worker_pool_worker_restarts", "api")] == 1
     assert fast.full_scans == (1 if children_file else full.full_scans)
 
     orphans = [k for k in psutil.Process(master.pid).children() if k.pid != workers[0].pid]
@@ -566,19 +568,19 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
     os.kill(master.pid, signal.SIGKILL)  # orphans without setproctitle: still workers, never masters
     master.wait(10)
     s = both()
-    assert s[("worker_pool_master_up", "api")] == 0 and s[("worker_pool_workers", "api")] == 2
+    assert s[("lookout_worker_pool_master_up", "api")] == 0 and s[("lookout_worker_pool_workers", "api")] == 2
     scans = fast.full_scans
     both()
     assert fast.full_scans == scans + 1  # a pool without a master looks for one in the whole table
     for o in orphans:
         o.kill()
-    _until(lambda: both()[("worker_pool_workers", "api")] == 0)
+    _until(lambda: both()[("lookout_worker_pool_workers", "api")] == 0)
 
     master2 = gunicorn(spawn, app, port, workers=2, setproctitle=False)  # a new master: found by the full scan
     wait_port(port, 30)
     workers_of(master2.pid, 2)
-    _until(lambda: both()[("worker_pool_workers", "api")] == 2)
-    assert both()[("worker_pool_master_up", "api")] == 1
+    _until(lambda: both()[("lookout_worker_pool_workers", "api")] == 2)
+    assert both()[("lookout_worker_pool_master_up", "api")] == 1
     fast.stop()
     full.stop()
 
@@ -599,7 +601,7 @@ def test_busy_workers_read_connections_only_when_a_worker_holds_an_unknown_socke
     c._tables.connections = lambda view: reads.append(1) or real(view)
 
     def busy() -> float:
-        return _published_all(c)[("worker_pool_workers_busy", "api")]
+        return _published_all(c)[("lookout_worker_pool_workers_busy", "api")]
 
     assert busy() == 0
     reads.clear()
@@ -637,7 +639,7 @@ def test_full_scan_skips_known_processes_but_not_a_new_one(tmp_path):
         script.write_text("import time\ntime.sleep(60)\n")
         master = subprocess.Popen([sys.executable, str(script), "worker"])
         try:
-            _until(lambda: _published_all(c)[("worker_pool_master_up", "x")] == 1)
+            _until(lambda: _published_all(c)[("lookout_worker_pool_master_up", "x")] == 1)
         finally:
             master.kill()
             master.wait()

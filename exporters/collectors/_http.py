@@ -1,7 +1,7 @@
 """HTTP client for the provider collectors (deepseek, elevenlabs): one ``requests`` session per collector.
 
 Reads: a provider's HTTPS API with an API key sent as a header (never in the URL, never logged).
-Publishes: ``PROVIDER_METRICS`` and ``ApiHealth`` (the ``llm_provider_api_*`` metrics every provider
+Publishes: ``PROVIDER_METRICS`` and ``ApiHealth`` (the ``lookout_llm_provider_api_*`` metrics every provider
 collector publishes), ``HttpClient.get_json()`` returning an ``ApiResult`` (HTTP status and parsed JSON, or the
 status alone for an error answer), ``HttpError`` for transport failures and unparseable bodies, and
 ``HttpSettings`` (the keys every provider collector accepts).
@@ -21,7 +21,7 @@ Every request is bounded (docs/security.md, "Provider clients"):
   backoff. A wait longer than ``retry_after_cap`` is not slept: the client makes no request to that host
   before the ``Retry-After`` instant, which is capped at ``retry_after_max`` (a server asking for 31 years
   gets one hour), and each refresh meanwhile fails with ``Throttled`` while still publishing the status
-  and ``llm_provider_api_retry_after_seconds`` (the runtime counts it in ``exporter_collector_errors_total``
+  and ``lookout_llm_provider_api_retry_after_seconds`` (the runtime counts it in ``lookout_collector_errors_total``
   and logs it once per change of state).
 
 Every failure is an ``HttpError`` (a ``source_errors.SourceError``: one line, no secret).
@@ -80,7 +80,7 @@ class HttpSettings(CollectorSettings):
         DEFAULT_MAX_RESPONSE_BYTES,
         help="Longest answer accepted, in bytes (after decompression); a longer one is refused while it "
         "streams and the refresh fails.",
-        at_cap="refused: the refresh fails (`exporter_collector_up` 0, counted in `exporter_collector_errors_total`); "
+        at_cap="refused: the refresh fails (`lookout_collector_up` 0, counted in `lookout_collector_errors_total`); "
         "no partial answer is used.",
     )
     retry_after_cap: Duration = setting(
@@ -532,13 +532,14 @@ def _describe(exc: requests.RequestException) -> str:
 
 
 PROVIDER_METRICS = (
-    gauge("llm_provider_api_up", "1 if the provider's API answered the last call with 2xx and a valid body.",
+    gauge("lookout_llm_provider_api_up", "1 if the provider's API answered the last call with 2xx and a valid body.",
           "provider"),
-    gauge("llm_provider_api_last_status_code",
+    gauge("lookout_llm_provider_api_last_status_code",
           "HTTP status of the provider's last answer (401 bad key, 402 no balance, 429 rate limited).", "provider"),
-    counter("llm_provider_api_responses_total", "Answers of the provider's API by HTTP status code (after retries).",
+    counter("lookout_llm_provider_api_responses_total",
+            "Answers of the provider's API by HTTP status code (after retries).",
             "provider", "code"),
-    gauge("llm_provider_api_retry_after_seconds",
+    gauge("lookout_llm_provider_api_retry_after_seconds",
           "Seconds before the exporter calls the provider again because it asked to wait (Retry-After, at most "
           "retry_after_max); 0 when not throttled.", "provider"),
 )
@@ -561,13 +562,13 @@ class ApiHealth:
         self.up = ok
 
     def emit(self, snap: Snapshot) -> None:
-        snap.add("llm_provider_api_up", 1 if self.up else 0, provider=self.provider)
-        snap.add("llm_provider_api_last_status_code", self.last_status, provider=self.provider)
-        snap.declare("llm_provider_api_responses_total")
+        snap.add("lookout_llm_provider_api_up", 1 if self.up else 0, provider=self.provider)
+        snap.add("lookout_llm_provider_api_last_status_code", self.last_status, provider=self.provider)
+        snap.declare("lookout_llm_provider_api_responses_total")
         for code, n in sorted(self.responses.items()):
-            snap.add("llm_provider_api_responses_total", n, provider=self.provider, code=code)
+            snap.add("lookout_llm_provider_api_responses_total", n, provider=self.provider, code=code)
         wait = self.client.throttled_for() if self.client is not None else 0.0
-        snap.add("llm_provider_api_retry_after_seconds", round(wait, 1), provider=self.provider)
+        snap.add("lookout_llm_provider_api_retry_after_seconds", round(wait, 1), provider=self.provider)
 
     def raise_if_throttled(self) -> None:
         """After ``emit``: while the provider's Retry-After holds, the refresh fails (counted, logged once per

@@ -236,7 +236,7 @@ collectors:
 Rules for a replacement:
 
 - It returns the same result columns (by name) as the default; a missing column makes the collector's
-  `exporter_collector_up` 0 with one log line such as
+  `lookout_collector_up` 0 with one log line such as
   `query credits.negative_balance failed: result has no column 'credits'`.
 - Parameters are psycopg named placeholders, `%(now)s`; a replacement may use any subset of the
   parameters listed for its collector. Write a literal percent sign as `%%`.

@@ -4,7 +4,7 @@ Reads: the log files the site names per service (Gunicorn's ``--error-logfile``,
 redirected to a file), followed across rotations by ``_logtail`` (rename and copytruncate, partial last
 lines, at most ``max_read_bytes`` a file per refresh; the rest waits for the next refresh and shows as
 backlog). New lines only: history written before the exporter started is not counted.
-Publishes ``app_exceptions_total{service,exception}``: one per Python traceback, named by its final
+Publishes ``lookout_app_exceptions_total{service,exception}``: one per Python traceback, named by its final
 ``ExceptionClass: message`` line. A chained traceback ("During handling of the above exception, another
 exception occurred:" / "The above exception was the direct cause of the following exception:") is one
 exception, the last one printed (the one that escaped). ``exception`` is bounded: the classes listed in
@@ -61,9 +61,9 @@ class AppExceptionsSettings(CollectorSettings):
                                         "to this many; later ones count as `other`.",
                                at_cap='exact: further classes are counted under `exception="other"`.')
     max_read_bytes: int = setting(4 << 20, help="At most this many bytes read per file and refresh; the rest "
-                                                "waits for the next refresh (`app_log_backlog_bytes`).",
-                                  at_cap="exact, later: the next refreshes read the rest; `app_log_backlog_bytes` "
-                                  "shows what waits.")
+                                                "waits for the next refresh (`lookout_app_log_backlog_bytes`).",
+                                  at_cap="exact, later: the next refreshes read the rest; "
+                                  "`lookout_app_log_backlog_bytes` shows what waits.")
     max_line_bytes: int = setting(16384, help="Longer lines are cut to this length.",
                                   at_cap="exact: a long line is cut, never split (a final line's class is at its "
                                   "start).")
@@ -169,14 +169,17 @@ class AppExceptions(Collector[AppExceptionsSettings]):
     name = "app_exceptions"
     Settings = AppExceptionsSettings
     metrics = (
-        counter("app_exceptions_total", "Python tracebacks in the service's error logs, by final exception class "
+        counter("lookout_app_exceptions_total",
+                "Python tracebacks in the service's error logs, by final exception class "
                 "(a chained traceback counts once; classes beyond the cap count as other).", "service", "exception"),
-        gauge("app_log_up", "1 when every error log of the service could be opened.", "service"),
-        counter("app_log_read_bytes_total", "Bytes read from the service's error logs.", "service"),
-        gauge("app_log_backlog_bytes", "Bytes written to the service's error logs and not read yet.", "service"),
-        counter("app_log_rotations_total", "Rotations (rename or copytruncate) of the service's error logs seen.",
+        gauge("lookout_app_log_up", "1 when every error log of the service could be opened.", "service"),
+        counter("lookout_app_log_read_bytes_total", "Bytes read from the service's error logs.", "service"),
+        gauge("lookout_app_log_backlog_bytes", "Bytes written to the service's error logs and not read yet.",
+              "service"),
+        counter("lookout_app_log_rotations_total",
+                "Rotations (rename or copytruncate) of the service's error logs seen.",
                 "service"),
-        gauge("app_exceptions_classes_limit", "The cap on exception classes with a label of their own."),
+        gauge("lookout_app_exceptions_classes_limit", "The cap on exception classes with a label of their own."),
     )
     summary = ("Python exceptions in Gunicorn, Uvicorn and Celery error logs, per service and exception class; "
                "chained tracebacks count once, rotations are followed.")
@@ -223,16 +226,16 @@ app_exceptions:
                 up[log.cfg.service] = 0
         for svc in self.services:
             mine = [x.tail for x in self.logs if x.cfg.service == svc]
-            snap.add("app_log_up", up[svc], service=svc)
-            snap.add("app_log_read_bytes_total", sum(t.stats.bytes_read for t in mine), service=svc)
-            snap.add("app_log_backlog_bytes", sum(t.backlog for t in mine), service=svc)
-            snap.add("app_log_rotations_total", sum(t.stats.rotations + t.stats.truncations for t in mine),
+            snap.add("lookout_app_log_up", up[svc], service=svc)
+            snap.add("lookout_app_log_read_bytes_total", sum(t.stats.bytes_read for t in mine), service=svc)
+            snap.add("lookout_app_log_backlog_bytes", sum(t.backlog for t in mine), service=svc)
+            snap.add("lookout_app_log_rotations_total", sum(t.stats.rotations + t.stats.truncations for t in mine),
                      service=svc)
             for cls in self.fixed:
                 self.counts.setdefault((svc, cls), 0)
         for (svc, cls), n in sorted(self.counts.items()):
-            snap.add("app_exceptions_total", n, service=svc, exception=cls)
-        snap.add("app_exceptions_classes_limit", s.max_classes)
+            snap.add("lookout_app_exceptions_total", n, service=svc, exception=cls)
+        snap.add("lookout_app_exceptions_classes_limit", s.max_classes)
 
     def stop(self) -> None:
         for log in self.logs:

@@ -4,12 +4,12 @@ Reads: the entries of ``dir`` matching ``glob`` (one level, not recursive: a fil
 ``pg_dump -Fc`` output, or a directory per dump such as ``pg_dump -Fd``, whose size is the sum of its files),
 at most ``max_files`` of them, ordered by modification time; and, unless ``archiver: false``, one row of
 ``pg_stat_archiver`` with ``archive_mode`` from the database.
-Publishes: ``backup_files``, ``backup_newest_age_seconds``, ``backup_newest_size_bytes``,
-``backup_previous_size_bytes`` and ``backup_expected_interval_seconds`` (the site's promise, for the board);
-``pg_archiver_enabled`` and, when the database archives, ``pg_archiver_archived_total``,
-``pg_archiver_failed_total``, ``pg_archiver_last_archived_age_seconds`` and ``pg_archiver_failing`` (the last
-attempt failed: the last failure is newer than the last success).
-An empty directory publishes ``backup_files 0`` and no age; a missing or unreadable directory fails the refresh
+Publishes: ``lookout_backup_files``, ``lookout_backup_newest_age_seconds``, ``lookout_backup_newest_size_bytes``,
+``lookout_backup_previous_size_bytes`` and ``lookout_backup_expected_interval_seconds`` (the site's promise, for
+the board); ``lookout_pg_archiver_enabled`` and, when the database archives, ``lookout_pg_archiver_archived_total``,
+``lookout_pg_archiver_failed_total``, ``lookout_pg_archiver_last_archived_age_seconds`` and
+``lookout_pg_archiver_failing`` (the last attempt failed: the last failure is newer than the last success).
+An empty directory publishes ``lookout_backup_files 0`` and no age; a missing or unreadable directory fails the refresh
 (the collector's ``up`` is 0, one log line naming the directory).
 """
 
@@ -57,12 +57,12 @@ class BackupsSettings(PgSettings):
     glob: str = setting("*", help="Shell pattern of one backup's name in `dir`, e.g. `app-*.dump`.")
     expected_interval: Duration = setting(
         Duration(DEFAULT_EXPECTED_INTERVAL), help="How often a new backup is expected (the backup job's "
-        "schedule); published as `backup_expected_interval_seconds`, the alerts' yardstick.")
+        "schedule); published as `lookout_backup_expected_interval_seconds`, the alerts' yardstick.")
     archiver: bool = setting(True, help="Also read WAL archiving from `pg_stat_archiver` (when `archive_mode` "
                              "is on).")
     max_files: int = setting(10000, help="Most directory entries looked at; more make the refresh fail.",
                              at_cap="refused: the refresh fails with one line naming `max_files` (the collector's "
-                             "`exporter_collector_up` is 0), never a count that silently stops.")
+                             "`lookout_collector_up` is 0), never a count that silently stops.")
 
     def validate(self) -> None:
         super().validate()
@@ -126,16 +126,17 @@ class BackupsCollector(PgCollector[BackupsSettings]):
     Settings = BackupsSettings
     DEFAULT_QUERIES = QUERIES
     metrics = (
-        gauge("backup_files", "Backups found in the directory (entries matching the glob)."),
-        gauge("backup_newest_age_seconds", "Age of the newest backup (from its modification time)."),
-        gauge("backup_newest_size_bytes", "Size of the newest backup (a directory: the sum of its files)."),
-        gauge("backup_previous_size_bytes", "Size of the backup before the newest one."),
-        gauge("backup_expected_interval_seconds", "How often a new backup is expected (configured)."),
-        gauge("pg_archiver_enabled", "1 when the database's archive_mode is on (or always), else 0."),
-        counter("pg_archiver_archived_total", "WAL files archived since the statistics were reset."),
-        counter("pg_archiver_failed_total", "Failed attempts to archive a WAL file since the statistics were reset."),
-        gauge("pg_archiver_last_archived_age_seconds", "Time since the last WAL file was archived."),
-        gauge("pg_archiver_failing", "1 when the last archiving attempt failed (last failure newer than last "
+        gauge("lookout_backup_files", "Backups found in the directory (entries matching the glob)."),
+        gauge("lookout_backup_newest_age_seconds", "Age of the newest backup (from its modification time)."),
+        gauge("lookout_backup_newest_size_bytes", "Size of the newest backup (a directory: the sum of its files)."),
+        gauge("lookout_backup_previous_size_bytes", "Size of the backup before the newest one."),
+        gauge("lookout_backup_expected_interval_seconds", "How often a new backup is expected (configured)."),
+        gauge("lookout_pg_archiver_enabled", "1 when the database's archive_mode is on (or always), else 0."),
+        counter("lookout_pg_archiver_archived_total", "WAL files archived since the statistics were reset."),
+        counter("lookout_pg_archiver_failed_total",
+                "Failed attempts to archive a WAL file since the statistics were reset."),
+        gauge("lookout_pg_archiver_last_archived_age_seconds", "Time since the last WAL file was archived."),
+        gauge("lookout_pg_archiver_failing", "1 when the last archiving attempt failed (last failure newer than last "
               "success)."),
     )
     summary = (
@@ -158,15 +159,15 @@ backups:
         s = self.settings
         now = self.clock_seconds()
         dumps = list_dumps(s.dir, s.glob, s.max_files)
-        snap.add("backup_files", len(dumps))
-        snap.add("backup_expected_interval_seconds", float(s.expected_interval))
+        snap.add("lookout_backup_files", len(dumps))
+        snap.add("lookout_backup_expected_interval_seconds", float(s.expected_interval))
         for spec in self.metrics:
             snap.declare(spec.name)
         if dumps:
-            snap.add("backup_newest_age_seconds", max(0.0, now - dumps[0].mtime))
-            snap.add("backup_newest_size_bytes", dumps[0].size)
+            snap.add("lookout_backup_newest_age_seconds", max(0.0, now - dumps[0].mtime))
+            snap.add("lookout_backup_newest_size_bytes", dumps[0].size)
         if len(dumps) > 1:
-            snap.add("backup_previous_size_bytes", dumps[1].size)
+            snap.add("lookout_backup_previous_size_bytes", dumps[1].size)
         if s.archiver:
             self._archiver(snap)
 
@@ -175,15 +176,15 @@ backups:
         row: dict[str, Any] = rows[0] if rows else {}
         mode = str(column(row, "archive_mode", self.name, "archiver")) if rows else "off"
         on = mode in ("on", "always")
-        snap.add("pg_archiver_enabled", 1.0 if on else 0.0)
+        snap.add("lookout_pg_archiver_enabled", 1.0 if on else 0.0)
         if not on:
             return
-        snap.add("pg_archiver_archived_total", number(column(row, "archived_count", self.name, "archiver")))
-        snap.add("pg_archiver_failed_total", number(column(row, "failed_count", self.name, "archiver")))
+        snap.add("lookout_pg_archiver_archived_total", number(column(row, "archived_count", self.name, "archiver")))
+        snap.add("lookout_pg_archiver_failed_total", number(column(row, "failed_count", self.name, "archiver")))
         age = column(row, "last_archived_age", self.name, "archiver")
         if age is not None:
-            snap.add("pg_archiver_last_archived_age_seconds", max(0.0, number(age)))
-        snap.add("pg_archiver_failing", 1.0 if column(row, "failing", self.name, "archiver") else 0.0)
+            snap.add("lookout_pg_archiver_last_archived_age_seconds", max(0.0, number(age)))
+        snap.add("lookout_pg_archiver_failing", 1.0 if column(row, "failing", self.name, "archiver") else 0.0)
 
 
 COLLECTOR = BackupsCollector

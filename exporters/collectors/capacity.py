@@ -3,7 +3,7 @@
 Reads (PostgreSQL, reference schema ``exporters/schemas/chatcenter.sql``): active sellers
 (``sellers_last_active_idx``), chats created in the last 24 h (``chats_created_at_idx``) and users
 seen in the last few minutes (``seller_users_last_seen_idx``); each a count over an index range.
-Publishes ``capacity_usage{resource}`` and, beside it, ``capacity_threshold{resource}`` from the
+Publishes ``lookout_capacity_usage{resource}`` and, beside it, ``lookout_capacity_threshold{resource}`` from the
 configuration (defaults: the seed's "when to scale": more than 100 active sellers, 10k chats/day,
 1,000 concurrent users), so boards and forecasts compare like with like.
 
@@ -67,7 +67,7 @@ class CapacitySettings(PgSettings):
     )
     thresholds: dict[str, float] = setting(
         DEFAULT_THRESHOLDS,
-        help="Scaling threshold per resource, published as `capacity_threshold{resource}`. A partial map "
+        help="Scaling threshold per resource, published as `lookout_capacity_threshold{resource}`. A partial map "
         "is merged over the defaults: the resources it does not name keep theirs.",
     )
 
@@ -85,12 +85,12 @@ class CapacityCollector(PgCollector[CapacitySettings]):
     DEFAULT_QUERIES = QUERIES
     metrics = (
         gauge(
-            "capacity_usage",
+            "lookout_capacity_usage",
             "Current volume per resource: active_sellers, chats_per_day (chats created in the last 24 h), "
             "concurrent_users.",
             "resource",
         ),
-        gauge("capacity_threshold", "Volume at which the platform should scale, per resource (configured).",
+        gauge("lookout_capacity_threshold", "Volume at which the platform should scale, per resource (configured).",
               "resource"),
     )
     summary = (
@@ -120,9 +120,9 @@ capacity:
         rows = self.source.run(*RESOURCES, params=self.params())
         for res in RESOURCES:
             row = rows[res][0] if rows[res] else {"value": 0}
-            snap.add("capacity_usage", number(column(row, "value", self.name, res)), resource=res)
+            snap.add("lookout_capacity_usage", number(column(row, "value", self.name, res)), resource=res)
         for res, limit in sorted(s.thresholds.items()):
-            snap.add("capacity_threshold", float(limit), resource=res)
+            snap.add("lookout_capacity_threshold", float(limit), resource=res)
 
 
 COLLECTOR = CapacityCollector

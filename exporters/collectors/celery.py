@@ -5,10 +5,11 @@ priority sub-queue, the ``unacked`` hash and ``unacked_index`` set, ``_kombu.bin
 pipelined round per refresh whose cost does not grow with queue length; the Celery event stream in a
 background thread (``_celery_events``: heartbeats without ``-E``, task outcomes with ``-E``); and the
 exporter's own Redis hash of last-success times (``state_key``), which survives exporter restarts.
-Publishes: ``celery_queue_*`` per ``queue_name``, ``celery_worker_up``/``celery_workers`` from
-heartbeats, ``celery_task_*_total`` and ``celery_task_runtime_seconds`` per task ``name``, and
-``celery_task_last_success_timestamp_seconds``/``celery_periodic_task_interval_seconds`` for the
-configured periodic tasks. Method, error bounds and memory bounds: docs/celery.md.
+Publishes: ``celery_queue_length`` and ``lookout_celery_queue_*`` per ``queue_name``,
+``celery_worker_up``/``lookout_celery_workers`` from heartbeats, ``lookout_celery_task_*_total`` and
+``lookout_celery_task_runtime_seconds`` per task ``name``, and ``lookout_celery_task_last_success_timestamp_seconds``/
+``lookout_celery_periodic_task_interval_seconds`` for the configured periodic tasks (the three ``celery_*`` names
+are celery-exporter's, same type and labels). Method, error bounds and memory bounds: docs/celery.md.
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ class CelerySettings(CollectorSettings):
         help="At most this many queues get their own `queue_name` series: the configured ones first, then the "
         "deepest (ready + reserved; a shown queue keeps its place until another is twice as deep). Every queue is "
         "still read: the rest are summed into `queue_name=\"_other\"` (oldest age for the ages), so totals stay "
-        "exact; `celery_queues_folded` counts them and the first fold is logged.",
-        at_cap='exact: the rest are summed into `queue_name="_other"`; `celery_queues_folded` counts them '
+        "exact; `lookout_celery_queues_folded` counts them and the first fold is logged.",
+        at_cap='exact: the rest are summed into `queue_name="_other"`; `lookout_celery_queues_folded` counts them '
         "(alert CeleryQueuesFolded).",
     )
     max_discovered_queues: int = setting(
         DEFAULT_MAX_DISCOVERED,
         help="At most this many queues (configured first, then discovered by name) are read each refresh. Past "
-        "it, `celery_queues_unread` counts those left out and every total is a lower bound (alert "
+        "it, `lookout_celery_queues_unread` counts those left out and every total is a lower bound (alert "
         "CeleryQueuesUnread).",
-        at_cap="lower bound: `celery_queues_unread` counts the queues not read (alert CeleryQueuesUnread).",
+        at_cap="lower bound: `lookout_celery_queues_unread` counts the queues not read (alert CeleryQueuesUnread).",
     )
     priority_steps: list[int] = setting(
         [0, 3, 6, 9], help="kombu's `priority_steps` transport option: one Redis list per step."
@@ -73,7 +74,7 @@ class CelerySettings(CollectorSettings):
     periodic_tasks: dict[str, Duration] = setting(
         {},
         help="Periodic (beat) task name -> expected interval. A name without a dot also matches a task whose "
-        "dotted name ends with it. Each gets `celery_task_last_success_timestamp_seconds`.",
+        "dotted name ends with it. Each gets `lookout_celery_task_last_success_timestamp_seconds`.",
     )
     state_key: str = setting(
         "lookout:celery:last_success",
@@ -97,10 +98,12 @@ class CelerySettings(CollectorSettings):
         5000,
         help="At most this many unacked messages (the oldest deliveries) are read and attributed to queues each "
         "refresh; the rest count as unattributed. Bounds the refresh cost (about 1 ms in Redis per 1,000).",
-        at_cap="exact in total: `celery_unacked_messages` counts all, the unread ones are in "
-        "`celery_unacked_unattributed_messages`; per-queue `celery_queue_reserved` is then a lower bound.",
+        at_cap="exact in total: `lookout_celery_unacked_messages` counts all, the unread ones are in "
+        "`lookout_celery_unacked_unattributed_messages`; per-queue `lookout_celery_queue_reserved` is then a lower "
+        "bound.",
     )
-    runtime_buckets: list[float] = setting(DEFAULT_BUCKETS, help="Upper bounds of `celery_task_runtime_seconds`.")
+    runtime_buckets: list[float] = setting(DEFAULT_BUCKETS,
+                                           help="Upper bounds of `lookout_celery_task_runtime_seconds`.")
 
     def validate(self) -> None:
         if not self.priority_steps or any(not 0 <= s <= 255 for s in self.priority_steps):
@@ -138,47 +141,47 @@ celery:
         gauge("celery_queue_length",
               "Ready messages in the queue, summed over all priority sub-queues. `queue_name=\"_other\"` sums the "
               "queues beyond max_queues, so the sum over queue_name is the broker's total.", "queue_name"),
-        gauge("celery_queue_reserved",
+        gauge("lookout_celery_queue_reserved",
               "Messages delivered to workers but not acked yet (prefetched, ETA/countdown), from kombu's unacked "
               "index.", "queue_name"),
-        gauge("celery_queue_oldest_message_age_seconds",
+        gauge("lookout_celery_queue_oldest_message_age_seconds",
               "Estimated time the oldest ready message has waited (0 when the queue is empty); see docs/celery.md.",
               "queue_name"),
-        gauge("celery_queue_oldest_reserved_age_seconds",
+        gauge("lookout_celery_queue_oldest_reserved_age_seconds",
               "Time since the oldest unacked message of the queue was delivered to a worker (0 when none).",
               "queue_name"),
-        gauge("celery_queue_unparseable_messages",
+        gauge("lookout_celery_queue_unparseable_messages",
               "Waiting messages of the queue that are not valid JSON: those checked on arrival (up to 64 per refresh "
               "over all queues) plus the oldest of each priority list.",
               "queue_name"),
-        gauge("celery_queues_discovered", "Distinct queues known (configured and bound in the broker)."),
-        gauge("celery_queues_folded",
+        gauge("lookout_celery_queues_discovered", "Distinct queues known (configured and bound in the broker)."),
+        gauge("lookout_celery_queues_folded",
               "Queues read but summed into `queue_name=\"_other\"` because more than max_queues exist."),
-        gauge("celery_queues_unread",
+        gauge("lookout_celery_queues_unread",
               "Known queues beyond max_discovered_queues, not read: when above 0 every queue total is a lower bound."),
-        gauge("celery_unacked_messages", "All delivered-but-unacked messages in the broker."),
-        gauge("celery_unacked_unattributed_messages",
+        gauge("lookout_celery_unacked_messages", "All delivered-but-unacked messages in the broker."),
+        gauge("lookout_celery_unacked_unattributed_messages",
               "Unacked messages whose queue is unknown, not watched, malformed or beyond max_unacked."),
         gauge("celery_worker_up", "1 if the worker sent a heartbeat within heartbeat_expire_factor intervals.",
               "hostname"),
         gauge("celery_worker_tasks_active", "Tasks the worker is executing, from its last heartbeat.", "hostname"),
-        gauge("celery_workers", "Workers currently up (sending heartbeats)."),
-        counter("celery_task_sent_total", "task-sent events (needs task_send_sent_event).", "name"),
-        counter("celery_task_received_total", "task-received events: a worker received the task (-E).", "name"),
-        counter("celery_task_started_total", "task-started events (needs task_track_started and -E).", "name"),
-        counter("celery_task_succeeded_total", "task-succeeded events (-E).", "name"),
-        counter("celery_task_failed_total", "task-failed events (-E).", "name"),
-        counter("celery_task_retried_total", "task-retried events (-E).", "name"),
-        counter("celery_task_rejected_total", "task-rejected events (-E).", "name"),
-        counter("celery_task_revoked_total", "task-revoked events (-E).", "name"),
-        histogram("celery_task_runtime_seconds", "Runtime of succeeded tasks, from task-succeeded events (-E).",
+        gauge("lookout_celery_workers", "Workers currently up (sending heartbeats)."),
+        counter("lookout_celery_task_sent_total", "task-sent events (needs task_send_sent_event).", "name"),
+        counter("lookout_celery_task_received_total", "task-received events: a worker received the task (-E).", "name"),
+        counter("lookout_celery_task_started_total", "task-started events (needs task_track_started and -E).", "name"),
+        counter("lookout_celery_task_succeeded_total", "task-succeeded events (-E).", "name"),
+        counter("lookout_celery_task_failed_total", "task-failed events (-E).", "name"),
+        counter("lookout_celery_task_retried_total", "task-retried events (-E).", "name"),
+        counter("lookout_celery_task_rejected_total", "task-rejected events (-E).", "name"),
+        counter("lookout_celery_task_revoked_total", "task-revoked events (-E).", "name"),
+        histogram("lookout_celery_task_runtime_seconds", "Runtime of succeeded tasks, from task-succeeded events (-E).",
                   "name"),
-        gauge("celery_task_last_success_timestamp_seconds",
+        gauge("lookout_celery_task_last_success_timestamp_seconds",
               "Unix time of the task's last success (events or the exporters.celery_hooks hook), persisted in Redis. "
               "A configured periodic task never seen gets the time monitoring started.", "name"),
-        gauge("celery_periodic_task_interval_seconds", "Configured interval of the periodic task.", "name"),
-        gauge("celery_event_stream_up", "1 while the event listener is subscribed to the broker."),
-        counter("celery_events_received_total", "Celery events received by the listener."),
+        gauge("lookout_celery_periodic_task_interval_seconds", "Configured interval of the periodic task.", "name"),
+        gauge("lookout_celery_event_stream_up", "1 while the event listener is subscribed to the broker."),
+        counter("lookout_celery_events_received_total", "Celery events received by the listener."),
     )
 
     def __init__(self, settings: CelerySettings):
@@ -242,19 +245,20 @@ celery:
 
         published, folded = self.selector.select(reading.queues)
         self._log_caps(reading.discovered, folded, reading.unread)
-        snap.add("celery_queues_discovered", reading.discovered)
-        snap.add("celery_queues_folded", folded)
-        snap.add("celery_queues_unread", reading.unread)
+        snap.add("lookout_celery_queues_discovered", reading.discovered)
+        snap.add("lookout_celery_queues_folded", folded)
+        snap.add("lookout_celery_queues_unread", reading.unread)
         for q, qr in published.items():
             snap.add("celery_queue_length", qr.ready, queue_name=q)
-            snap.add("celery_queue_reserved", qr.reserved, queue_name=q)
+            snap.add("lookout_celery_queue_reserved", qr.reserved, queue_name=q)
             age = max(0.0, now - qr.oldest_enqueued) if qr.ready and qr.oldest_enqueued is not None else 0.0
-            snap.add("celery_queue_oldest_message_age_seconds", age, queue_name=q)
+            snap.add("lookout_celery_queue_oldest_message_age_seconds", age, queue_name=q)
             rage = max(0.0, now - qr.oldest_delivered) if qr.oldest_delivered is not None else 0.0
-            snap.add("celery_queue_oldest_reserved_age_seconds", rage, queue_name=q)
-            snap.add("celery_queue_unparseable_messages", qr.unparseable, queue_name=q)
-        snap.add("celery_unacked_messages", reading.unacked_total)
-        snap.add("celery_unacked_unattributed_messages", reading.unacked_unattributed + reading.unacked_unparseable)
+            snap.add("lookout_celery_queue_oldest_reserved_age_seconds", rage, queue_name=q)
+            snap.add("lookout_celery_queue_unparseable_messages", qr.unparseable, queue_name=q)
+        snap.add("lookout_celery_unacked_messages", reading.unacked_total)
+        snap.add("lookout_celery_unacked_unattributed_messages",
+                 reading.unacked_unattributed + reading.unacked_unparseable)
         self._emit_events(snap, now)
 
     def _log_caps(self, discovered: int, folded: int, unread: int) -> None:
@@ -276,23 +280,23 @@ celery:
         for host, (up, active) in sorted(workers.items()):
             snap.add("celery_worker_up", 1 if up else 0, hostname=host)
             snap.add("celery_worker_tasks_active", active, hostname=host)
-        snap.add("celery_workers", sum(1 for up, _a in workers.values() if up))
+        snap.add("lookout_celery_workers", sum(1 for up, _a in workers.values() if up))
         bounds = self.state.bounds
         events = self.state.read()
-        snap.add("celery_event_stream_up", 1 if events.connected else 0)
-        snap.add("celery_events_received_total", events.events)
+        snap.add("lookout_celery_event_stream_up", 1 if events.connected else 0)
+        snap.add("lookout_celery_events_received_total", events.events)
         for name, st in sorted(events.tasks.items()):
             for outcome in OUTCOMES.values():
-                snap.add(f"celery_task_{outcome}_total", st.counts[outcome], name=name)
+                snap.add(f"lookout_celery_task_{outcome}_total", st.counts[outcome], name=name)
             cumulative, buckets = 0, []
             for le, n in zip([*bounds, float("inf")], st.buckets, strict=True):
                 cumulative += n
                 buckets.append((le, cumulative))
-            snap.add_histogram("celery_task_runtime_seconds", buckets, st.runtime_sum, name=name)
+            snap.add_histogram("lookout_celery_task_runtime_seconds", buckets, st.runtime_sum, name=name)
             if st.last_success > 0:
-                snap.add("celery_task_last_success_timestamp_seconds", st.last_success, name=name)
+                snap.add("lookout_celery_task_last_success_timestamp_seconds", st.last_success, name=name)
         for name, ival in s.periodic_tasks.items():
-            snap.add("celery_periodic_task_interval_seconds", float(ival), name=name)
+            snap.add("lookout_celery_periodic_task_interval_seconds", float(ival), name=name)
 
 
 COLLECTOR = CeleryCollector

@@ -3,11 +3,11 @@
 Reads: ``GET /containers/json`` and ``GET /containers/{id}/json`` every refresh, and the ``die`` and
 ``oom`` events of ``GET /events`` in a background thread (``_docker_events``), so that a container
 dying and restarting between two refreshes is still counted. Only GET requests are made.
-Publishes: ``docker_container_*`` per container (labels ``name``, ``compose_project``,
-``compose_service``), and ``docker_events_connected``. The prefix keeps clear of cAdvisor's
+Publishes: ``lookout_docker_container_*`` per container (labels ``name``, ``compose_project``,
+``compose_service``), and ``lookout_docker_events_connected``. The prefix keeps clear of cAdvisor's
 ``container_*`` names, which can be scraped alongside.
 
-An unreachable engine fails the refresh (``exporter_collector_up`` 0); the clients are rebuilt on the
+An unreachable engine fails the refresh (``lookout_collector_up`` 0); the clients are rebuilt on the
 next attempt, so a restarted engine (even upgraded) is picked up. Event counters of a container are
 forgotten once it has been gone (neither listed nor in an event) for ``forget_after``.
 """
@@ -44,7 +44,8 @@ class ContainersSettings(CollectorSettings):
         "(Docker's `label` filter), e.g. `com.docker.compose.project=lookout`. Empty: every container.",
     )
     include_stopped: bool = setting(
-        True, help="Also report stopped containers (`docker_container_running` 0); false lists running ones only."
+        True,
+        help="Also report stopped containers (`lookout_docker_container_running` 0); false lists running ones only."
     )
     include_oneoff: bool = setting(
         False,
@@ -95,46 +96,47 @@ containers:
 """
     metrics = (
         gauge(
-            "docker_container_running",
+            "lookout_docker_container_running",
             "1 if the container's state is running (0 when created, restarting, paused, exited or dead).",
             *LABELS,
         ),
         gauge(
-            "docker_container_health_status",
+            "lookout_docker_container_health_status",
             "1 for the container's current health-check status (starting, healthy, unhealthy, or none "
             "without a health check), 0 for the others.",
             *LABELS,
             "status",
         ),
         gauge(
-            "docker_container_restarts",
+            "lookout_docker_container_restarts",
             "Restarts by the engine under the container's restart policy (Docker's RestartCount); "
             "a gauge because re-creating the container resets it.",
             *LABELS,
         ),
         gauge(
-            "docker_container_last_exit_code",
+            "lookout_docker_container_last_exit_code",
             "Exit code of the container's last exit (from the last die event when it has restarted since; "
             "0 if it never exited).",
             *LABELS,
         ),
         gauge(
-            "docker_container_oom_killed",
+            "lookout_docker_container_oom_killed",
             "1 if Docker reports the container's last exit as killed for exceeding its memory limit.",
             *LABELS,
         ),
-        gauge("docker_container_start_time_seconds", "Unix time the container last started (0: never).", *LABELS),
+        gauge("lookout_docker_container_start_time_seconds", "Unix time the container last started (0: never).",
+              *LABELS),
         counter(
-            "docker_container_die_events_total",
+            "lookout_docker_container_die_events_total",
             "Container exits (die events) seen on the engine's event stream since the exporter started.",
             *LABELS,
         ),
         counter(
-            "docker_container_oom_events_total",
+            "lookout_docker_container_oom_events_total",
             "Out-of-memory events of the container seen on the engine's event stream since the exporter started.",
             *LABELS,
         ),
-        gauge("docker_events_connected", "1 while the exporter follows the engine's event stream."),
+        gauge("lookout_docker_events_connected", "1 while the exporter follows the engine's event stream."),
     )
 
     def __init__(self, settings: ContainersSettings):
@@ -206,7 +208,7 @@ containers:
             if api is not None:
                 api.close()
             raise
-        for name in ("docker_container_die_events_total", "docker_container_oom_events_total"):
+        for name in ("lookout_docker_container_die_events_total", "lookout_docker_container_oom_events_total"):
             snap.declare(name)
         now = time.monotonic()
         with self._lock:
@@ -218,20 +220,21 @@ containers:
             tracks = {i: (t.dies, t.ooms, t.exit_code) for i, t in self._tracks.items()}
         for c in sorted(containers, key=lambda c: c.identity):
             labels = c.identity.labels()
-            snap.add("docker_container_running", 1 if c.running else 0, **labels)
+            snap.add("lookout_docker_container_running", 1 if c.running else 0, **labels)
             for status in HEALTH_STATUSES:
-                snap.add("docker_container_health_status", 1 if c.health == status else 0, status=status, **labels)
-            snap.add("docker_container_restarts", c.restarts, **labels)
+                snap.add("lookout_docker_container_health_status", 1 if c.health == status else 0, status=status,
+                         **labels)
+            snap.add("lookout_docker_container_restarts", c.restarts, **labels)
             event_exit = tracks[c.identity][2]
             # Docker zeroes ExitCode when the container starts again; the die event still has it
             exit_code = event_exit if c.running and event_exit is not None else c.exit_code
-            snap.add("docker_container_last_exit_code", exit_code, **labels)
-            snap.add("docker_container_oom_killed", 1 if c.oom_killed else 0, **labels)
-            snap.add("docker_container_start_time_seconds", c.started_at, **labels)
+            snap.add("lookout_docker_container_last_exit_code", exit_code, **labels)
+            snap.add("lookout_docker_container_oom_killed", 1 if c.oom_killed else 0, **labels)
+            snap.add("lookout_docker_container_start_time_seconds", c.started_at, **labels)
         for ident, (dies, ooms, _) in sorted(tracks.items()):
-            snap.add("docker_container_die_events_total", dies, **ident.labels())
-            snap.add("docker_container_oom_events_total", ooms, **ident.labels())
-        snap.add("docker_events_connected", 1 if self._events.connected else 0)
+            snap.add("lookout_docker_container_die_events_total", dies, **ident.labels())
+            snap.add("lookout_docker_container_oom_events_total", ooms, **ident.labels())
+        snap.add("lookout_docker_events_connected", 1 if self._events.connected else 0)
 
 
 COLLECTOR = ContainersCollector

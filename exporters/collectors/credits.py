@@ -4,7 +4,7 @@ Reads (PostgreSQL, reference schema ``exporters/schemas/voice.sql``): the conver
 within the look-back window that are candidates for a reason (open, uncharged, charged differently
 from their duration), each through a partial index on ``started_at``, and ``customer_credits``
 rows with a negative balance, through ``customer_credits_negative_idx``.
-Publishes: ``credits_conversations_unreconciled{reason}`` and ``credits_unreconciled_seconds{reason}``
+Publishes: ``lookout_credits_conversations_unreconciled{reason}`` and ``lookout_credits_unreconciled_seconds{reason}``
 for every reason (zeros included), and the customers with a negative balance. No tenant id is
 ever a label; ``python -m exporters report credits`` lists the rows behind the numbers.
 
@@ -133,21 +133,22 @@ class CreditsCollector(PgCollector[CreditsSettings]):
     DEFAULT_QUERIES = QUERIES
     metrics = (
         gauge(
-            "credits_conversations_unreconciled",
+            "lookout_credits_conversations_unreconciled",
             "Conversations started within the window whose charge does not reconcile, by reason "
             "(no_end_event, not_charged, charge_mismatch).",
             "reason",
         ),
         gauge(
-            "credits_unreconciled_seconds",
+            "lookout_credits_unreconciled_seconds",
             "Seconds (= credits) involved in the unreconciled conversations, by reason: the duration "
             "(max_call_length when unknown) for no_end_event and not_charged, |charged - duration| "
             "for charge_mismatch.",
             "reason",
         ),
-        gauge("credits_customers_negative_balance", "Customers whose credit balance is below zero."),
-        gauge("credits_negative_balance_credits", "Sum of the negative balances, as a positive number of credits."),
-        gauge("credits_window_seconds", "The configured look-back window."),
+        gauge("lookout_credits_customers_negative_balance", "Customers whose credit balance is below zero."),
+        gauge("lookout_credits_negative_balance_credits",
+              "Sum of the negative balances, as a positive number of credits."),
+        gauge("lookout_credits_window_seconds", "The configured look-back window."),
     )
     summary = (
         "Reconciles ElevenLabs conversations with the credits charged for them (1 credit = 1 second) "
@@ -188,14 +189,16 @@ credits:
         rec = rows["reconcile"][0] if rows["reconcile"] else dict.fromkeys(_RECONCILE_COLUMNS)
         for reason in REASONS:
             for metric, col in (
-                ("credits_conversations_unreconciled", reason),
-                ("credits_unreconciled_seconds", f"{reason}_seconds"),
+                ("lookout_credits_conversations_unreconciled", reason),
+                ("lookout_credits_unreconciled_seconds", f"{reason}_seconds"),
             ):
                 snap.add(metric, number(column(rec, col, self.name, "reconcile")), reason=reason)
         neg = rows["negative_balance"][0] if rows["negative_balance"] else {"customers": 0, "credits": 0}
-        snap.add("credits_customers_negative_balance", number(column(neg, "customers", self.name, "negative_balance")))
-        snap.add("credits_negative_balance_credits", number(column(neg, "credits", self.name, "negative_balance")))
-        snap.add("credits_window_seconds", float(self.settings.window))
+        snap.add("lookout_credits_customers_negative_balance", number(column(neg, "customers", self.name,
+                                                                             "negative_balance")))
+        snap.add("lookout_credits_negative_balance_credits", number(column(neg, "credits", self.name,
+                                                                           "negative_balance")))
+        snap.add("lookout_credits_window_seconds", float(self.settings.window))
 
 
 COLLECTOR = CreditsCollector

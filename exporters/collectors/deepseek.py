@@ -3,16 +3,16 @@
 Reads: ``GET {base_url}/user/balance`` with ``Authorization: Bearer <api_key>``; the answer is
 ``{"is_available": bool, "balance_infos": [{"currency", "total_balance", "granted_balance",
 "topped_up_balance"}]}`` with amounts as strings, one entry per currency.
-Publishes: ``llm_provider_balance{provider,currency}``, ``llm_provider_balance_available{provider}``, and the
-API's health as seen by the exporter: ``llm_provider_api_up{provider}`` and
-``llm_provider_api_last_status_code{provider}`` (so a 401 or 402 shows even while the collector itself is up),
-``llm_provider_api_responses_total{provider,code}``.
+Publishes: ``lookout_llm_provider_balance{provider,currency}``, ``lookout_llm_provider_balance_available{provider}``,
+and the API's health as seen by the exporter: ``lookout_llm_provider_api_up{provider}`` and
+``lookout_llm_provider_api_last_status_code{provider}`` (so a 401 or 402 shows even while the collector itself is up),
+``lookout_llm_provider_api_responses_total{provider,code}``.
 
 An HTTP error answer (401, 402, 429, 5xx) is a successful refresh that reports the status and no balance; a
-402 Insufficient Balance also sets ``llm_provider_balance_available`` to 0 (that is what it says, and the
+402 Insufficient Balance also sets ``lookout_llm_provider_balance_available`` to 0 (that is what it says, and the
 page on it must keep firing). A connection failure, a timeout, an oversized or unparseable body, a redirect
-to another host, or a ``Retry-After`` longer than a refresh (``llm_provider_api_retry_after_seconds``) fails
-the refresh (``exporter_collector_up`` 0, counted in ``exporter_collector_errors_total``).
+to another host, or a ``Retry-After`` longer than a refresh (``lookout_llm_provider_api_retry_after_seconds``) fails
+the refresh (``lookout_collector_up`` 0, counted in ``lookout_collector_errors_total``).
 """
 
 from __future__ import annotations
@@ -81,9 +81,10 @@ deepseek:
   interval: 5m
 """
     metrics = (
-        gauge("llm_provider_balance", "Total balance of the provider account (granted plus topped up), in currency.",
+        gauge("lookout_llm_provider_balance",
+              "Total balance of the provider account (granted plus topped up), in currency.",
               "provider", "currency"),
-        gauge("llm_provider_balance_available",
+        gauge("lookout_llm_provider_balance_available",
               "1 if the provider says the balance allows API calls (DeepSeek is_available); 0 also on HTTP 402.",
               "provider"),
         *PROVIDER_METRICS,
@@ -106,9 +107,9 @@ deepseek:
         if result.data is None:
             self.health.record(result, ok=False)
             self.health.emit(snap)
-            snap.declare("llm_provider_balance")
+            snap.declare("lookout_llm_provider_balance")
             if result.status == INSUFFICIENT_BALANCE:
-                snap.add("llm_provider_balance_available", 0, provider=p)
+                snap.add("lookout_llm_provider_balance_available", 0, provider=p)
             self.health.raise_if_throttled()
             return
         try:
@@ -118,10 +119,10 @@ deepseek:
             raise BalanceError(f"GET /user/balance: {exc}") from None
         self.health.record(result, ok=True)
         self.health.emit(snap)
-        snap.add("llm_provider_balance_available", 1 if available else 0, provider=p)
-        snap.declare("llm_provider_balance")
+        snap.add("lookout_llm_provider_balance_available", 1 if available else 0, provider=p)
+        snap.declare("lookout_llm_provider_balance")
         for currency, amount in sorted(balances.items()):
-            snap.add("llm_provider_balance", float(amount), provider=p, currency=currency)
+            snap.add("lookout_llm_provider_balance", float(amount), provider=p, currency=currency)
 
     def stop(self) -> None:
         self.client.close()

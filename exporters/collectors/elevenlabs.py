@@ -6,10 +6,10 @@ Reads: ``GET {base_url}/v1/user/subscription`` (``character_count``, ``character
 pagination, ``has_more``/``next_cursor``), both with the ``xi-api-key`` header; then the platform's database
 (reference schema ``exporters/schemas/voice.sql``, query ``ended`` through the unique index on
 ``conversations.conversation_id``) for which of the provider's finished conversations it recorded as ended.
-Publishes: ``elevenlabs_subscription_*``, ``elevenlabs_conversations_finished`` and
-``elevenlabs_conversations_missing_end_event`` (finished at the provider, more than ``grace`` ago, within
+Publishes: ``elevenlabs_subscription_*``, ``lookout_elevenlabs_conversations_finished`` and
+``lookout_elevenlabs_conversations_missing_end_event`` (finished at the provider, more than ``grace`` ago, within
 ``lookback``, but with no ``ended_at`` in the platform's database: the direct measure of missed
-``conversation:end`` webhooks), plus the ``llm_provider_api_*`` health of the API.
+``conversation:end`` webhooks), plus the ``lookout_llm_provider_api_*`` health of the API.
 
 An HTTP error answer is a successful refresh reporting the status without the values it would have given; a
 connection failure, a timeout, an unparseable body or a database error fails the refresh.
@@ -55,9 +55,10 @@ class ConversationCheck:
     agent_id: str | None = setting(None, help="Only this ElevenLabs agent's conversations (default: all).")
     page_size: int = setting(100, help="Conversations per page (the API allows at most 100).")
     max_pages: int = setting(
-        20, help="Pages read per refresh at most; when reached, `elevenlabs_conversations_listing_truncated` is 1.",
-        at_cap="lower bound: `elevenlabs_conversations_listing_truncated` is 1 and the finished and missing counts "
-        "are lower bounds (alert ElevenLabsListingTruncated)."
+        20,
+        help="Pages read per refresh at most; when reached, `lookout_elevenlabs_conversations_listing_truncated` is 1.",
+        at_cap="lower bound: `lookout_elevenlabs_conversations_listing_truncated` is 1 and the finished and "
+        "missing counts are lower bounds (alert ElevenLabsListingTruncated)."
     )
     query: str = setting(
         ENDED_QUERY.strip(),
@@ -111,16 +112,19 @@ elevenlabs:
     grace: 15m
 """
     metrics = (
-        gauge("elevenlabs_subscription_characters_used", "Characters (credits) used in the current period."),
-        gauge("elevenlabs_subscription_characters_limit", "Characters (credits) allowed in the current period."),
-        gauge("elevenlabs_subscription_next_reset_timestamp_seconds", "Unix time when the character count resets."),
-        info("elevenlabs_subscription_info", "Plan and status of the subscription (status: active, past_due...).",
+        gauge("lookout_elevenlabs_subscription_characters_used", "Characters (credits) used in the current period."),
+        gauge("lookout_elevenlabs_subscription_characters_limit",
+              "Characters (credits) allowed in the current period."),
+        gauge("lookout_elevenlabs_subscription_next_reset_timestamp_seconds",
+              "Unix time when the character count resets."),
+        info("lookout_elevenlabs_subscription_info",
+             "Plan and status of the subscription (status: active, past_due...).",
              "tier", "status"),
-        gauge("elevenlabs_conversations_finished",
+        gauge("lookout_elevenlabs_conversations_finished",
               "Provider conversations finished (more than grace ago) that started within the look-back window."),
-        gauge("elevenlabs_conversations_missing_end_event",
+        gauge("lookout_elevenlabs_conversations_missing_end_event",
               "Of those, the ones the platform's database never recorded as ended (missed end webhooks)."),
-        gauge("elevenlabs_conversations_listing_truncated",
+        gauge("lookout_elevenlabs_conversations_listing_truncated",
               "1 if the listing stopped at max_pages, so the counts above are lower bounds."),
         *PROVIDER_METRICS,
     )
@@ -196,9 +200,9 @@ elevenlabs:
             rows = self.db.run("ended", params={"ids": sorted(finished)})["ended"]
             recorded = {str(r.get("conversation_id")) for r in rows}
             missing = len(finished - recorded)
-        snap.add("elevenlabs_conversations_finished", len(finished))
-        snap.add("elevenlabs_conversations_missing_end_event", missing)
-        snap.add("elevenlabs_conversations_listing_truncated", 1 if truncated else 0)
+        snap.add("lookout_elevenlabs_conversations_finished", len(finished))
+        snap.add("lookout_elevenlabs_conversations_missing_end_event", missing)
+        snap.add("lookout_elevenlabs_conversations_listing_truncated", 1 if truncated else 0)
         return True
 
     def stop(self) -> None:
@@ -211,9 +215,9 @@ def _subscription(snap: Snapshot, data: Any) -> None:
     if not isinstance(data, dict):
         raise PayloadError("GET /v1/user/subscription: answer is not an object")
     for field, metric in (
-        ("character_count", "elevenlabs_subscription_characters_used"),
-        ("character_limit", "elevenlabs_subscription_characters_limit"),
-        ("next_character_count_reset_unix", "elevenlabs_subscription_next_reset_timestamp_seconds"),
+        ("character_count", "lookout_elevenlabs_subscription_characters_used"),
+        ("character_limit", "lookout_elevenlabs_subscription_characters_limit"),
+        ("next_character_count_reset_unix", "lookout_elevenlabs_subscription_next_reset_timestamp_seconds"),
     ):
         v = data.get(field)
         if v is None:
@@ -221,7 +225,8 @@ def _subscription(snap: Snapshot, data: Any) -> None:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise PayloadError(f"GET /v1/user/subscription: {field} is not a number")
         snap.add(metric, float(v))
-    snap.add_info("elevenlabs_subscription_info", {}, tier=_short(data.get("tier")), status=_short(data.get("status")))
+    snap.add_info("lookout_elevenlabs_subscription_info", {}, tier=_short(data.get("tier")),
+                  status=_short(data.get("status")))
 
 
 def _short(v: Any) -> str:

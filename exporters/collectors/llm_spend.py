@@ -5,22 +5,22 @@ the row source is the overridable query ``usage``): on the first refresh after s
 whole table per (provider, model, feature, 15-minute bucket), in the same snapshot as ``max(id)`` and the ids of
 the last ``tail_ids`` rows; afterwards only rows with ``id`` above the cursor (a range scan of the primary key)
 plus the ids still missing below it (``id = ANY(...)``), so a refresh costs in proportion to the new rows.
-Publishes: ``llm_tokens_total{provider,model,type}``, ``llm_spend_usd_total{provider,model,feature}``,
-``llm_calls_total{provider,model,feature}``, ``llm_unpriced_tokens_total{provider,model,type}``,
-``llm_unpriced_calls_total{provider,model}`` (a model the table does not price is counted and logged, never
+Publishes: ``lookout_llm_tokens_total{provider,model,type}``, ``lookout_llm_spend_usd_total{provider,model,feature}``,
+``lookout_llm_calls_total{provider,model,feature}``, ``lookout_llm_unpriced_tokens_total{provider,model,type}``,
+``lookout_llm_unpriced_calls_total{provider,model}`` (a model the table does not price is counted and logged, never
 priced at zero), the cursor state and the price table's version.
 
 Restarts: the totals, the cursor and the watched ids are kept in a local checkpoint file (``_checkpoint``: written
 atomically after each refresh that read rows, never in the user's database). At start a checkpoint written for the
 same database, query, price table and label cap whose fingerprint rows still match is restored, and the first refresh
 reads only what was added since; otherwise (no file, or a corrupt, oversized, foreign or outdated one: one log line
-and ``llm_usage_checkpoint_rejected_total``) the totals are recomputed from the whole table. Either way they equal
-exactly what the previous process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding
+and ``lookout_llm_usage_checkpoint_rejected_total``) the totals are recomputed from the whole table. Either way they
+equal exactly what the previous process had counted plus what arrived meanwhile (exact ``Decimal`` sums: no rounding
 drift), never less: ``rate()`` sees no reset, and two exporters reading the same table publish the same values.
 Rows committed out of id order (a transaction holding a lower id commits after a higher one) are caught: ids
 skipped by the cursor are watched for ``late_commit_window`` and counted when they appear; beyond
-``max_watched_ids`` holes, ``llm_usage_totals_lower_bound`` says the totals may be a lower bound. Rows are assumed
-immutable and never deleted (see ``docs/llm_spend.md``).
+``max_watched_ids`` holes, ``lookout_llm_usage_totals_lower_bound`` says the totals may be a lower bound. Rows are
+assumed immutable and never deleted (see ``docs/llm_spend.md``).
 """
 
 from __future__ import annotations
@@ -135,9 +135,9 @@ class LlmSpendSettings(PgSettings):
     batch_rows: int = setting(50_000, help="Rows read per query at most; a backlog is read over several queries.")
     max_watched_ids: int = setting(
         20_000, help="Missing ids watched at most; holes beyond it are not watched (logged once, and "
-        "`llm_usage_totals_lower_bound` is 1 for `late_commit_window`).",
-        at_cap="lower bound: `llm_usage_totals_lower_bound` is 1 while a row committed late in an unwatched hole "
-        "could still be missed (for `late_commit_window`).",
+        "`lookout_llm_usage_totals_lower_bound` is 1 for `late_commit_window`).",
+        at_cap="lower bound: `lookout_llm_usage_totals_lower_bound` is 1 while a row committed late in an "
+        "unwatched hole could still be missed (for `late_commit_window`).",
     )
     checkpoint: bool = setting(
         True, help="Keep the totals in a local checkpoint file, so a restart reads only the rows added since "
@@ -148,7 +148,7 @@ class LlmSpendSettings(PgSettings):
         None, help="The checkpoint file. Default: `llm_spend.checkpoint.json` in the exporter's state directory "
         "(`$STATE_DIRECTORY`, set by systemd's `StateDirectory=lookout`); without one, no checkpoint. A corrupt, "
         "foreign or oversized file, or one whose rows no longer match the database, is ignored (one log line, "
-        "`llm_usage_checkpoint_rejected_total`) and the totals are aggregated from the table."
+        "`lookout_llm_usage_checkpoint_rejected_total`) and the totals are aggregated from the table."
     )
     max_label_values: int = setting(
         30,
@@ -181,26 +181,27 @@ llm_spend:
   interval: 30s
 """
     metrics = (
-        counter("llm_tokens_total", "Tokens used by LLM calls, by type (input_cache_hit, input_cache_miss, output).",
+        counter("lookout_llm_tokens_total",
+                "Tokens used by LLM calls, by type (input_cache_hit, input_cache_miss, output).",
                 "provider", "model", "type"),
-        counter("llm_spend_usd_total", "Cost of LLM calls in USD from the price table (priced calls only).",
+        counter("lookout_llm_spend_usd_total", "Cost of LLM calls in USD from the price table (priced calls only).",
                 "provider", "model", "feature"),
-        counter("llm_calls_total", "LLM calls recorded by the application.", "provider", "model", "feature"),
-        counter("llm_unpriced_tokens_total",
+        counter("lookout_llm_calls_total", "LLM calls recorded by the application.", "provider", "model", "feature"),
+        counter("lookout_llm_unpriced_tokens_total",
                 "Tokens of calls the price table cannot price (unknown or retired model), by type.",
                 "provider", "model", "type"),
-        counter("llm_unpriced_calls_total", "Calls the price table cannot price.", "provider", "model"),
-        gauge("llm_usage_cursor_id", "Highest usage row id read."),
-        gauge("llm_usage_watched_ids", "Ids below the cursor still watched for a late commit."),
-        gauge("llm_usage_newest_row_timestamp_seconds", "created_at of the newest usage row read (0 if none)."),
-        gauge("llm_usage_totals_lower_bound", "1 while ids skipped beyond max_watched_ids could still commit "
+        counter("lookout_llm_unpriced_calls_total", "Calls the price table cannot price.", "provider", "model"),
+        gauge("lookout_llm_usage_cursor_id", "Highest usage row id read."),
+        gauge("lookout_llm_usage_watched_ids", "Ids below the cursor still watched for a late commit."),
+        gauge("lookout_llm_usage_newest_row_timestamp_seconds", "created_at of the newest usage row read (0 if none)."),
+        gauge("lookout_llm_usage_totals_lower_bound", "1 while ids skipped beyond max_watched_ids could still commit "
               "unseen (the totals may then be a lower bound), else 0."),
-        gauge("llm_usage_checkpoint_loaded", "1 if this process started from the local checkpoint instead of "
+        gauge("lookout_llm_usage_checkpoint_loaded", "1 if this process started from the local checkpoint instead of "
               "aggregating the whole table."),
-        counter("llm_usage_checkpoint_rejected_total", "Checkpoint files ignored at start (corrupt, oversized, "
+        counter("lookout_llm_usage_checkpoint_rejected_total", "Checkpoint files ignored at start (corrupt, oversized, "
                 "foreign, changed: the database no longer holds the checkpoint's rows) or not written (write).",
                 "reason"),
-        info("llm_price_table_info", "Version of the price table in use.", "version"),
+        info("lookout_llm_price_table_info", "Version of the price table in use.", "version"),
     )
 
     def __init__(self, settings: LlmSpendSettings):
@@ -475,7 +476,7 @@ llm_spend:
             if (provider_raw, model_raw) not in self._warned_unpriced and len(self._warned_unpriced) < 100:
                 self._warned_unpriced.add((provider_raw, model_raw))
                 log.warning("llm_spend: no price for provider %r model %r at %s: counted in "
-                            "llm_unpriced_tokens_total; add it to the price table", provider_raw[:64],
+                            "lookout_llm_unpriced_tokens_total; add it to the price table", provider_raw[:64],
                             model_raw[:64], _bucket_time(bucket).isoformat())
             return
         # tokens summed per price: the cost is computed when published, exactly, from a few sums per series
@@ -494,30 +495,31 @@ llm_spend:
         return {k3: sum((r.cost(*v) for r, v in by_rate.items()), _ZERO) for k3, by_rate in self.priced.items()}
 
     def _emit(self, snap: Snapshot) -> None:
-        for name in ("llm_tokens_total", "llm_spend_usd_total", "llm_calls_total", "llm_unpriced_tokens_total",
-                     "llm_unpriced_calls_total"):
+        for name in ("lookout_llm_tokens_total", "lookout_llm_spend_usd_total", "lookout_llm_calls_total",
+                     "lookout_llm_unpriced_tokens_total",
+                     "lookout_llm_unpriced_calls_total"):
             snap.declare(name)
         for (p, m, t), v in sorted(_by_type(self.series).items()):
-            snap.add("llm_tokens_total", v, provider=p, model=m, type=t)
+            snap.add("lookout_llm_tokens_total", v, provider=p, model=m, type=t)
         for (p, m, f), d in sorted(self.spend().items()):
-            snap.add("llm_spend_usd_total", float(d), provider=p, model=m, feature=f)
+            snap.add("lookout_llm_spend_usd_total", float(d), provider=p, model=m, feature=f)
         for (p, m, f), acc in sorted(self.series.items()):
-            snap.add("llm_calls_total", acc[0], provider=p, model=m, feature=f)
+            snap.add("lookout_llm_calls_total", acc[0], provider=p, model=m, feature=f)
         for (p, m, t), v in sorted(_by_type(self.unpriced).items()):
-            snap.add("llm_unpriced_tokens_total", v, provider=p, model=m, type=t)
+            snap.add("lookout_llm_unpriced_tokens_total", v, provider=p, model=m, type=t)
         unpriced_calls: dict[tuple[str, str], int] = {}
         for (p, m, _f), acc in self.unpriced.items():
             unpriced_calls[(p, m)] = unpriced_calls.get((p, m), 0) + acc[0]
         for (p, m), v in sorted(unpriced_calls.items()):
-            snap.add("llm_unpriced_calls_total", v, provider=p, model=m)
-        snap.add("llm_usage_cursor_id", self.cursor or 0)
-        snap.add("llm_usage_watched_ids", len(self.watched))
-        snap.add("llm_usage_newest_row_timestamp_seconds", self.newest)
-        snap.add("llm_usage_totals_lower_bound", 1 if self.wall() < self.lower_bound_until else 0)
-        snap.add("llm_usage_checkpoint_loaded", 1 if self.checkpoint_loaded else 0)
+            snap.add("lookout_llm_unpriced_calls_total", v, provider=p, model=m)
+        snap.add("lookout_llm_usage_cursor_id", self.cursor or 0)
+        snap.add("lookout_llm_usage_watched_ids", len(self.watched))
+        snap.add("lookout_llm_usage_newest_row_timestamp_seconds", self.newest)
+        snap.add("lookout_llm_usage_totals_lower_bound", 1 if self.wall() < self.lower_bound_until else 0)
+        snap.add("lookout_llm_usage_checkpoint_loaded", 1 if self.checkpoint_loaded else 0)
         for reason, n in self.checkpoint_rejected.items():
-            snap.add("llm_usage_checkpoint_rejected_total", n, reason=reason)
-        snap.add_info("llm_price_table_info", {}, version=self.prices.version or "unversioned")
+            snap.add("lookout_llm_usage_checkpoint_rejected_total", n, reason=reason)
+        snap.add_info("lookout_llm_price_table_info", {}, version=self.prices.version or "unversioned")
 
 
 def _by_type(series: dict[tuple[str, str, str], list[int]]) -> dict[tuple[str, str, str], int]:

@@ -174,15 +174,16 @@ class MarketplaceSyncSettings(PgSettings):
     stale_thresholds: list[Duration] = setting(
         [Duration(120), Duration(900), Duration(3600)],
         help="A seller is stale beyond T when its last successful sync is more than T ago; one "
-        "`marketplace_sync_stale_sellers` series per threshold. The sync runs every 30 s.",
+        "`lookout_marketplace_sync_stale_sellers` series per threshold. The sync runs every 30 s.",
     )
     error_threshold: int = setting(3, help="Sellers with at least this many consecutive sync errors count as erroring.")
     sellers_interval: Duration = setting(
-        Duration(300), help="How often the active sellers are counted (`marketplace_sync_sellers`): the count reads "
+        Duration(300),
+        help="How often the active sellers are counted (`lookout_marketplace_sync_sellers`): the count reads "
         "every seller's row, the other metrics only the stale and erroring ones, every refresh."
     )
     token_horizon: Duration = setting(
-        Duration(14 * 86400), help="Tokens expiring within this horizon count in `marketplace_tokens_expiring`."
+        Duration(14 * 86400), help="Tokens expiring within this horizon count in `lookout_marketplace_tokens_expiring`."
     )
     marketplaces: list[str] = setting(["wb", "ozon"], help="Marketplaces published even with no row (zeros).")
     kinds: list[str] = setting(
@@ -207,30 +208,32 @@ class MarketplaceSyncCollector(PgCollector[MarketplaceSyncSettings]):
     DEFAULT_QUERIES = QUERIES
     metrics = (
         gauge(
-            "marketplace_sync_lag_seconds",
+            "lookout_marketplace_sync_lag_seconds",
             "Worst time since the last successful sync across active sellers (since the seller's "
             "creation when it never succeeded).",
             "marketplace", "kind",
         ),
-        gauge("marketplace_sync_sellers", "Active sellers with an active account synced for this kind.",
+        gauge("lookout_marketplace_sync_sellers", "Active sellers with an active account synced for this kind.",
               "marketplace", "kind"),
         gauge(
-            "marketplace_sync_stale_sellers",
+            "lookout_marketplace_sync_stale_sellers",
             "Active sellers whose last successful sync is older than the threshold (seconds).",
             "marketplace", "kind", "threshold",
         ),
-        gauge("marketplace_sync_erroring_sellers",
+        gauge("lookout_marketplace_sync_erroring_sellers",
               "Active sellers with at least error_threshold consecutive sync errors.", "marketplace", "kind"),
-        gauge("marketplace_sync_consecutive_errors_max", "Highest consecutive sync error count of any active seller.",
+        gauge("lookout_marketplace_sync_consecutive_errors_max",
+              "Highest consecutive sync error count of any active seller.",
               "marketplace", "kind"),
         gauge(
-            "marketplace_token_earliest_expiry_timestamp_seconds",
+            "lookout_marketplace_token_earliest_expiry_timestamp_seconds",
             "Unix time at which the first active seller token of the marketplace expires (absent when no "
             "active token has an expiry).",
             "marketplace",
         ),
-        gauge("marketplace_tokens_expired", "Active seller tokens already expired.", "marketplace"),
-        gauge("marketplace_tokens_expiring", "Active seller tokens expiring within token_horizon.", "marketplace"),
+        gauge("lookout_marketplace_tokens_expired", "Active seller tokens already expired.", "marketplace"),
+        gauge("lookout_marketplace_tokens_expiring", "Active seller tokens expiring within token_horizon.",
+              "marketplace"),
     )
     summary = (
         "Wildberries/Ozon synchronisation health from `sync_state` and `seller_marketplace_accounts`: worst "
@@ -303,24 +306,26 @@ marketplace_sync:
             stale[(str(r["marketplace"]), str(r["kind"]), th)] = number(r["sellers"])
         for m, k in sorted(pairs):
             r = lag.get((m, k), {})
-            snap.add("marketplace_sync_lag_seconds", number(r.get("max_lag_seconds")), marketplace=m, kind=k)
-            snap.add("marketplace_sync_sellers", sellers.get((m, k), 0.0), marketplace=m, kind=k)
-            snap.add("marketplace_sync_erroring_sellers", number(r.get("erroring_sellers")), marketplace=m, kind=k)
-            snap.add("marketplace_sync_consecutive_errors_max", number(r.get("max_consecutive_errors")),
+            snap.add("lookout_marketplace_sync_lag_seconds", number(r.get("max_lag_seconds")), marketplace=m, kind=k)
+            snap.add("lookout_marketplace_sync_sellers", sellers.get((m, k), 0.0), marketplace=m, kind=k)
+            snap.add("lookout_marketplace_sync_erroring_sellers", number(r.get("erroring_sellers")), marketplace=m,
+                     kind=k)
+            snap.add("lookout_marketplace_sync_consecutive_errors_max", number(r.get("max_consecutive_errors")),
                      marketplace=m, kind=k)
             for t in s.stale_thresholds:
                 th = _threshold_label(float(t))
-                snap.add("marketplace_sync_stale_sellers", stale.get((m, k, th), 0.0), marketplace=m, kind=k,
+                snap.add("lookout_marketplace_sync_stale_sellers", stale.get((m, k, th), 0.0), marketplace=m, kind=k,
                          threshold=th)
         tokens = {str(r["marketplace"]): r for r in rows["token_expiry"]}
-        snap.declare("marketplace_token_earliest_expiry_timestamp_seconds")
+        snap.declare("lookout_marketplace_token_earliest_expiry_timestamp_seconds")
         for m in sorted(set(s.marketplaces) | set(tokens)):
             r = tokens.get(m, {})
             earliest = r.get("earliest_expiry")
             if earliest is not None:
-                snap.add("marketplace_token_earliest_expiry_timestamp_seconds", earliest.timestamp(), marketplace=m)
-            snap.add("marketplace_tokens_expired", number(r.get("expired")), marketplace=m)
-            snap.add("marketplace_tokens_expiring", number(r.get("expiring")), marketplace=m)
+                snap.add("lookout_marketplace_token_earliest_expiry_timestamp_seconds", earliest.timestamp(),
+                         marketplace=m)
+            snap.add("lookout_marketplace_tokens_expired", number(r.get("expired")), marketplace=m)
+            snap.add("lookout_marketplace_tokens_expiring", number(r.get("expiring")), marketplace=m)
 
 
 COLLECTOR = MarketplaceSyncCollector

@@ -3,9 +3,9 @@
 Reads (PostgreSQL 14-16, any role that sees other sessions: ``pg_monitor`` or ``pg_read_all_stats``):
 ``pg_stat_activity`` of client backends, joined to ``pg_database``, and ``pg_blocking_pids()`` called only for
 sessions waiting on a lock (the function takes the lock manager's locks, so it is kept off idle sessions).
-Publishes per database: ``pg_blocked_sessions``, ``pg_oldest_lock_wait_seconds``,
-``pg_idle_in_transaction_sessions``, ``pg_oldest_transaction_age_seconds{state}`` (active, idle in
-transaction) and ``pg_oldest_query_age_seconds``. Every database that accepts connections has its series
+Publishes per database: ``lookout_pg_blocked_sessions``, ``lookout_pg_oldest_lock_wait_seconds``,
+``lookout_pg_idle_in_transaction_sessions``, ``lookout_pg_oldest_transaction_age_seconds{state}`` (active, idle in
+transaction) and ``lookout_pg_oldest_query_age_seconds``. Every database that accepts connections has its series
 (zeros when quiet); beyond ``max_databases`` the rest are folded into ``datname="other"`` (counts summed, ages
 the maximum), so totals stay exact and labels bounded.
 
@@ -136,14 +136,17 @@ class PgActivityCollector(PgCollector[PgActivitySettings]):
     Settings = PgActivitySettings
     DEFAULT_QUERIES = QUERIES
     metrics = (
-        gauge("pg_blocked_sessions", "Sessions waiting on a lock held by another session.", "datname"),
-        gauge("pg_oldest_lock_wait_seconds", "How long the longest-waiting blocked session has waited (0: none).",
+        gauge("lookout_pg_blocked_sessions", "Sessions waiting on a lock held by another session.", "datname"),
+        gauge("lookout_pg_oldest_lock_wait_seconds",
+              "How long the longest-waiting blocked session has waited (0: none).",
               "datname"),
-        gauge("pg_idle_in_transaction_sessions", "Sessions idle inside an open transaction (aborted ones included).",
+        gauge("lookout_pg_idle_in_transaction_sessions",
+              "Sessions idle inside an open transaction (aborted ones included).",
               "datname"),
-        gauge("pg_oldest_transaction_age_seconds", "Age of the oldest open transaction, by the session's state "
+        gauge("lookout_pg_oldest_transaction_age_seconds", "Age of the oldest open transaction, by the session's state "
               "(active, idle in transaction); 0 when there is none.", "datname", "state"),
-        gauge("pg_oldest_query_age_seconds", "Run time of the longest-running active query (0: none).", "datname"),
+        gauge("lookout_pg_oldest_query_age_seconds", "Run time of the longest-running active query (0: none).",
+              "datname"),
     )
     summary = (
         "Who waits on whom in PostgreSQL: blocked sessions, idle-in-transaction sessions, the oldest transaction "
@@ -165,12 +168,12 @@ pg_activity:
         rows = self.source.run("sessions", params={})["sessions"]
         require(rows, COLUMNS, self.name, "sessions")
         for name, act in sorted(bounded(rows, s.max_databases).items()):
-            snap.add("pg_blocked_sessions", act.blocked, datname=name)
-            snap.add("pg_oldest_lock_wait_seconds", act.oldest_lock_wait, datname=name)
-            snap.add("pg_idle_in_transaction_sessions", act.idle_in_transaction, datname=name)
-            snap.add("pg_oldest_transaction_age_seconds", act.oldest_active_xact, datname=name, state=STATES[0])
-            snap.add("pg_oldest_transaction_age_seconds", act.oldest_idle_xact, datname=name, state=STATES[1])
-            snap.add("pg_oldest_query_age_seconds", act.oldest_query, datname=name)
+            snap.add("lookout_pg_blocked_sessions", act.blocked, datname=name)
+            snap.add("lookout_pg_oldest_lock_wait_seconds", act.oldest_lock_wait, datname=name)
+            snap.add("lookout_pg_idle_in_transaction_sessions", act.idle_in_transaction, datname=name)
+            snap.add("lookout_pg_oldest_transaction_age_seconds", act.oldest_active_xact, datname=name, state=STATES[0])
+            snap.add("lookout_pg_oldest_transaction_age_seconds", act.oldest_idle_xact, datname=name, state=STATES[1])
+            snap.add("lookout_pg_oldest_query_age_seconds", act.oldest_query, datname=name)
         for spec in self.metrics:
             snap.declare(spec.name)
 

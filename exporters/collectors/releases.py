@@ -11,9 +11,9 @@ Reads, per service, whichever source the site configures:
 - ``process``: text of the master's command line (e.g. ``gunicorn: master [voice-api]``): the master's
   start time is the deploy time (a deploy = a restart), and the revision its start time in UTC.
 
-Publishes ``app_release_info{service,revision}`` (1) and ``app_release_timestamp_seconds{service}``: a
+Publishes ``lookout_app_release_info{service,revision}`` (1) and ``lookout_app_release_timestamp_seconds{service}``: a
 change of the timestamp is a deploy (the dashboards' annotations; the alert notifications' "started N min
-after deploy"). A source that cannot be read publishes ``app_release_up{service} 0`` and no release; every read
+after deploy"). A source that cannot be read publishes ``lookout_app_release_up{service} 0`` and no release; every read
 is bounded in size.
 """
 
@@ -212,11 +212,11 @@ class Releases(Collector[ReleasesSettings]):
     name = "releases"
     Settings = ReleasesSettings
     metrics = (
-        info("app_release_info", "The release each service runs (1); `revision` is a short commit id, the "
+        info("lookout_app_release_info", "The release each service runs (1); `revision` is a short commit id, the "
              "release file's first line, or the master's start time.", "service"),
-        gauge("app_release_timestamp_seconds", "When the running release was deployed (HEAD moved, the release "
+        gauge("lookout_app_release_timestamp_seconds", "When the running release was deployed (HEAD moved, the release "
               "file was written, the master started): a change is a deploy.", "service"),
-        gauge("app_release_up", "1 when the service's release source could be read.", "service"),
+        gauge("lookout_app_release_up", "1 when the service's release source could be read.", "service"),
     )
     summary = ("The running release of each service (git checkout, release file or master start time) and when "
                "it was deployed: deploy annotations on the boards, \"after deploy\" in notifications.")
@@ -244,19 +244,19 @@ releases:
 
     def refresh(self, snap: Snapshot) -> None:
         cfg = self.settings
-        snap.declare("app_release_info")
-        snap.declare("app_release_timestamp_seconds")
+        snap.declare("lookout_app_release_info")
+        snap.declare("lookout_app_release_timestamp_seconds")
         for s in cfg.services:
             try:
                 rev, ts = self.read(s)
             except (SourceError, OSError, ValueError) as exc:
                 self.errors[s.service] = str(exc)
-                snap.add("app_release_up", 0, service=s.service)
+                snap.add("lookout_app_release_up", 0, service=s.service)
                 continue
             self.errors.pop(s.service, None)
-            snap.add("app_release_up", 1, service=s.service)
-            snap.add_info("app_release_info", {"revision": rev}, service=s.service)
-            snap.add("app_release_timestamp_seconds", ts, service=s.service)
+            snap.add("lookout_app_release_up", 1, service=s.service)
+            snap.add_info("lookout_app_release_info", {"revision": rev}, service=s.service)
+            snap.add("lookout_app_release_timestamp_seconds", ts, service=s.service)
 
 
 COLLECTOR = Releases

@@ -91,13 +91,13 @@ class SlaCollector(PgCollector[SlaSettings]):
     Settings = SlaSettings
     DEFAULT_QUERIES = QUERIES
     metrics = (
-        gauge("sla_interactions_breached", "Open interactions past their SLA deadline.", "channel"),
-        gauge("sla_interactions_at_risk", "Open interactions due within the horizon.", "channel"),
-        gauge("sla_oldest_breach_age_seconds", "Time since the deadline of the oldest open breach (0 if none).",
+        gauge("lookout_sla_interactions_breached", "Open interactions past their SLA deadline.", "channel"),
+        gauge("lookout_sla_interactions_at_risk", "Open interactions due within the horizon.", "channel"),
+        gauge("lookout_sla_oldest_breach_age_seconds", "Time since the deadline of the oldest open breach (0 if none).",
               "channel"),
-        gauge("sla_interactions_unescalated",
+        gauge("lookout_sla_interactions_unescalated",
               "Open breaches not escalated escalation_grace after their deadline.", "channel"),
-        gauge("sla_horizon_seconds", "The configured at-risk horizon."),
+        gauge("lookout_sla_horizon_seconds", "The configured at-risk horizon."),
     )
     summary = (
         "Open interactions past or near their SLA deadline, per channel (chat, feedback, question), and "
@@ -127,11 +127,11 @@ sla:
         by_channel = {str(r["channel"]): r for r in rows}
         for ch in sorted(set(s.channels) | set(by_channel)):
             r = by_channel.get(ch, {})
-            snap.add("sla_interactions_breached", number(r.get("breached")), channel=ch)
-            snap.add("sla_interactions_at_risk", number(r.get("at_risk")), channel=ch)
-            snap.add("sla_oldest_breach_age_seconds", number(r.get("oldest_breach_age_seconds")), channel=ch)
-            snap.add("sla_interactions_unescalated", number(r.get("unescalated")), channel=ch)
-        snap.add("sla_horizon_seconds", float(s.horizon))
+            snap.add("lookout_sla_interactions_breached", number(r.get("breached")), channel=ch)
+            snap.add("lookout_sla_interactions_at_risk", number(r.get("at_risk")), channel=ch)
+            snap.add("lookout_sla_oldest_breach_age_seconds", number(r.get("oldest_breach_age_seconds")), channel=ch)
+            snap.add("lookout_sla_interactions_unescalated", number(r.get("unescalated")), channel=ch)
+        snap.add("lookout_sla_horizon_seconds", float(s.horizon))
 
 
 COLLECTOR = SlaCollector

@@ -4,8 +4,8 @@ Reads: each configured token from an environment variable or a file at every ref
 seen without a restart), or a `value` that must itself be `${VAR}` (a literal token in the file is a config
 error); decodes the JWT payload (the middle, base64url part) and reads its ``exp`` claim. The token is never
 verified, sent anywhere, logged or labelled.
-Publishes: ``api_token_expiry_timestamp_seconds{name}`` for tokens with an ``exp`` claim and
-``api_token_readable{name}`` (0 when the token is missing, is not a JWT or has no numeric ``exp``; the log
+Publishes: ``lookout_api_token_expiry_timestamp_seconds{name}`` for tokens with an ``exp`` claim and
+``lookout_api_token_readable{name}`` (0 when the token is missing, is not a JWT or has no numeric ``exp``; the log
 line names the token's configuration name and the reason, never the value).
 """
 
@@ -116,8 +116,8 @@ tokens:
       file: /run/secrets/wb_questions_token
 """
     metrics = (
-        gauge("api_token_expiry_timestamp_seconds", "Unix time of the token's exp claim.", "name"),
-        gauge("api_token_readable", "1 if the token was read and is a JWT with a numeric exp claim.", "name"),
+        gauge("lookout_api_token_expiry_timestamp_seconds", "Unix time of the token's exp claim.", "name"),
+        gauge("lookout_api_token_readable", "1 if the token was read and is a JWT with a numeric exp claim.", "name"),
     )
 
     def __init__(self, settings: TokenSettings):
@@ -125,17 +125,17 @@ tokens:
         self._last_error: dict[str, str] = {}
 
     def refresh(self, snap: Snapshot) -> None:
-        snap.declare("api_token_expiry_timestamp_seconds")
+        snap.declare("lookout_api_token_expiry_timestamp_seconds")
         for t in self.settings.tokens:
             try:
                 exp = jwt_expiry(t.read())
             except TokenError as exc:
                 self._report(t.name, str(exc))
-                snap.add("api_token_readable", 0, name=t.name)
+                snap.add("lookout_api_token_readable", 0, name=t.name)
                 continue
             self._report(t.name, "")
-            snap.add("api_token_readable", 1, name=t.name)
-            snap.add("api_token_expiry_timestamp_seconds", exp, name=t.name)
+            snap.add("lookout_api_token_readable", 1, name=t.name)
+            snap.add("lookout_api_token_expiry_timestamp_seconds", exp, name=t.name)
 
     def _report(self, name: str, error: str) -> None:
         """Log once per change of a token's state."""

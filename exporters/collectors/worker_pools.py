@@ -8,10 +8,10 @@ already tracked; ``cmdline`` of new and young processes (cached by pid and start
 (``_pool_sockets``: listeners every refresh, connections only when a worker holds a socket not known
 to be something else); Gunicorn's control socket (``_gunicorn_ctl``) for the configured worker count
 and the dirty arbiter's PID.
-Publishes, labels ``server`` and ``service``: ``worker_pool_master_up``, ``worker_pool_masters``,
-``worker_pool_workers``, ``worker_pool_workers_expected``, ``worker_pool_workers_busy``,
-``worker_pool_worker_restarts_total``, ``worker_pool_listen_queue_length`` / ``_limit``, worker
-memory (sum and max RSS), ``worker_pool_workers_cpu_seconds_total`` and the master's RSS and start time.
+Publishes, labels ``server`` and ``service``: ``lookout_worker_pool_master_up``, ``lookout_worker_pool_masters``,
+``lookout_worker_pool_workers``, ``lookout_worker_pool_workers_expected``, ``lookout_worker_pool_workers_busy``,
+``lookout_worker_pool_worker_restarts_total``, ``lookout_worker_pool_listen_queue_length`` / ``_limit``, worker
+memory (sum and max RSS), ``lookout_worker_pool_workers_cpu_seconds_total`` and the master's RSS and start time.
 No PID is ever a label.
 
 How processes are told apart (``_servers`` has the per-server rules): a master is a process whose
@@ -82,7 +82,7 @@ class PoolSettings:
         None,
         help="Workers the pool should run. Default: Gunicorn's control socket, then `-w`/`--workers`, "
         "`GUNICORN_CMD_ARGS`, `WEB_CONCURRENCY`; Uvicorn's `--workers`; Celery's `--concurrency`/`-c`. "
-        "When none is known `worker_pool_workers_expected` is not published.",
+        "When none is known `lookout_worker_pool_workers_expected` is not published.",
     )
     port: int | None = setting(
         None, help="Listening TCP port: enables the listen-queue metrics and connection-based busy workers."
@@ -192,24 +192,27 @@ worker_pools:
       match: "worker"
 """
     metrics = (
-        gauge("worker_pool_master_up", "1 if a master (arbiter) process of the pool is alive.", *L),
-        gauge("worker_pool_masters", "Master processes matched (more than 1 during a Gunicorn USR2 upgrade, "
+        gauge("lookout_worker_pool_master_up", "1 if a master (arbiter) process of the pool is alive.", *L),
+        gauge("lookout_worker_pool_masters", "Master processes matched (more than 1 during a Gunicorn USR2 upgrade, "
               "or when `match` is too broad).", *L),
-        gauge("worker_pool_workers", "Live worker processes (zombies, dirty arbiters and the multiprocessing "
+        gauge("lookout_worker_pool_workers", "Live worker processes (zombies, dirty arbiters and the multiprocessing "
               "resource tracker excluded; orphans of a dead master included while they live).", *L),
-        gauge("worker_pool_workers_expected", "Workers the pool is configured to run.", *L),
-        gauge("worker_pool_workers_busy", "Workers serving a request now: holding an established connection "
+        gauge("lookout_worker_pool_workers_expected", "Workers the pool is configured to run.", *L),
+        gauge("lookout_worker_pool_workers_busy", "Workers serving a request now: holding an established connection "
               "on the pool's port, else using CPU (see docs/worker_pools.md).", *L),
-        counter("worker_pool_worker_restarts_total", "Workers that died and were replaced under a live master.", *L),
-        gauge("worker_pool_listen_queue_length", "Connections waiting in the listening socket's accept queue.", *L),
-        gauge("worker_pool_listen_queue_limit", "Accept queue limit (listen backlog) of the listening socket.", *L),
-        gauge("worker_pool_workers_resident_memory_bytes", "Resident memory of all workers (RSS, shared pages "
+        counter("lookout_worker_pool_worker_restarts_total",
+                "Workers that died and were replaced under a live master.", *L),
+        gauge("lookout_worker_pool_listen_queue_length", "Connections waiting in the listening socket's accept queue.",
+              *L),
+        gauge("lookout_worker_pool_listen_queue_limit", "Accept queue limit (listen backlog) of the listening socket.",
+              *L),
+        gauge("lookout_worker_pool_workers_resident_memory_bytes", "Resident memory of all workers (RSS, shared pages "
               "counted once per worker).", *L),
-        gauge("worker_pool_worker_resident_memory_max_bytes", "Resident memory of the largest worker.", *L),
-        counter("worker_pool_workers_cpu_seconds_total", "CPU time (user + system) used by the pool's workers, "
+        gauge("lookout_worker_pool_worker_resident_memory_max_bytes", "Resident memory of the largest worker.", *L),
+        counter("lookout_worker_pool_workers_cpu_seconds_total", "CPU time (user + system) used by the pool's workers, "
                 "including workers that have exited.", *L),
-        gauge("worker_pool_master_resident_memory_bytes", "Resident memory of the master process(es).", *L),
-        gauge("worker_pool_master_start_time_seconds", "Unix time the (oldest) master process started.", *L),
+        gauge("lookout_worker_pool_master_resident_memory_bytes", "Resident memory of the master process(es).", *L),
+        gauge("lookout_worker_pool_master_start_time_seconds", "Unix time the (oldest) master process started.", *L),
     )
 
     def __init__(self, settings: WorkerPoolsSettings):
@@ -449,33 +452,34 @@ worker_pools:
                 found[key] = scan.procs[key[0]]
         self._track(pool, found, masters, scan)
 
-        snap.add("worker_pool_master_up", 1 if masters else 0, **labels)
-        snap.add("worker_pool_masters", len(masters), **labels)
-        snap.add("worker_pool_workers", len(found), **labels)
+        snap.add("lookout_worker_pool_master_up", 1 if masters else 0, **labels)
+        snap.add("lookout_worker_pool_masters", len(masters), **labels)
+        snap.add("lookout_worker_pool_workers", len(found), **labels)
         if expected is not None:
-            snap.add("worker_pool_workers_expected", expected, **labels)
-        snap.add("worker_pool_worker_restarts_total", pool.restarts, **labels)
+            snap.add("lookout_worker_pool_workers_expected", expected, **labels)
+        snap.add("lookout_worker_pool_worker_restarts_total", pool.restarts, **labels)
         cpu = pool.dead_cpu_ticks + sum(w.cpu_ticks for w in found.values())
-        snap.add("worker_pool_workers_cpu_seconds_total", cpu / CLK_TCK, **labels)
-        snap.add("worker_pool_workers_resident_memory_bytes", sum(w.rss_bytes for w in found.values()), **labels)
+        snap.add("lookout_worker_pool_workers_cpu_seconds_total", cpu / CLK_TCK, **labels)
+        snap.add("lookout_worker_pool_workers_resident_memory_bytes", sum(w.rss_bytes for w in found.values()),
+                 **labels)
         if found:
-            snap.add("worker_pool_worker_resident_memory_max_bytes", max(w.rss_bytes for w in found.values()),
+            snap.add("lookout_worker_pool_worker_resident_memory_max_bytes", max(w.rss_bytes for w in found.values()),
                      **labels)
         if masters:
-            snap.add("worker_pool_master_resident_memory_bytes", sum(m.rss_bytes for m in masters), **labels)
-            snap.add("worker_pool_master_start_time_seconds",
+            snap.add("lookout_worker_pool_master_resident_memory_bytes", sum(m.rss_bytes for m in masters), **labels)
+            snap.add("lookout_worker_pool_master_start_time_seconds",
                      (self._boot_time or 0) + masters[0].start_ticks / CLK_TCK, **labels)
 
         net_pid = masters[0].pid if masters else next(iter(found.values())).pid if found else None
         socks = scan.sockets(net_pid) if cfg.port is not None and net_pid is not None else None
         busy = self._busy(pool, found, socks, scan)
         if masters or found:
-            snap.add("worker_pool_workers_busy", busy, **labels)
+            snap.add("lookout_worker_pool_workers_busy", busy, **labels)
         listening = socks.listen.get(cfg.port or 0) if socks is not None else None
         if listening:
-            snap.add("worker_pool_listen_queue_length", sum(q for q, _ in listening), **labels)
+            snap.add("lookout_worker_pool_listen_queue_length", sum(q for q, _ in listening), **labels)
             if all(limit is not None for _, limit in listening):
-                snap.add("worker_pool_listen_queue_limit", sum(limit or 0 for _, limit in listening), **labels)
+                snap.add("lookout_worker_pool_listen_queue_limit", sum(limit or 0 for _, limit in listening), **labels)
             else:
                 self.note(f"limit:{cfg.service}", f"pool {cfg.service}: the listening socket is in another network "
                           "namespace, listen queue limit not published")

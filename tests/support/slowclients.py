@@ -121,7 +121,7 @@ def scrape_under_attack(url: str, port: int, hostile: int, scrapes: int, timeout
             t0 = time.monotonic()
             try:
                 r = requests.get(url + "/metrics", timeout=timeout, headers={"Connection": "close"})
-                if r.status_code == 200 and "exporter_build_info" in r.text:
+                if r.status_code == 200 and "lookout_exporter_build_info" in r.text:
                     fig.ok += 1
                     fig.latencies.append(time.monotonic() - t0)
                 else:

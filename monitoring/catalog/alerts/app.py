@@ -3,7 +3,7 @@
 Reads the site (``Ctx``): services with an ``error_log`` (feature ``app_exceptions``) or a ``release``
 (feature ``releases``). Publishes ``recordings(k)``, ``alerts(k)`` and ``deploy_note(k, for_)``: the text every
 alert description ends with, which names a deploy that happened shortly before the alert started ("Started
-3m 0s after deploy abc1234 of voice-api."), read from ``app_release_timestamp_seconds`` when the alert fires.
+3m 0s after deploy abc1234 of voice-api."), read from ``lookout_app_release_timestamp_seconds`` when the alert fires.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from monitoring.catalog.series import _x
 from monitoring.model import Alert, Case, Recording, above
 
 IMPORT_ERRORS = "ModuleNotFoundError|ImportError"
-RELEASES = ("max by (service, revision) (app_release_timestamp_seconds * on (instance, service) "
-            "group_left (revision) app_release_info)")
+RELEASES = ("max by (service, revision) (lookout_app_release_timestamp_seconds * on (instance, service) "
+            "group_left (revision) lookout_app_release_info)")
 
 
 def _labels(k: Ctx) -> dict[str, str]:
@@ -28,12 +28,12 @@ def recordings(k: Ctx) -> list[Recording]:
     L = _labels(k)
     return [
         Recording(
-            record="service:app_exceptions:increase5m",
+            record="service:lookout_app_exceptions:increase5m",
             requires=("app_exceptions",),
             group="app",
-            expr="sum by (host, service) (increase(app_exceptions_total[5m]))",
-            test=Case({f"app_exceptions_total{_x(**L, exception='ValueError')}": "0+1x10"}, at="10m",
-                      samples=((f'service:app_exceptions:increase5m{{host="{L["host"]}",service="{L["service"]}"}}',
+            expr="sum by (host, service) (increase(lookout_app_exceptions_total[5m]))",
+            test=Case({f"lookout_app_exceptions_total{_x(**L, exception='ValueError')}": "0+1x10"}, at="10m",
+                      samples=((f'service:lookout_app_exceptions:increase5m{{host="{L["host"]}",service="{L["service"]}"}}',
                                 5),)),
         ),
     ]
@@ -52,17 +52,18 @@ def alerts(k: Ctx) -> list[Alert]:
             name="AppImportError",
             requires=("app_exceptions",),
             group="app",
-            expr=f'sum by (host, service, exception) (increase(app_exceptions_total{{exception=~"{IMPORT_ERRORS}"}}'
-                 "[5m])) > 0",
+            expr="sum by (host, service, exception) "
+                 f'(increase(lookout_app_exceptions_total{{exception=~"{IMPORT_ERRORS}"}}[5m])) > 0',
             severity="critical",
             summary="The application raises ModuleNotFoundError or ImportError: a deploy broke it.",
             description="{{ $labels.service }} raised {{ $value | humanize }} {{ $labels.exception }} in 5 minutes.",
             panel=(uids.WORKER_POOLS, "Exceptions by class"),
             value=v.count("import errors in 5 min"),
-            fire=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0 0 0 1 2 3 4 5 6 7 8"},
+            fire=Case({f"lookout_app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}":
+                       "0 0 0 1 2 3 4 5 6 7 8"},
                       at="5m", labels={**L, "exception": "ModuleNotFoundError"}, value=3),
-            quiet=Case({f"app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0x10",
-                        f"app_exceptions_total{_x(**L, exception='ValueError')}": "0+5x10"}),
+            quiet=Case({f"lookout_app_exceptions_total{_x(**L, exception='ModuleNotFoundError')}": "0x10",
+                        f"lookout_app_exceptions_total{_x(**L, exception='ValueError')}": "0+5x10"}),
             meaning="Code that runs cannot import a module: the release was deployed without its dependency "
             "(`pip install -r requirements.txt` not run, a new package missing from the virtualenv) or with a "
             "typo in an import. Every request reaching that code fails with 500 (the first seed's incident 2).",
@@ -75,15 +76,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="AppExceptionRateHigh",
             requires=("app_exceptions",),
             group="app",
-            expr=above("service:app_exceptions:increase5m", t.app_exceptions_5m),
+            expr=above("service:lookout_app_exceptions:increase5m", t.app_exceptions_5m),
             severity="warning",
             summary="A service logs many Python exceptions.",
             description="{{ $labels.service }} logged {{ $value | humanize }} exceptions in 5 minutes.",
             panel=(uids.WORKER_POOLS, "Exceptions per service (5 min)"),
             value=v.count("exceptions in 5 min"),
-            fire=Case({f"app_exceptions_total{_x(**L, exception='ValueError')}": "0+4x30"}, at="20m",
+            fire=Case({f"lookout_app_exceptions_total{_x(**L, exception='ValueError')}": "0+4x30"}, at="20m",
                       labels=L, value=20),
-            quiet=Case({f"app_exceptions_total{_x(**L, exception='ValueError')}": f"0+{n / 5 - 0.2:g}x30"},
+            quiet=Case({f"lookout_app_exceptions_total{_x(**L, exception='ValueError')}": f"0+{n / 5 - 0.2:g}x30"},
                        at="20m"),
             for_="10m",
             meaning=f"More than {n} tracebacks in 5 minutes for 10 minutes: requests or tasks fail with 500 or "

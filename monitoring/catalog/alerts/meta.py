@@ -80,15 +80,15 @@ def alerts(k: Ctx) -> list[Alert]:
         Alert(
             name="ExporterCollectorDown",
             group="lookout-meta",
-            expr="exporter_collector_up == 0",
+            expr="lookout_collector_up == 0",
             severity="warning",
             summary="A lookout collector cannot read its source.",
             description="Collector {{ $labels.collector }} on {{ $labels.instance }} has failed for 3 minutes; its "
             "gauges are gone.",
             panel=(uids.OVERVIEW, "Collectors up"),
             value=v.NO_VALUE,
-            fire=Case({f"exporter_collector_up{_x(collector='celery')}": "0x10"}),
-            quiet=Case({f"exporter_collector_up{_x(collector='celery')}": "1x10"}),
+            fire=Case({f"lookout_collector_up{_x(collector='celery')}": "0x10"}),
+            quiet=Case({f"lookout_collector_up{_x(collector='celery')}": "1x10"}),
             for_="3m",
             meaning="One collector of the lookout exporter fails to refresh (source down, bad credentials, query "
             "error or timeout). The exporter keeps serving; the collector's gauges are dropped.",

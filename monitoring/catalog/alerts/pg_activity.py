@@ -35,15 +35,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="PostgresSessionsBlocked",
             requires=("pg_activity",),
             group="postgres-activity",
-            expr=above("pg_oldest_lock_wait_seconds", t.pg_lock_wait_seconds),
+            expr=above("lookout_pg_oldest_lock_wait_seconds", t.pg_lock_wait_seconds),
             severity="warning",
             summary="PostgreSQL sessions wait on a lock held by another session.",
             description="A session of database {{ $labels.datname }} has waited {{ $value | humanizeDuration }} on "
             "a lock another session holds.",
             panel=(uids.DB_OPS, "Longest lock wait"),
             value=v.duration("waiting on a lock"),
-            fire=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10"}, value=wait + 60),
-            quiet=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait)}x10"}),
+            fire=Case({f"lookout_pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10"}, value=wait + 60),
+            quiet=Case({f"lookout_pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait)}x10"}),
             for_="1m",
             meaning="Playbook incident 3's \"check for blocking queries\": a transaction holds row or table locks "
             "(often a session left idle in transaction, or a long migration) and other sessions queue behind it. "
@@ -61,7 +61,7 @@ def alerts(k: Ctx) -> list[Alert]:
             requires=("pg_activity", "postgres"),  # PostgresConnectionsNearMax exists
             group="postgres-activity",
             # the connections half is PostgresConnectionsNearMax itself: its threshold and `for` are written once
-            expr=promql("pg_oldest_lock_wait_seconds > {wait} and on () "
+            expr=promql("lookout_pg_oldest_lock_wait_seconds > {wait} and on () "
                         'count(ALERTS{{alertname="PostgresConnectionsNearMax",alertstate="firing"}}) > 0',
                         wait=t.pg_lock_wait_seconds),
             severity="critical",
@@ -70,10 +70,10 @@ def alerts(k: Ctx) -> list[Alert]:
             "a lock, and PostgresConnectionsNearMax fires: the pool is running out.",
             panel=(uids.DB_OPS, "Longest lock wait"),
             value=v.duration("waiting on a lock"),
-            fire=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10",
+            fire=Case({f"lookout_pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10",
                        NEAR_MAX: "1x10"}, labels={"job": "lookout", "instance": "exporters:9808", **d},
                       value=wait + 60),
-            quiet=Case({f"pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10"}),
+            quiet=Case({f"lookout_pg_oldest_lock_wait_seconds{_x(**d)}": f"{num(wait + 60)}x10"}),
             for_="1m",
             meaning="Playbook incident 3 as it happens: waiters pile up behind a lock and take the remaining "
             "connections; the next requests fail with 'too many clients'. Minutes away from an outage.",
@@ -87,16 +87,16 @@ def alerts(k: Ctx) -> list[Alert]:
             name="PostgresIdleInTransactionTooLong",
             requires=("pg_activity",),
             group="postgres-activity",
-            expr=above(f"pg_oldest_transaction_age_seconds{{{IDLE}}}", t.pg_idle_in_transaction_seconds),
+            expr=above(f"lookout_pg_oldest_transaction_age_seconds{{{IDLE}}}", t.pg_idle_in_transaction_seconds),
             severity="warning",
             summary="A PostgreSQL transaction has been left idle.",
             description="A transaction of database {{ $labels.datname }} has been open and idle for "
             "{{ $value | humanizeDuration }}.",
             panel=(uids.DB_OPS, "Oldest transaction"),
             value=v.duration("idle in transaction"),
-            fire=Case({f"pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
+            fire=Case({f"lookout_pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
                        f"{num(idle + 60)}x10"}, value=idle + 60),
-            quiet=Case({f"pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
+            quiet=Case({f"lookout_pg_oldest_transaction_age_seconds{_x(**d, state='idle in transaction')}":
                         f"{num(idle)}x10"}),
             for_="1m",
             meaning="A client began a transaction and stopped talking (an exception path without rollback, a "
@@ -111,15 +111,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="PostgresQueryTooLong",
             requires=("pg_activity",),
             group="postgres-activity",
-            expr=above("pg_oldest_query_age_seconds", t.pg_query_seconds),
+            expr=above("lookout_pg_oldest_query_age_seconds", t.pg_query_seconds),
             severity="warning",
             summary="A PostgreSQL query has been running for a long time.",
             description="A query on database {{ $labels.datname }} has been running for "
             "{{ $value | humanizeDuration }}.",
             panel=(uids.DB_OPS, "Longest-running query"),
             value=v.duration("running"),
-            fire=Case({f"pg_oldest_query_age_seconds{_x(**d)}": f"{num(query + 60)}x10"}, value=query + 60),
-            quiet=Case({f"pg_oldest_query_age_seconds{_x(**d)}": f"{num(query)}x10"}),
+            fire=Case({f"lookout_pg_oldest_query_age_seconds{_x(**d)}": f"{num(query + 60)}x10"}, value=query + 60),
+            quiet=Case({f"lookout_pg_oldest_query_age_seconds{_x(**d)}": f"{num(query)}x10"}),
             for_="1m",
             meaning="A query runs far longer than the platform's requests do: a missing index, a report over the "
             "whole table, or a session waiting on a lock (then PostgresSessionsBlocked fires too).",

@@ -17,12 +17,12 @@ def recordings(k: Ctx) -> list[Recording]:
     P = _pool_labels(k)
     return [
         Recording(
-            record="service:worker_pool_restarts:increase10m",
+            record="service:lookout_worker_pool_restarts:increase10m",
             requires=("pools",),
             group="worker-pools",
-            expr="sum by (host, platform, service, server) (increase(worker_pool_worker_restarts_total[10m]))",
-            test=Case({f"worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="15m",
-                      samples=(("service:worker_pool_restarts:increase10m{"
+            expr="sum by (host, platform, service, server) (increase(lookout_worker_pool_worker_restarts_total[10m]))",
+            test=Case({f"lookout_worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="15m",
+                      samples=(("service:lookout_worker_pool_restarts:increase10m{"
                                 + ",".join(f'{k}="{v}"' for k, v in P.items()) + "}", 10),)),
         ),
     ]
@@ -55,14 +55,14 @@ def alerts(k: Ctx) -> list[Alert]:
             name="WorkerPoolMasterDown",
             requires=("pools",),
             group="worker-pools",
-            expr="worker_pool_master_up == 0",
+            expr="lookout_worker_pool_master_up == 0",
             severity="critical",
             summary="A Gunicorn, Uvicorn or Celery master process is not running.",
             description="The {{ $labels.server }} master of {{ $labels.service }} is down: the service does not serve.",
             panel=(uids.WORKER_POOLS, "Master up"),
             value=v.NO_VALUE,
-            fire=Case({f"worker_pool_master_up{_x(**P)}": "0x10"}),
-            quiet=Case({f"worker_pool_master_up{_x(**P)}": "1x10"}),
+            fire=Case({f"lookout_worker_pool_master_up{_x(**P)}": "0x10"}),
+            quiet=Case({f"lookout_worker_pool_master_up{_x(**P)}": "1x10"}),
             for_="1m",
             meaning="The arbiter/master process is gone, and its workers with it: for Gunicorn this is the 502 of "
             "playbook incident 1; for Celery no task runs.",
@@ -75,23 +75,25 @@ def alerts(k: Ctx) -> list[Alert]:
             name="WorkerPoolWorkersBelowExpected",
             requires=("pools",),
             group="worker-pools",
-            expr="worker_pool_workers < worker_pool_workers_expected and worker_pool_master_up == 1",
+            expr="lookout_worker_pool_workers < lookout_worker_pool_workers_expected"
+            " and lookout_worker_pool_master_up == 1",
             severity="warning",
             summary="A worker pool runs fewer workers than configured.",
             description="{{ $labels.service }} ({{ $labels.server }}) has fewer live workers than expected for 2 "
             "minutes.",
             panel=(uids.WORKER_POOLS, "Workers vs expected"),
-            value=v.WHOLE + v.companion("worker_pool_workers_expected", ("instance", "service", "server"), " of ")
+            value=v.WHOLE + v.companion("lookout_worker_pool_workers_expected", ("instance", "service", "server"),
+                                        " of ")
             + " workers",
             fire=Case(
-                {f"worker_pool_workers{_x(**P)}": "3x10",
-                 f"worker_pool_workers_expected{_x(**P)}": "4x10",
-                  f"worker_pool_master_up{_x(**P)}": "1x10"}, labels={**P, "job": "lookout",
+                {f"lookout_worker_pool_workers{_x(**P)}": "3x10",
+                 f"lookout_worker_pool_workers_expected{_x(**P)}": "4x10",
+                  f"lookout_worker_pool_master_up{_x(**P)}": "1x10"}, labels={**P, "job": "lookout",
                  "instance": "exporters:9808"}, value=3),
             quiet=Case(
-                {f"worker_pool_workers{_x(**P)}": "4x10",
-                 f"worker_pool_workers_expected{_x(**P)}": "4x10",
-                  f"worker_pool_master_up{_x(**P)}": "1x10"}),
+                {f"lookout_worker_pool_workers{_x(**P)}": "4x10",
+                 f"lookout_worker_pool_workers_expected{_x(**P)}": "4x10",
+                  f"lookout_worker_pool_master_up{_x(**P)}": "1x10"}),
             for_="2m",
             meaning=f"The master is alive but does not keep its workers up ({_expected(k)}): "
             "workers crash at boot or are killed (OOM) faster than they are replaced.",
@@ -104,15 +106,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="WorkerPoolRestartLoop",
             requires=("pools",),
             group="worker-pools",
-            expr=above("service:worker_pool_restarts:increase10m", t.worker_restarts_10m),
+            expr=above("service:lookout_worker_pool_restarts:increase10m", t.worker_restarts_10m),
             severity="warning",
             summary="Workers of a pool keep dying and being replaced.",
             description="{{ $value | humanize }} workers of {{ $labels.service }} were replaced in 10 minutes.",
             panel=(uids.WORKER_POOLS, "Worker restarts (10 min)"),
             value=v.count("workers replaced in 10 min"),
             fire=Case(
-                {f"worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="12m", labels=P, value=10),
-            quiet=Case({f"worker_pool_worker_restarts_total{_x(**P)}": "0+0.19x30"}, at="25m"),
+                {f"lookout_worker_pool_worker_restarts_total{_x(**P)}": "0+1x20"}, at="12m", labels=P, value=10),
+            quiet=Case({f"lookout_worker_pool_worker_restarts_total{_x(**P)}": "0+0.19x30"}, at="25m"),
             for_="1m",
             meaning="Worker PIDs churn under a live master: workers crash (exceptions at import, segfaults), hit "
             "the timeout (`WORKER TIMEOUT`), max_requests, or the OOM killer.",
@@ -123,15 +125,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="WorkerPoolListenQueueSaturated",
             requires=("pools",),
             group="worker-pools",
-            expr=above("worker_pool_listen_queue_length", t.listen_queue),
+            expr=above("lookout_worker_pool_listen_queue_length", t.listen_queue),
             severity="warning",
             summary="Connections wait in the accept queue: all workers are busy.",
             description="{{ $value | humanize }} connections wait to be accepted by {{ $labels.service }} for 2 "
             "minutes.",
             panel=(uids.WORKER_POOLS, "Listen queue"),
             value=v.count("connections waiting"),
-            fire=Case({f"worker_pool_listen_queue_length{_x(**P)}": "25x10"}, value=25),
-            quiet=Case({f"worker_pool_listen_queue_length{_x(**P)}": "10x10"}),
+            fire=Case({f"lookout_worker_pool_listen_queue_length{_x(**P)}": "25x10"}, value=25),
+            quiet=Case({f"lookout_worker_pool_listen_queue_length{_x(**P)}": "10x10"}),
             for_="2m",
             meaning="Every worker is busy and new connections pile up in the kernel's accept queue: latency grows "
             "and nginx will time out (504/502) when it is full.",
@@ -143,15 +145,15 @@ def alerts(k: Ctx) -> list[Alert]:
             name="WorkerPoolMemoryHigh",
             requires=("pools",),
             group="worker-pools",
-            expr=above("worker_pool_workers_resident_memory_bytes", t.pool_memory_bytes),
+            expr=above("lookout_worker_pool_workers_resident_memory_bytes", t.pool_memory_bytes),
             severity="warning",
             summary="A worker pool uses more than half of the VPS memory.",
             description="The workers of {{ $labels.service }} use {{ $value | humanize1024 }}B of resident memory.",
             panel=(uids.WORKER_POOLS, "Worker memory (RSS)"),
             value=v.amount("B resident", "humanize1024"),
-            fire=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem * 3 // 2}x20"},
+            fire=Case({f"lookout_worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem * 3 // 2}x20"},
                       value=mem * 3 // 2),
-            quiet=Case({f"worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem}x20"}),
+            quiet=Case({f"lookout_worker_pool_workers_resident_memory_bytes{_x(**P)}": f"{mem}x20"}),
             for_="5m",
             meaning=f"The pool's workers grow (a leak, large responses held in memory, too many workers for {mem_gb} "
             "GB): "
