@@ -158,19 +158,19 @@ def _marketplace_sync_naive(dsn: str, thresholds: list[int], error_threshold: in
             lags = [(NOW - x).total_seconds() for x in since]
             errors = [r[3] for r in mine]
             key = (("kind", k), ("marketplace", m))
-            out[("marketplace_sync_sellers", key)] = len(mine)
-            out[("marketplace_sync_lag_seconds", key)] = max([0.0, *lags])
-            out[("marketplace_sync_erroring_sellers", key)] = sum(e >= error_threshold for e in errors)
-            out[("marketplace_sync_consecutive_errors_max", key)] = max([0, *errors])
+            out[("lookout_marketplace_sync_sellers", key)] = len(mine)
+            out[("lookout_marketplace_sync_lag_seconds", key)] = max([0.0, *lags])
+            out[("lookout_marketplace_sync_erroring_sellers", key)] = sum(e >= error_threshold for e in errors)
+            out[("lookout_marketplace_sync_consecutive_errors_max", key)] = max([0, *errors])
             for t in thresholds:
                 th = (("kind", k), ("marketplace", m), ("threshold", str(t)))
-                out[("marketplace_sync_stale_sellers", th)] = sum(x > t for x in lags)
+                out[("lookout_marketplace_sync_stale_sellers", th)] = sum(x > t for x in lags)
         expiries = [t for mp, t in tokens if mp == m and t is not None]
         mp = (("marketplace", m),)
         if expiries:
-            out[("marketplace_token_earliest_expiry_timestamp_seconds", mp)] = min(expiries).timestamp()
-        out[("marketplace_tokens_expired", mp)] = sum(t <= NOW for t in expiries)
-        out[("marketplace_tokens_expiring", mp)] = sum(NOW < t <= NOW + horizon for t in expiries)
+            out[("lookout_marketplace_token_earliest_expiry_timestamp_seconds", mp)] = min(expiries).timestamp()
+        out[("lookout_marketplace_tokens_expired", mp)] = sum(t <= NOW for t in expiries)
+        out[("lookout_marketplace_tokens_expiring", mp)] = sum(NOW < t <= NOW + horizon for t in expiries)
     return out
 
 
@@ -208,7 +208,7 @@ def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive
     c = make("marketplace_sync", dsn, stale_thresholds=[f"{t}s" for t in thresholds], error_threshold=3,
              token_horizon="14d")
     expected = _marketplace_sync_naive(dsn, thresholds, 3, 14 * D)
-    assert expected[("marketplace_tokens_expiring", (("marketplace", "wb"),))] > 0
+    assert expected[("lookout_marketplace_tokens_expiring", (("marketplace", "wb"),))] > 0
     for _ in range(8):  # psycopg prepares a statement at its sixth run; the plans are generic from then on
         assert refresh(c) == expected
     with psycopg.connect(dsn, autocommit=True) as conn:  # more orphans, inactive accounts and stale sellers
