@@ -15,12 +15,13 @@ platforms, not lookout):
 - disk per day = samples/s x 86,400 x bytes/sample + one index of the series; projected 15 days local and one
   year in the store, at the demo's series count and at 10x (the seeds' scaling threshold, series and samples
   growing alike);
-- remote-write overhead: the replica that remote-writes against the single Prometheus that does not (same
-  targets but one more: the other replica), and the bytes it sends per second.
+- remote-write overhead, measured: a third run, the same HA pair without the store (no ``remote_write``), each
+  replica against itself in the HA + store run; also the replica against the single Prometheus (same targets
+  but one more: the other replica), and the bytes it sends per second.
 
 Grafana has no Debian package and does not run natively here: not measured.
 
-    .venv/bin/python bench/bench_cost.py [--seconds 120] [--warmup 60] [--json]
+    .venv/bin/python bench/bench_cost.py [--seconds 120] [--warmup 60] [--json] [--no-bare]
 """
 
 from __future__ import annotations
@@ -106,10 +107,12 @@ def _vm_sizes(base: str) -> dict[str, float]:
             "rows": _vm_metric(base, "vm_rows", type="storage/small") + _vm_metric(base, "vm_rows", type="storage/big")}
 
 
-def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
+def measure(ha: bool, seconds: float, warmup: float, store: bool = True) -> dict[str, Any]:
+    """One stack measured: the single VPS, the HA pair with the store, or (``store=False``) the pair alone."""
     run = Path(tempfile.mkdtemp(prefix="lookout-bench-cost-"))
-    opts = Options(run_dir=run, ha=ha, store="victoriametrics" if ha else None, admin_api=True)
-    out: dict[str, Any] = {"stack": "HA + store" if ha else "single VPS"}
+    has_store = ha and store
+    opts = Options(run_dir=run, ha=ha, store="victoriametrics" if has_store else None, admin_api=True)
+    out: dict[str, Any] = {"stack": ("HA + store" if has_store else "HA, no remote_write") if ha else "single VPS"}
     try:
         with Stack(opts) as s:
             time.sleep(warmup)
@@ -118,10 +121,10 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
             # sizes at both ends of the window: the marginal bytes per sample leave out the per-series costs
             # (index, chunk headers) that dominate a few minutes of data
             snap0 = {name: _prom_snapshot(s, name, base) for name, base in replicas}
-            vm0 = _vm_sizes(s.store_url) if ha else {}
+            vm0 = _vm_sizes(s.store_url) if has_store else {}
             c0, t0 = {n: _cpu(p) for n, p in procs.items()}, time.monotonic()
-            sent0 = _q(s.prometheus_url, "sum(prometheus_remote_storage_bytes_total)") if ha else 0.0
-            ins0 = _vm_metric(s.store_url, "vm_rows_inserted_total") if ha else 0.0
+            sent0 = _q(s.prometheus_url, "sum(prometheus_remote_storage_bytes_total)") if has_store else 0.0
+            ins0 = _vm_metric(s.store_url, "vm_rows_inserted_total") if has_store else 0.0
             time.sleep(seconds)
             wall = time.monotonic() - t0
             rows = {}
@@ -143,7 +146,7 @@ def measure(ha: bool, seconds: float, warmup: float) -> dict[str, Any]:
                     "bytes_per_sample": (snap["chunk_bytes"] - snap0[name]["chunk_bytes"]) / d_samples,
                     "index_bytes_per_series": snap["index_bytes"] / series,
                 }
-            if ha:
+            if has_store:
                 sent = _q(s.prometheus_url, "sum(prometheus_remote_storage_bytes_total)") - sent0
                 out["remote_write_bytes_per_s"] = sent / wall
                 vm = s.store_url
@@ -186,7 +189,7 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:,.1f} PiB"
 
 
-def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any]) -> str:
+def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any], bare: dict[str, Any] | None = None) -> str:
     lines = [f"{'process':<20} {'single CPU%':>11} {'RSS MiB':>8} {'PSS MiB':>8}   {'HA CPU%':>8} {'RSS MiB':>8} "
              f"{'PSS MiB':>8}"]
     for n in MONITORING:
@@ -235,6 +238,16 @@ def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any]) -> s
     rest = th["cpu_pct"] - overhead
     lines.append(f"HA less the replicas' remote-write overhead: {rest:.2f}% of a core ({rest / ts['cpu_pct']:.2f}x "
                  f"single; target < 2x); the overhead: {overhead:.2f} points")
+    if bare:
+        # the same pair, the same run: the replicas with remote_write against themselves without it
+        lines.append(f"remote-write overhead, HA + store vs the same pair without the store "
+                     f"(total {bare['total']['cpu_pct']:.2f}% of a core, {bare['total']['rss_mib']:.1f} MiB RSS):")
+        for n in ("prometheus", "prometheus-2"):
+            w, wo = ha["processes"][n], bare["processes"][n]
+            lines.append(f"  {n:<14} CPU {wo['cpu_pct']:.2f}% -> {w['cpu_pct']:.2f}% "
+                         f"({w['cpu_pct'] - wo['cpu_pct']:+.2f} points), "
+                         f"RSS {wo['rss_mib']:.1f} -> {w['rss_mib']:.1f} MiB, "
+                         f"PSS {wo['pss_mib']:.1f} -> {w['pss_mib']:.1f} MiB")
     lines.append("Grafana: no Debian package, not run here (not measured).")
     return "\n".join(lines)
 
@@ -244,14 +257,17 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--warmup", type=float, default=60)
     ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    ap.add_argument("--no-bare", action="store_true", help="skip the third run (the HA pair without the store)")
     args = ap.parse_args()
     single = measure(False, args.seconds, args.warmup)
     ha = measure(True, args.seconds, args.warmup)
+    bare = None if args.no_bare else measure(True, args.seconds, args.warmup, store=False)
     proj = project(single, ha)
     if args.json:
-        print(json.dumps({"single": single, "ha": ha, "projection": proj}, indent=2, default=str))
+        print(json.dumps({"single": single, "ha": ha, "ha_no_remote_write": bare, "projection": proj}, indent=2,
+                         default=str))
     else:
-        print(table(single, ha, proj))
+        print(table(single, ha, proj, bare))
     return 0
 
 

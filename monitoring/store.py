@@ -30,6 +30,7 @@ REPLICA_LABEL = "replica"
 CLUSTER_LABEL = "cluster"
 WRITE_PATH = "/api/v1/write"
 STORE_DATASOURCE_UID = "long-term-store"
+RESEND_DELAY = "1m"
 # Prometheus' queue for a 2-vCPU host: few shards (each is a goroutine sending in parallel), batches big enough
 # that a 15 s scrape of a few thousand series is one or two requests, and a capacity that absorbs a store
 # restart's backlog without unbounded memory (capacity x max_shards samples buffered at most: 40,000).
@@ -131,7 +132,11 @@ def store_files(site: Site, global_files: list[str]) -> dict[str, str]:
         f"-httpListenAddr={lts.ruler}", f"-datasource.url={lts.url}", f"-remoteWrite.url={lts.url}",
         f"-remoteRead.url={lts.url}", f"-evaluationInterval={float(lts.ruler_interval):g}s",
         # the alerts carry the labels Prometheus' do: routes and inhibitions apply alike
-        "-disableAlertgroupLabel", *(f"-external.label={k}={v}" for k, v in ext.items()),
+        "-disableAlertgroupLabel",
+        # Prometheus' --rules.alert.resend-delay default: an alert sent expires 4 x max(interval, 1m) later
+        # (vmalert 1.79's getResolveDuration), so a firing alert outlives a store outage of minutes instead of
+        # being resolved, then sent again (a second ticket), after 4 evaluation intervals without a query
+        f"-rule.resendDelay={RESEND_DELAY}", *(f"-external.label={k}={v}" for k, v in ext.items()),
         *(f"-notifier.url=http://{am}" for am in site.monitoring.alertmanagers),
         *(f"-rule={f}" for f in global_files),
     ]

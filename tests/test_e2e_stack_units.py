@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -144,3 +145,32 @@ def test_notification_checks_read_every_kind_and_invert_humanize() -> None:
     pd = parse("page", "pagerduty", json.dumps({"event_action": "trigger", "client_url": "http://c",
                                                 "links": [{"href": "http://d"}]}).encode(), "application/json", set())
     assert links(pd) == ["http://d", "http://c"]
+
+
+def test_up_ha_store_reaches_the_stack_and_a_bad_store_is_one_line(monkeypatch, capsys) -> None:
+    """``python -m stack up --ha --store victoriametrics`` (issue 17) builds the HA + store options; an unknown
+    store is refused with one line and exit 2, before anything starts."""
+    from stack import cli
+
+    seen = []
+
+    class FakeStack:
+        def __init__(self, opts) -> None:
+            seen.append(opts)
+
+        def start(self) -> None:
+            raise RuntimeError("not started in this test")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli, "Stack", FakeStack)
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)  # the worker's own handlers stay
+    assert cli.main(["up", "--ha", "--store", "victoriametrics"]) == 1
+    assert seen[0].ha and seen[0].store == "victoriametrics" and seen[0].demo
+    assert capsys.readouterr().err.strip() == "stack: not started in this test"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["up", "--ha", "--store", "mimir"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and "invalid choice: 'mimir'" in err[-1] and "Traceback" not in "".join(err)
+    assert len(seen) == 1

@@ -172,7 +172,8 @@ def test_install_leaves_the_hosts_services_running(tmp_path):
         assert r.returncode == 0, r.stderr
         calls = setup.calls()
         assert calls[0].startswith("update") and calls[1].startswith("install -y")
-        assert {"prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "mtail"} <= set(calls[1].split())
+        assert {"prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "mtail",
+                "victoria-metrics"} <= set(calls[1].split())
         assert calls[2] == "policy-rc.d: 101", "services could start during the install"
         assert calls[3:] == [], "the set-up must not look for, signal or stop processes"
         setup.assert_restored()

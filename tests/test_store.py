@@ -3,6 +3,7 @@ validated by promtool and vmalert's own dry run; and the site keys' refusals."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,6 +56,8 @@ def test_long_window_rules_move_to_vmalert_and_pass_its_dry_run(out: Path) -> No
     args = store.read_args((out / "vmalert" / "vmalert.args").read_text())
     assert "-notifier.url=http://alertmanager-1:9093" in args and "-notifier.url=http://alertmanager-2:9093" in args
     assert "-datasource.url=http://victoriametrics:8428" in args and "-disableAlertgroupLabel" in args
+    # a firing alert survives a store outage of minutes (expires 4 x max(interval, resend delay) after a send)
+    assert "-rule.resendDelay=1m" in args
     rules = [a for a in args if a.startswith("-rule=")]
     r = subprocess.run([shutil.which("vmalert") or "vmalert", "-dryRun", *rules], cwd=out, capture_output=True,
                        text=True, timeout=60)
@@ -63,11 +66,26 @@ def test_long_window_rules_move_to_vmalert_and_pass_its_dry_run(out: Path) -> No
     assert "-dedup.minScrapeInterval=15s" in vm and "-relabelConfig=victoriametrics/relabel.yml" in vm
 
 
+def _panels(panels: list[dict]) -> list[dict]:
+    """Panels, rows' panels included."""
+    return [q for p in panels for q in (p, *_panels(p.get("panels", [])))]
+
+
 def test_grafana_offers_the_store_beside_prometheus(out: Path) -> None:
     ds = yaml.safe_load((out / "grafana/provisioning/datasources/lookout.yaml").read_text())["datasources"]
     lts = next(d for d in ds if d["uid"] == store.STORE_DATASOURCE_UID)
     assert lts["type"] == "prometheus" and lts["url"] == "http://victoriametrics:8428"
     assert next(d for d in ds if d["uid"] == "prometheus")["isDefault"]
+    # selectable on every board: each board's `datasource` variable lists every datasource of the store's type
+    # (no regex narrowing it) and every query reads that variable
+    boards = sorted((out / "dashboards" / "json").glob("*.json"))
+    assert boards
+    for f in boards:
+        board = json.loads(f.read_text())
+        var = next(v for v in board["templating"]["list"] if v["name"] == "datasource")
+        assert var["type"] == "datasource" and var["query"] == lts["type"] and not var.get("regex"), (f.name, var)
+        queries = [p["datasource"]["uid"] for p in _panels(board["panels"]) if "targets" in p]
+        assert queries and set(queries) == {"${datasource}"}, (f.name, set(queries))
 
 
 def test_a_plain_site_is_unchanged() -> None:
