@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/lookout
 
 # The package with its `demo` extra (Gunicorn, Uvicorn, FastAPI, Flask, setproctitle for the demo).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY lookout ./lookout
 COPY exporters ./exporters
 COPY demo ./demo
 COPY examples/demo.yaml ./examples/demo.yaml
