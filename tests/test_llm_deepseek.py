@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from demo.providers import FakeDeepSeek
-from exporters.collectors.deepseek import BalanceError, DeepSeekCollector, DeepSeekSettings, parse_balance
-from exporters.config import Duration, Secret
-from exporters.runtime import Runtime
-from exporters.server import make_registry
+from lookout.demo.providers import FakeDeepSeek
+from lookout.exporters.collectors.deepseek import BalanceError, DeepSeekCollector, DeepSeekSettings, parse_balance
+from lookout.exporters.config import Duration, Secret
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
 from tests.support.exporter import promtool_check_metrics, samples, value
 
 KEY = "sk-deepseek-test-key"
@@ -127,7 +127,7 @@ def test_long_retry_after_is_a_counted_failure_with_the_wait_published(fake, cap
     assert rt.refresh_all_once() == {"deepseek": True}
     _, s = scrape(rt)
     assert value(s, "llm_provider_api_retry_after_seconds", provider="deepseek") == 0
-    msgs = [r.getMessage() for r in caplog.records if r.name == "exporters.runtime"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "lookout.exporters.runtime"]
     assert sum("failed" in m for m in msgs) == 1 and sum("recovered" in m for m in msgs) == 1, msgs
 
 

@@ -67,7 +67,7 @@ def test_exporter_unit_reads_secrets_from_an_environment_file() -> None:
     # the address the site gives Prometheus for it)
     assert "--listen" not in svc["ExecStart"][-1]
     assert "--config /etc/lookout/generated/exporters.yaml" in svc["ExecStart"][-1]
-    from exporters.config import DEFAULT_LISTEN
+    from lookout.exporters.config import DEFAULT_LISTEN
 
     assert DEFAULT_LISTEN == "127.0.0.1:9808"
     assert "exporters check" in svc["ExecStartPre"][-1]
@@ -116,7 +116,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_exporter_unit_bounds_descriptors_above_the_connection_cap() -> None:
     import resource
 
-    from exporters import server
+    from lookout.exporters import server
 
     svc = parse_unit((ROOT / "deploy" / "systemd" / "lookout-exporter.service").read_text())["Service"]
     limit = int(svc["LimitNOFILE"][-1])

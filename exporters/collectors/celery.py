@@ -17,16 +17,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from exporters.binding import Duration, Secret, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge, histogram
-from exporters.collectors._celery_broker import (
+from lookout.exporters.binding import Duration, Secret, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge, histogram
+from lookout.exporters.collectors._celery_broker import (
     DEFAULT_MAX_DISCOVERED,
     DEFAULT_SEP,
     OTHER,
     BrokerInspector,
     QueueSelector,
 )
-from exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
+from lookout.exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
 
 log = logging.getLogger(__name__)
 DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]
@@ -78,7 +78,7 @@ class CelerySettings(CollectorSettings):
     state_key: str = setting(
         "lookout:celery:last_success",
         help="Redis hash (under `global_keyprefix`) where last-success times persist across exporter restarts; "
-        "also written by `exporters.celery_hooks`.",
+        "also written by `lookout.exporters.celery_hooks`.",
     )
     persist: bool = setting(True, help="Write last-success times of the periodic tasks to `state_key`.")
     events: bool = setting(True, help="Listen to the Celery event stream (heartbeats, task events).")
@@ -174,7 +174,7 @@ celery:
         histogram("celery_task_runtime_seconds", "Runtime of succeeded tasks, from task-succeeded events (-E).",
                   "name"),
         gauge("celery_task_last_success_timestamp_seconds",
-              "Unix time of the task's last success (events or the exporters.celery_hooks hook), persisted in Redis. "
+              "Unix time of the task's last success (events or the lookout.exporters.celery_hooks hook), persisted in Redis. "
               "A configured periodic task never seen gets the time monitoring started.", "name"),
         gauge("celery_periodic_task_interval_seconds", "Configured interval of the periodic task.", "name"),
         gauge("celery_event_stream_up", "1 while the event listener is subscribed to the broker."),

@@ -16,11 +16,11 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from exporters.collectors import _servers
-from monitoring.discover import celery as celery_mod
-from monitoring.discover import datastores, http, nginx
-from monitoring.discover.host import Host, disk_text, memory_text
-from monitoring.discover.pools import Pool, find_pools
+from lookout.exporters.collectors import _servers
+from lookout.monitoring.discover import celery as celery_mod
+from lookout.monitoring.discover import datastores, http, nginx
+from lookout.monitoring.discover.host import Host, disk_text, memory_text
+from lookout.monitoring.discover.pools import Pool, find_pools
 
 # programs whose ports are not the platform's HTTP services (lookout's own parts, system daemons)
 NOT_SERVICES = {"prometheus", "alertmanager", "prometheus-alertmanager", "grafana-server", "grafana", "mtail",
