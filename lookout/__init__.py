@@ -35,8 +35,7 @@ class _CheckoutFinder:
 
 
 # the wheel has lookout/exporters/; a checkout has exporters/ beside lookout/
-if not os.path.isdir(os.path.join(_HERE, "exporters")) and os.path.isfile(
-    os.path.join(_ROOT, "exporters", "__init__.py")
-):
-    if not any(getattr(f, "__name__", "") == "_CheckoutFinder" for f in sys.meta_path):  # once, even if reloaded
-        sys.meta_path.append(_CheckoutFinder)  # type: ignore[arg-type]
+_CHECKOUT = not os.path.isdir(os.path.join(_HERE, "exporters")) and os.path.isfile(
+    os.path.join(_ROOT, "exporters", "__init__.py"))
+if _CHECKOUT and not any(getattr(f, "__name__", "") == "_CheckoutFinder" for f in sys.meta_path):  # once
+    sys.meta_path.append(_CheckoutFinder)  # type: ignore[arg-type]

@@ -2,9 +2,9 @@
 the severity routes and inhibitions of the catalog and the route test cases.
 
 Reads: a ``Catalog`` (its site's ``alerting`` and its alerts) and the receivers' message templates
-(``lookout.monitoring.notifications``). Publishes ``alertmanager_yml(cat)``, ``route_cases(cat)`` (``amtool config routes
-test`` cases) and ``URL_FILE_PLACEHOLDER``. Targets Alertmanager 0.25 (Debian 12): secrets it cannot read from a
-file are placeholders the runbooks explain.
+(``lookout.monitoring.notifications``). Publishes ``alertmanager_yml(cat)``, ``route_cases(cat)``
+(``amtool config routes test`` cases) and ``URL_FILE_PLACEHOLDER``. Targets Alertmanager 0.25 (Debian 12):
+secrets it cannot read from a file are placeholders the runbooks explain.
 """
 
 from __future__ import annotations

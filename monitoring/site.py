@@ -936,7 +936,8 @@ def docs() -> str:
 
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "site.md"
-DOCS_BEGIN = "<!-- Generated from monitoring/site.py by `python -m lookout.monitoring.site write`; do not edit below. -->\n"
+DOCS_BEGIN = ("<!-- Generated from monitoring/site.py by `python -m lookout.monitoring.site write`; "
+              "do not edit below. -->\n")
 DOCS_END = "<!-- end of generated keys -->\n"
 
 
@@ -957,7 +958,8 @@ def main(argv: list[str] | None = None) -> int:
         for path, text in published().items():
             path.write_text(text)
         return 0
-    sys.stderr.write("usage: python -m lookout.monitoring.site write   (the JSON Schema and docs/site.md's key tables)\n")
+    sys.stderr.write("usage: python -m lookout.monitoring.site write"
+                     "   (the JSON Schema and docs/site.md's key tables)\n")
     return 2
 
 

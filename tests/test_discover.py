@@ -36,7 +36,8 @@ def ns() -> Iterator[dict]:
         proc, pid = discover_host.start(base)
         out = base / "out"
         out.mkdir(mode=0o777)
-        first = discover_host.run_in(pid, [PY, "-m", "lookout.monitoring.cli", "discover", "--out", str(out / "site.yaml")])
+        first = discover_host.run_in(pid, [PY, "-m", "lookout.monitoring.cli", "discover",
+                                           "--out", str(out / "site.yaml")])
         yield {"pid": pid, "base": base, "out": out, "site": out / "site.yaml", "first": first}
     finally:
         if proc is not None:
@@ -91,8 +92,8 @@ def test_summary_and_site_file(ns):
 
 
 def test_second_run_writes_the_same_file_and_json(ns):
-    r = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "discover", "--out", str(ns["out"] / "again.yaml"),
-                                         "--json"])
+    r = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "discover",
+                                         "--out", str(ns["out"] / "again.yaml"), "--json"])
     assert r.returncode == 0, r.stderr
     assert (ns["out"] / "again.yaml").read_text().replace("again.yaml", "site.yaml") == ns["site"].read_text()
     _no_secret(r.stdout, r.stderr)

@@ -9,7 +9,8 @@ from tests.support.exporter import ROOT
 
 
 def test_generated_docs_are_fresh():
-    r = subprocess.run([sys.executable, "-m", "lookout.exporters.docs", "--check"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "lookout.exporters.docs", "--check"], cwd=ROOT, capture_output=True,
+                       text=True)
     assert r.returncode == 0, r.stderr
 
 

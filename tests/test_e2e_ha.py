@@ -1,4 +1,5 @@
-"""End to end: the scale-out path (docs/scaling.md) run natively, ``python -m lookout.stack up --ha --store victoriametrics``.
+"""End to end: the scale-out path (docs/scaling.md) run natively,
+``python -m lookout.stack up --ha --store victoriametrics``.
 
 One stack for the module: the demo (``--speed 20``), its exporters, two Prometheus replicas writing to
 VictoriaMetrics single-node (``-dedup.minScrapeInterval``), vmalert with the generated long-window rules, two

@@ -143,7 +143,8 @@ def test_newcomer_sees_their_pool_task_and_rules(platform, tmp_path):
     site = tmp_path / "lookout.yaml"
     site.write_text(SITE.format(**platform))
 
-    gen = subprocess.run([PY, "-m", "lookout.monitoring.cli", "generate", "--site", str(site), "--out", str(tmp_path / "gen")],
+    gen = subprocess.run([PY, "-m", "lookout.monitoring.cli", "generate", "--site", str(site),
+                          "--out", str(tmp_path / "gen")],
                          cwd=clone, capture_output=True, text=True, timeout=120)
     assert gen.returncode == 0, gen.stderr
     assert (tmp_path / "gen" / "exporters.yaml").exists() and (tmp_path / "gen/prometheus/prometheus.yml").exists()

@@ -1,6 +1,7 @@
 """The fake DeepSeek API: ``GET /user/balance``, ``POST /chat/completions`` (also under ``/v1``) with a real
 ``usage`` object and context caching in 64-token units, ``GET /models``; each call is charged to the balance, an
-empty balance answers 402. Control: ``balance``, ``available``, ``token_multiplier`` (see ``lookout.demo.providers``)."""
+empty balance answers 402. Control: ``balance``, ``available``, ``token_multiplier`` (see
+``lookout.demo.providers``)."""
 
 from __future__ import annotations
 

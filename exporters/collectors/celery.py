@@ -174,7 +174,8 @@ celery:
         histogram("celery_task_runtime_seconds", "Runtime of succeeded tasks, from task-succeeded events (-E).",
                   "name"),
         gauge("celery_task_last_success_timestamp_seconds",
-              "Unix time of the task's last success (events or the lookout.exporters.celery_hooks hook), persisted in Redis. "
+              "Unix time of the task's last success (events or the lookout.exporters.celery_hooks hook), "
+              "persisted in Redis. "
               "A configured periodic task never seen gets the time monitoring started.", "name"),
         gauge("celery_periodic_task_interval_seconds", "Configured interval of the periodic task.", "name"),
         gauge("celery_event_stream_up", "1 while the event listener is subscribed to the broker."),

@@ -1,5 +1,5 @@
-"""The tests' names for the shared launchers (``lookout.stack.servers``, ``lookout.stack.procs``): PostgreSQL and Redis on
-free ports, and process helpers.
+"""The tests' names for the shared launchers (``lookout.stack.servers``, ``lookout.stack.procs``): PostgreSQL and
+Redis on free ports, and process helpers.
 
 Each test session (each xdist worker) starts its own servers (``tests/conftest.py``); tests that stop or
 break a server start a private one with the same helpers.

@@ -74,7 +74,8 @@ def alerts(k: Ctx) -> list[Alert]:
             meaning="A job the dashboards and alerts rely on is not scraped at all (not even failing), so its "
             "`up` series is absent and TargetDown cannot fire for it.",
             confirm="Prometheus > Status > Targets: the job is missing. `promtool check config prometheus.yml`.",
-            fix="Restore the job in `prometheus/prometheus.yml` (it is generated: `python -m lookout.monitoring generate`) "
+            fix="Restore the job in `prometheus/prometheus.yml` (it is generated: "
+            "`python -m lookout.monitoring generate`) "
             "and reload Prometheus (`curl -X POST http://127.0.0.1:9090/-/reload`).",
         ),
         Alert(
