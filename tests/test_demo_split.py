@@ -58,6 +58,6 @@ def test_parts_in_separate_supervisors(pg):
 
 
 def test_bad_only_value_is_a_usage_error():
-    r = subprocess.run([sys.executable, "-m", "lookout.demo", "up", "--only", "voice,nope"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "lookout.demo", "up", "--only", "voice,nope"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--only" in r.stderr

@@ -48,8 +48,8 @@ def test_check_fails_on_drift(files, tmp_path):
 
 
 def test_cli_check_exit_code():
-    r = subprocess.run([sys.executable, "-m", "lookout.monitoring", "generate", "--check"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "lookout.monitoring", "generate", "--check"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
 
 
