@@ -154,7 +154,7 @@ def test_every_command_of_the_image_runs_from_the_wheel_alone(installed: tuple[P
 
 
 def test_checkout_resolves_lookout_to_the_top_level_folders_and_never_imports_bare_names() -> None:
-    # from the repository root, where a bare `import exporters` would succeed and load a second copy
+    # from the repository root, where the bare name (exporters, ...) would import too, as a second copy
     code = ("import sys, lookout.exporters.cli, lookout.monitoring.cli, lookout.stack.cli, lookout.demo.cli, "
             "lookout.dashboards, lookout.monitoring.build; "
             "print(lookout.exporters.__file__); "
