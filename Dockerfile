@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/lookout
 
 # The package with its `demo` extra (Gunicorn, Uvicorn, FastAPI, Flask, setproctitle for the demo).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY lookout ./lookout
 COPY exporters ./exporters
 COPY demo ./demo
 COPY examples/demo.yaml ./examples/demo.yaml
@@ -41,4 +42,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9808/healthz', timeout=4).status == 200 else 1)"]
 
 ENTRYPOINT ["python", "-m"]
-CMD ["exporters", "run", "--config", "/etc/lookout/exporters.yaml", "--listen", "0.0.0.0:9808"]
+CMD ["lookout.exporters", "run", "--config", "/etc/lookout/exporters.yaml", "--listen", "0.0.0.0:9808"]

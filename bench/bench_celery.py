@@ -37,12 +37,12 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from exporters.collectors._celery_broker import (  # noqa: E402
+from lookout.exporters.collectors._celery_broker import (  # noqa: E402
     DEFAULT_MAX_DISCOVERED,
     BrokerInspector,
     QueueSelector,
 )
-from stack.procs import free_port, wait_port  # noqa: E402
+from lookout.stack.procs import free_port, wait_port  # noqa: E402
 
 SEP, STEPS = "\x06\x16", [0, 3, 6, 9]
 BODY = base64.b64encode(json.dumps([[1], {}, {"callbacks": None, "errbacks": None, "chain": None,
@@ -242,7 +242,7 @@ def main() -> int:
             cfg = tmp / f"lookout-{label}.yaml"
             cfg.write_text(json.dumps({"collectors": {"celery": {"broker_url": url, "interval": "1s", **extra}}}))
             our_port = free_port()
-            ours = subprocess.Popen([sys.executable, "-m", "exporters", "run", "--config", str(cfg), "--listen",
+            ours = subprocess.Popen([sys.executable, "-m", "lookout.exporters", "run", "--config", str(cfg), "--listen",
                                      f"127.0.0.1:{our_port}"], cwd=ROOT, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             procs.append(ours)

@@ -1,6 +1,6 @@
 """Benchmark: what lookout itself costs on the seeds' VPS, single Prometheus vs an HA pair writing to a store.
 
-Runs the native stack (``stack.native``) twice, one after the other, with the demo and the site's own intervals
+Runs the native stack (``lookout.stack.native``) twice, one after the other, with the demo and the site's own intervals
 (examples/demo.yaml: scrape and evaluation every 15 s): first the single-VPS stack, then ``--ha --store
 victoriametrics`` (two Prometheus replicas, VictoriaMetrics single-node, vmalert). Each settles for ``--warmup``
 seconds, then for ``--seconds`` it measures every monitoring process (the demo, PostgreSQL and Redis are the
@@ -42,10 +42,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo.testing import tree_memory  # noqa: E402
-from stack.native import Options, Stack  # noqa: E402
+from lookout.demo.testing import tree_memory  # noqa: E402
+from lookout.stack.native import Options, Stack  # noqa: E402
 
-# the monitoring side: every process lookout adds to the host (names of stack.native's processes)
+# the monitoring side: every process lookout adds to the host (names of lookout.stack.native's processes)
 MONITORING = ("prometheus", "prometheus-2", "alertmanager-1", "alertmanager-2", "exporters", "node-exporter",
               "postgres-exporter", "redis-exporter", "blackbox-exporter", "nginx-log-exporter", "victoriametrics",
               "vmalert")

@@ -1,4 +1,4 @@
-"""Benchmark: CPU and memory of the whole live demo (``python -m demo up``) with its default rates.
+"""Benchmark: CPU and memory of the whole live demo (``python -m lookout.demo up``) with its default rates.
 
 Starts a private PostgreSQL and Redis, runs the demo on free ports with the default settings (the seeds'
 beat intervals, 4 calls/min, 3 buyer events/min, 12 user requests/min), lets it settle for ``--warmup``
@@ -26,8 +26,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo.testing import DemoProcess, tree_memory  # noqa: E402
-from stack.servers import postgres_server, redis_server  # noqa: E402
+from lookout.demo.testing import DemoProcess, tree_memory  # noqa: E402
+from lookout.stack.servers import postgres_server, redis_server  # noqa: E402
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:

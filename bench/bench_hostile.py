@@ -4,7 +4,7 @@
 ``exporters/server.py`` was the hand-written ``http.server`` handler), loaded in place of today's module by a
 launcher; "after" is the working tree. Three cases, printed side by side:
 
-1. slow clients: the real ``python -m exporters run`` under ``RLIMIT_NOFILE`` ``--nofile`` (256) while
+1. slow clients: the real ``lookout-exporter run`` under ``RLIMIT_NOFILE`` ``--nofile`` (256) while
    ``--hostile`` (400) slow and half-open loopback clients hold on (reopening what the server closes);
    well-behaved scrapes are counted and timed (p50/p99), tracebacks in the exporter's log counted. The old
    server gets ``--before-scrapes`` (10) scrapes with a 2 s timeout, or it would take an hour.
@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.httpd import LocalServer, QuietHandler  # noqa: E402
+from lookout.stack.httpd import LocalServer, QuietHandler  # noqa: E402
 from tests.support.exporter import ExporterProcess, write_config  # noqa: E402
 from tests.support.slowclients import scrape_under_attack  # noqa: E402
 
@@ -61,11 +61,11 @@ def old_source(rev: str, path: str) -> str:
 
 LAUNCH_OLD_SERVER = """
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("exporters.server", sys.argv[1])
+spec = importlib.util.spec_from_file_location("lookout.exporters.server", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
-sys.modules["exporters.server"] = mod
+sys.modules["lookout.exporters.server"] = mod
 spec.loader.exec_module(mod)
-from exporters.cli import main
+from lookout.exporters.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -160,11 +160,11 @@ class Provider:
 CLIENT = textwrap.dedent("""
     import importlib.util, json, resource, sys, time
     if sys.argv[1] != "-":
-        spec = importlib.util.spec_from_file_location("exporters.collectors._http", sys.argv[1])
+        spec = importlib.util.spec_from_file_location("lookout.exporters.collectors._http", sys.argv[1])
         mod = importlib.util.module_from_spec(spec)
-        sys.modules["exporters.collectors._http"] = mod
+        sys.modules["lookout.exporters.collectors._http"] = mod
         spec.loader.exec_module(mod)
-    from exporters.collectors._http import HttpClient
+    from lookout.exporters.collectors._http import HttpClient
     c = HttpClient(sys.argv[2], {"Authorization": "Bearer sk-bench"})
     t0 = time.monotonic()
     try:

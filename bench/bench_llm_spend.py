@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from exporters.collector import Snapshot  # noqa: E402
-from exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings  # noqa: E402
-from exporters.config import Secret  # noqa: E402
-from stack.servers import postgres_server  # noqa: E402
+from lookout.exporters.collector import Snapshot  # noqa: E402
+from lookout.exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings  # noqa: E402
+from lookout.exporters.config import Secret  # noqa: E402
+from lookout.stack.servers import postgres_server  # noqa: E402
 
 GENERATE = """
 INSERT INTO llm_usage (created_at, provider, model, feature, seller_id,

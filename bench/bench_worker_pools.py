@@ -5,7 +5,7 @@ one ``uvicorn --workers 2``), then prints:
 
 1. the worker_pools refresh time (in-process, p50/p99 over ``--refreshes`` refreshes, plus the first,
    cold refresh that reads every command line once), before and after;
-2. ``/metrics`` latency p50/p99 over ``--scrapes`` scrapes of the real ``python -m exporters run``
+2. ``/metrics`` latency p50/p99 over ``--scrapes`` scrapes of the real ``lookout-exporter run``
    process, configured with worker_pools (interval 5s, the four pools) and ``bench_hang``, a
    bench-only collector defined in this file whose source accepts connections and never answers.
    It is registered in the exporter process by a launcher, so the product has no fake collector.
@@ -39,9 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporters.collector import Collector, Snapshot, gauge  # noqa: E402
-from exporters.config import CollectorSettings, setting  # noqa: E402
-from stack.procs import free_port, kill_process_groups, wait_port  # noqa: E402
+from lookout.exporters.collector import Collector, Snapshot, gauge  # noqa: E402
+from lookout.exporters.config import CollectorSettings, setting  # noqa: E402
+from lookout.stack.procs import free_port, kill_process_groups, wait_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -71,10 +71,10 @@ LAUNCHER = """
 import sys
 sys.path.insert(0, {bench!r})
 import bench_worker_pools
-import exporters.collectors as registry
-sys.modules["exporters.collectors.bench_hang"] = bench_worker_pools
+import lookout.exporters.collectors as registry
+sys.modules["lookout.exporters.collectors.bench_hang"] = bench_worker_pools
 registry.REGISTRY = (*registry.REGISTRY, "bench_hang")
-from exporters.cli import main
+from lookout.exporters.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -146,8 +146,8 @@ def bench_refresh(pools: list[dict], n: int) -> None:
     reads every process (the first form); every refresh a full scan that skips the processes already known to
     be no server's (what the once-a-minute full scan now costs); the default (the pools' processes only between
     full scans, every ``rescan_interval``)."""
-    from exporters.collectors.worker_pools import REREAD_AGES, PoolSettings, WorkerPools, WorkerPoolsSettings
-    from exporters.config import Duration
+    from lookout.exporters.collectors.worker_pools import REREAD_AGES, PoolSettings, WorkerPools, WorkerPoolsSettings
+    from lookout.exporters.config import Duration
 
     # a host's processes are mostly old: past the last command-line re-read (younger ones are read every full scan)
     time.sleep(REREAD_AGES[-1])

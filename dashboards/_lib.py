@@ -21,9 +21,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
-from monitoring.model import Threshold
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
+from lookout.monitoring.model import Threshold
 
 SCHEMA_VERSION = 39
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")

@@ -1,8 +1,8 @@
 """Billing and credits reconciliation of the voice platform (1 credit = 1 second)."""
 
-from dashboards._lib import Board, board, stat, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, stat, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 SEL = 'instance=~"$instance"'
 REQUIRES = {

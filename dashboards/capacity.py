@@ -1,9 +1,9 @@
 """Capacity planning: each volume against the seed's scaling threshold, a 14-day forecast, days left."""
 
-from dashboards._lib import Board, board, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.thresholds import capacity_key
+from lookout.dashboards._lib import Board, board, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.thresholds import capacity_key
 
 SEL = 'instance=~"$instance"'
 

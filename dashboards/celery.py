@@ -1,8 +1,8 @@
 """Celery: true queue depth, waiting age, live workers, task outcomes and periodic-task freshness."""
 
-from dashboards._lib import Board, board, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 SEL = 'instance=~"$instance"'
 

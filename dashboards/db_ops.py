@@ -1,8 +1,8 @@
 """Database operations: who blocks whom, idle transactions, long queries, backups and WAL archiving."""
 
-from dashboards._lib import Board, board, stat, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, stat, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 SEL = 'instance=~"$instance"'
 
@@ -15,7 +15,7 @@ def build(k: Ctx) -> Board | None:
     return board(
         k,
         uids.DB_OPS, "Lookout / Database operations",
-        "PostgreSQL sessions and locks (pg_activity: `python -m exporters report blocking` prints who blocks "
+        "PostgreSQL sessions and locks (pg_activity: `lookout-exporter report blocking` prints who blocks "
         "whom) and backups (newest dump, WAL archiving).",
         [
             timeseries("Blocked sessions", "Sessions waiting on a lock another session holds, per database.",

@@ -1,8 +1,8 @@
 """Host, PostgreSQL, Redis and containers of the small VPS, from the standard exporters."""
 
-from dashboards._lib import Board, board, stat, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, stat, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 SEL = 'host=~"$host"'  # every target carries `host`: one selector for node, PostgreSQL, Redis and containers
 FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'

@@ -1,10 +1,10 @@
 """HTTP RED of the platforms' APIs (their own metrics endpoint) and their SLOs with burn-rate windows."""
 
-from dashboards._lib import Board, Panel, board, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.slos import BURN_RATES, SLO_WINDOWS, selector, slos
-from monitoring.model import Slo, Threshold
+from lookout.dashboards._lib import Board, Panel, board, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.slos import BURN_RATES, SLO_WINDOWS, selector, slos
+from lookout.monitoring.model import Slo, Threshold
 
 
 def _burn_lines(slo: Slo) -> list[Threshold]:

@@ -1,8 +1,8 @@
 """Marketplace sync (Wildberries/Ozon every 30 s), token expiry and SLA breaches of the chat center."""
 
-from dashboards._lib import Board, board, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 SEL = 'instance=~"$instance"'
 REQUIRES = {

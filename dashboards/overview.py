@@ -1,9 +1,9 @@
 """Status overview per platform: is it up, is it serving, is money leaking, and is monitoring itself up."""
 
-from dashboards._lib import Board, board, stat, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.slos import selector, slos
+from lookout.dashboards._lib import Board, board, stat, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.slos import selector, slos
 
 P = 'platform=~"$platform"'
 

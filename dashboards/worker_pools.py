@@ -1,8 +1,8 @@
 """Worker pools: Gunicorn (voice API), Uvicorn (chat API) and Celery processes, restarts, listen queue."""
 
-from dashboards._lib import Board, board, timeseries
-from monitoring.catalog import uids
-from monitoring.catalog.context import Ctx
+from lookout.dashboards._lib import Board, board, timeseries
+from lookout.monitoring.catalog import uids
+from lookout.monitoring.catalog.context import Ctx
 
 S = 'service=~"$service"'
 

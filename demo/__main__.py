@@ -1,3 +1,3 @@
-from demo.cli import main
+from lookout.demo.cli import main
 
 raise SystemExit(main())

@@ -23,11 +23,11 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from demo import db, site_facts
-from demo.faults import FaultStore
-from demo.settings import Settings
+from lookout.demo import db, site_facts
+from lookout.demo.faults import FaultStore
+from lookout.demo.settings import Settings
 
-log = logging.getLogger("demo.backups")
+log = logging.getLogger("lookout.demo.backups")
 KEEP = 5
 FAULT = "miss-backup"
 

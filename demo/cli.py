@@ -1,11 +1,11 @@
 """Command line of the demo.
 
-- ``python -m demo up [--only voice,chat,providers] [--pg-url ...] [--redis-url ...] [--*-port N] ...``:
-  run the demo in the foreground until SIGTERM/SIGINT (see ``python -m demo up --help``; every flag
+- ``python -m lookout.demo up [--only voice,chat,providers] [--pg-url ...] [--redis-url ...] [--*-port N] ...``:
+  run the demo in the foreground until SIGTERM/SIGINT (see ``python -m lookout.demo up --help``; every flag
   also reads a ``DEMO_*`` environment variable);
-- ``python -m demo fault NAME on|off [--value X]``: switch a fault through the control API;
-- ``python -m demo status``: children, health checks, faults and traffic counters;
-- ``python -m demo faults``: the list of faults and what each does.
+- ``python -m lookout.demo fault NAME on|off [--value X]``: switch a fault through the control API;
+- ``python -m lookout.demo status``: children, health checks, faults and traffic counters;
+- ``python -m lookout.demo faults``: the list of faults and what each does.
 Exit status: 0 ok, 1 the demo or its control API failed, 2 bad usage.
 """
 
@@ -19,8 +19,8 @@ import sys
 
 import requests
 
-from demo import settings as demo_settings
-from demo.faults import FAULTS
+from lookout.demo import settings as demo_settings
+from lookout.demo.faults import FAULTS
 
 
 def _control_url(args: argparse.Namespace) -> str:
@@ -28,7 +28,7 @@ def _control_url(args: argparse.Namespace) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m demo", description="Live demo of both platforms, with faults.")
+    p = argparse.ArgumentParser(prog="python -m lookout.demo", description="Live demo of both platforms, with faults.")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the demo in the foreground")
     demo_settings.add_arguments(up)
@@ -43,17 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         if name == "fault":
             sp.add_argument("name", choices=sorted(FAULTS), metavar="NAME", help=", ".join(sorted(FAULTS)))
             sp.add_argument("state", choices=["on", "off"])
-            sp.add_argument("--value", type=float, help="the fault's parameter (see `python -m demo faults`)")
+            sp.add_argument("--value", type=float, help="the fault's parameter (see `python -m lookout.demo faults`)")
     return p
 
 
 def _up(args: argparse.Namespace) -> int:
-    from demo.supervisor import Supervisor
+    from lookout.demo.supervisor import Supervisor
 
     try:
         s = demo_settings.from_args(args)
     except ValueError as exc:
-        print(f"python -m demo up: {exc}", file=sys.stderr)
+        print(f"python -m lookout.demo up: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -62,7 +62,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         return Supervisor(s).run()
     except Exception as exc:
-        logging.getLogger("demo").error("demo failed: %s", exc)
+        logging.getLogger("lookout.demo").error("demo failed: %s", exc)
         return 1
 
 
@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             r = requests.get(f"{url}/{'status' if args.command == 'status' else 'faults'}", timeout=30)
     except requests.RequestException as exc:
-        print(f"python -m demo {args.command}: no demo control API at {url} ({type(exc).__name__}); "
-              "is `python -m demo up` running?", file=sys.stderr)
+        print(f"python -m lookout.demo {args.command}: no demo control API at {url} ({type(exc).__name__}); "
+              "is `python -m lookout.demo up` running?", file=sys.stderr)
         return 1
     body = r.json()
     if r.status_code != 200:
-        print(f"python -m demo {args.command}: {body.get('error') or body}", file=sys.stderr)
+        print(f"python -m lookout.demo {args.command}: {body.get('error') or body}", file=sys.stderr)
         return 2 if r.status_code in (400, 404) else 1
     if args.json or args.command == "faults":
         print(json.dumps(body, indent=2))

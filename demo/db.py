@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-import exporters
+from lookout import exporters
 
 SCHEMAS = Path(exporters.__file__).resolve().parent / "schemas"
 _LOCK_ID = 0x10_0C_0A_7D  # arbitrary: "lookout demo"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitoring.model import FaultExpectation
+from lookout.monitoring.model import FaultExpectation
 
 FAULT_ALERTS: dict[str, FaultExpectation] = {
     "drop-end-webhooks": FaultExpectation("ElevenLabsEndEventsMissing", "ticket", ("CreditsNotCharged",)),

@@ -1,6 +1,6 @@
 """The fault switches: their names, what each breaks, and where their state lives.
 
-Reads/writes (through ``demo.resp``): the Redis hash ``demo:faults`` (field = fault name, value = JSON
+Reads/writes (through ``lookout.demo.resp``): the Redis hash ``demo:faults`` (field = fault name, value = JSON
 ``{"value": X, "since": T}``; absent = off). Redis is shared by every part of the demo (Gunicorn and
 Uvicorn workers, Celery tasks, the fake marketplace, the supervisors of split containers), so one switch
 reaches all of them; each process caches the hash for ``CACHE_SECONDS``.
@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from demo.resp import Resp, RespError
+from lookout.demo.resp import Resp, RespError
 
 KEY = "demo:faults"
 CACHE_SECONDS = 1.0
@@ -80,7 +80,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "the demo opens connections to the voice database and leaves them idle in transaction"),
     Fault("block-db", "voice", 2.0, "sessions left waiting on the lock",
           "one session locks a row of `demo_lock` in the voice database and stays idle in transaction; VALUE "
-          "others try to update the row and wait: `python -m exporters report blocking` shows the tree"),
+          "others try to update the row and wait: `lookout-exporter report blocking` shows the tree"),
     Fault("miss-backup", "voice", None, "",
           "the demo's backup job (a pg_dump of the voice database every --backup-interval) skips its runs; off "
           "takes a backup at once"),

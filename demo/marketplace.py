@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 MARKETPLACES = ("wb", "ozon")
 KINDS = ("chats", "feedbacks", "questions")

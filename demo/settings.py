@@ -1,6 +1,6 @@
 """Settings of the demo: every address, port, rate and interval, from flags or ``DEMO_*`` variables.
 
-Reads: command-line flags (``python -m demo up --chat-port 8001``), else environment variables
+Reads: command-line flags (``python -m lookout.demo up --chat-port 8001``), else environment variables
 (``DEMO_CHAT_PORT=8001``), else the defaults below (the seeds' ports).
 Publishes: ``Settings``. The supervisor hands the resolved settings to its children as one JSON
 variable (``DEMO_SETTINGS_JSON``) so Gunicorn, Uvicorn and Celery processes see the same values.
@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from demo import site_facts
+from lookout.demo import site_facts
 
 PARTS = ("voice", "chat", "providers")
 

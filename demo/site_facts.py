@@ -5,7 +5,7 @@ the file the demo's monitoring is generated from, so the demo and its monitoring
 Publishes: ``task_intervals()`` (seconds per periodic task), ``capacity_thresholds()`` and ``backup_interval()``
 (``databases[].checks.backups.expected_interval``: how often the demo's backup job runs).
 
-A plain YAML read, not ``monitoring.site.load_site``: every demo process (Gunicorn, Uvicorn and Celery
+A plain YAML read, not ``lookout.monitoring.site.load_site``: every demo process (Gunicorn, Uvicorn and Celery
 workers) imports this, and the full site model costs half a second and hundreds of modules there.
 ``tests/test_monitoring.py`` checks that both readings agree.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from exporters.binding import Duration
+from lookout.exporters.binding import Duration
 
 # the checkout's file; an installed demo (the Docker image) is told where its copy is
 SITE_FILE = Path(os.environ.get("DEMO_SITE_FILE") or Path(__file__).resolve().parents[1] / "examples" / "demo.yaml")

@@ -1,4 +1,4 @@
-"""Runs ``python -m demo up`` as a subprocess on free loopback ports: for the tests, the benchmark and the
+"""Runs ``python -m lookout.demo up`` as a subprocess on free loopback ports: for the tests, the benchmark and the
 end-to-end harness.
 
 ``DemoProcess(pg_url, redis_url, **settings)`` picks a free port for every server unless given,
@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import requests
 
-from stack.procs import free_port
+from lookout.stack.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = ("voice_port", "mcp_port", "chat_port", "control_port", "marketplace_port", "deepseek_port",
@@ -51,7 +51,7 @@ class DemoProcess:
         return self.url("control")
 
     def argv(self) -> list[str]:
-        args = [sys.executable, "-m", "demo", "up"]
+        args = [sys.executable, "-m", "lookout.demo", "up"]
         for k, v in self.settings.items():
             args += ["--" + k.replace("_", "-"), str(v)]
         return args

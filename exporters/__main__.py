@@ -1,7 +1,7 @@
-"""``python -m exporters``: see ``exporters.cli``."""
+"""``lookout-exporter``: see ``lookout.exporters.cli``."""
 
 import sys
 
-from exporters.cli import main
+from lookout.exporters.cli import main
 
 sys.exit(main())

@@ -1,5 +1,5 @@
 """Binding YAML to typed dataclasses: the generic half of the configuration, used by the exporter's
-configuration (``exporters.config``) and by the site file (``monitoring.site``).
+configuration (``lookout.exporters.config``) and by the site file (``lookout.monitoring.site``).
 
 Reads: YAML bytes (bounded in size and depth, UTF-8, no repeated key), environment variables named as
 ``${VAR}`` or ``${VAR:-default}`` inside string values, and files named by ``<key>_file`` for secret keys.
@@ -8,7 +8,7 @@ types ``Duration`` and ``Secret``, ``setting()`` (a documented dataclass field) 
 
 Every error is a ``ConfigError`` whose message is one line naming the key path, for example
 ``collectors.worker_pools.pools[0].server: expected one of gunicorn, uvicorn, celery, got 'x'``.
-Secret values are registered with ``exporters.secrets`` so that logs never show them.
+Secret values are registered with ``lookout.exporters.secrets`` so that logs never show them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from exporters import conninfo, secrets
+from lookout.exporters import conninfo, secrets
 
 
 class ConfigError(Exception):

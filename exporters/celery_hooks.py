@@ -12,7 +12,7 @@ Publishes, via Celery signals:
 
 Usage, in the module that creates the app::
 
-    from exporters.celery_hooks import install
+    from lookout.exporters.celery_hooks import install
     install(app)
 """
 

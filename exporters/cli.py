@@ -1,4 +1,4 @@
-"""Command line: ``python -m exporters run|check|once --config FILE``.
+"""Command line: ``lookout-exporter run|check|once --config FILE``.
 
 - ``run``: refresh collectors in the background and serve ``/metrics`` and ``/healthz``.
 - ``check``: validate the configuration; exit 0, or 2 with a one-line error naming the key.
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 from prometheus_client import generate_latest
 
-from exporters import __version__, config, report, secrets
-from exporters.collectors import collector_class
-from exporters.runtime import Runtime
+from lookout.exporters import __version__, config, report, secrets
+from lookout.exporters.collectors import collector_class
+from lookout.exporters.runtime import Runtime
 
-log = logging.getLogger("exporters")
+log = logging.getLogger("lookout.exporters")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -45,7 +45,7 @@ def build_runtime(cfg: config.Config) -> Runtime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m exporters", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="lookout-exporter", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _once(cfg: config.Config) -> int:
-    from exporters.server import make_registry
+    from lookout.exporters.server import make_registry
 
     runtime = build_runtime(cfg)
     results = runtime.refresh_all_once()
@@ -101,7 +101,7 @@ def _once(cfg: config.Config) -> int:
 
 
 def _run(cfg: config.Config) -> int:
-    from exporters.server import MetricsServer
+    from lookout.exporters.server import MetricsServer
 
     host, port = config.parse_listen(cfg.listen)
     runtime = build_runtime(cfg)

@@ -1,7 +1,7 @@
 """The collector contract: what a collector declares and how it hands over a snapshot.
 
 A collector reads one source and fills a ``Snapshot``; it never times itself, catches its own
-errors for reporting or talks HTTP: the runtime (``exporters.runtime``) does that.
+errors for reporting or talks HTTP: the runtime (``lookout.exporters.runtime``) does that.
 
 Publishes: ``MetricSpec`` (a metric's declaration, also the source of ``docs/metrics.md``),
 ``Snapshot`` (a builder of metric families checked against the declarations) and ``Collector``.
@@ -22,7 +22,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from exporters.binding import Duration, setting
+from lookout.exporters.binding import Duration, setting
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The exporter's configuration: one YAML file turned into typed, validated settings.
 
-Reads: the YAML file given on the command line (through ``exporters.binding``, which also expands ``${VAR}``
-and reads ``<key>_file`` secrets) and the collector registry (``exporters.collectors``), which gives each named
+Reads: the YAML file given on the command line (through ``lookout.exporters.binding``, which also expands ``${VAR}``
+and reads ``<key>_file`` secrets) and the collector registry (``lookout.exporters.collectors``), which gives each named
 collector's settings class; a disabled collector's module is not imported.
 Publishes: ``Config`` (global settings plus one settings dataclass per enabled collector), ``load`` and
 ``parse_listen``. The binding's names (``ConfigError``, ``Duration``, ``Secret``, ``setting``...) are
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from exporters import collectors
-from exporters.binding import (  # noqa: F401  (re-exported: the collectors' settings are declared with these)
+from lookout.exporters import collectors
+from lookout.exporters.binding import (  # noqa: F401  (re-exported: the collectors' settings are declared with these)
     CONFIG_MAX,
     MAX_DEPTH,
     SECRET_FILE_MAX,
@@ -34,7 +34,7 @@ from exporters.binding import (  # noqa: F401  (re-exported: the collectors' set
     reject_literal_secret,
     setting,
 )
-from exporters.collector import CollectorSettings
+from lookout.exporters.collector import CollectorSettings
 
 DEFAULT_LISTEN = "127.0.0.1:9808"
 

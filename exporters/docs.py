@@ -258,7 +258,7 @@ def render() -> dict[Path, str]:
 
 
 def _pg_queries_md() -> str:
-    from exporters.collectors._pg import queries_md  # the PostgreSQL collectors' named queries
+    from lookout.exporters.collectors._pg import queries_md  # the PostgreSQL collectors' named queries
 
     return queries_md()
 
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.write_text(text)
     if stale:
-        print(f"stale: {', '.join(stale)}; run: python -m exporters.docs", file=sys.stderr)
+        print(f"stale: {', '.join(stale)}; run: python -m lookout.exporters.docs", file=sys.stderr)
         return 1
     return 0
 

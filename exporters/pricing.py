@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from exporters import binding
+from lookout.exporters import binding
 
 GRANULARITY_SECONDS = 900
 DEFAULT_PATH = Path(__file__).parent / "data" / "prices.yaml"

@@ -1,4 +1,4 @@
-"""Drill-down for the on-call engineer: ``python -m exporters report credits|sla|sync|blocking --config FILE``.
+"""Drill-down for the on-call engineer: ``lookout-exporter report credits|sla|sync|blocking --config FILE``.
 
 Reads: the same configuration, database and (overridable) named queries as the ``credits``,
 ``sla`` and ``marketplace_sync`` collectors; their ``report*`` queries use the same parameters
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from exporters import config, secrets
+from lookout.exporters import config, secrets
 
 KINDS = {"credits": "credits", "sla": "sla", "sync": "marketplace_sync", "blocking": "pg_activity"}
 
@@ -70,8 +70,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporters.collectors import collector_class
-    from exporters.collectors._pg import QueryError
+    from lookout.exporters.collectors import collector_class
+    from lookout.exporters.collectors._pg import QueryError
 
     name = KINDS[args.kind]
     try:
@@ -133,8 +133,8 @@ def _age(v: Any) -> str:
 
 def _blocking(collector: Any, args: argparse.Namespace) -> int:
     """The blocking tree of ``pg_activity``'s database server, as a table or JSON."""
-    from exporters.collectors._pg import QueryError
-    from exporters.collectors.pg_activity import blocking_tree, query_line
+    from lookout.exporters.collectors._pg import QueryError
+    from lookout.exporters.collectors.pg_activity import blocking_tree, query_line
 
     try:
         rows = collector.blocking_rows(args.limit)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector as PromCollector
 
-from exporters import __version__, source_errors
-from exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge, info
+from lookout.exporters import __version__, source_errors
+from lookout.exporters.collector import Collector, MetricSpec, Snapshot, counter, gauge, info
 
-log = logging.getLogger("exporters.runtime")
+log = logging.getLogger("lookout.exporters.runtime")
 
 COLLECTOR_UP = gauge(
     "lookout_collector_up",

@@ -19,7 +19,7 @@ import re
 import threading
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
-from exporters import conninfo
+from lookout.exporters import conninfo
 
 _lock = threading.Lock()
 _values: set[str] = set()

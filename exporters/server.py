@@ -33,10 +33,10 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.server import TcpWSGIServer
 
-from exporters import secrets
-from exporters.runtime import Runtime
+from lookout.exporters import secrets
+from lookout.exporters.runtime import Runtime
 
-log = logging.getLogger("exporters.server")
+log = logging.getLogger("lookout.exporters.server")
 
 MAX_CONNECTIONS = 100  # an exporter has two Prometheus servers and a few curious people as clients
 RESERVED_FDS = 64  # descriptors kept for collectors (database and HTTP clients, Docker, log files)

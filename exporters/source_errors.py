@@ -18,7 +18,7 @@ from __future__ import annotations
 import socket
 import ssl
 
-from exporters import secrets
+from lookout.exporters import secrets
 
 
 class SourceError(Exception):
@@ -132,7 +132,7 @@ def describe(exc: BaseException, target: str = "") -> str:
 
 def target_of(settings: object) -> str:
     """``host:port`` of the source a collector's settings name (its DSN, broker or API URL), or ""."""
-    from exporters import conninfo
+    from lookout.exporters import conninfo
 
     for key in ("dsn", "broker_url", "base_url", "url"):
         value = getattr(settings, key, None)

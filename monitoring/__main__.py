@@ -1,17 +1,17 @@
-"""CLI: ``python -m monitoring generate`` writes every file generated from the demo site (examples/demo.yaml)
+"""CLI: ``python -m lookout.monitoring generate`` writes every file generated from the demo site (examples/demo.yaml)
 where the repository keeps it (compose's defaults); ``--check`` exits 1 on drift. Another site:
-``python -m monitoring generate --site FILE --out DIR``, the same as ``lookout generate``."""
+``python -m lookout.monitoring generate --site FILE --out DIR``, the same as ``lookout generate``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from monitoring import build
+from lookout.monitoring import build
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m lookout.monitoring", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write dashboards, rules, tests, Alertmanager config and runbooks")
     g.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
@@ -21,14 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.site or args.out:
         if not (args.site and args.out):
             p.error("--site and --out go together")
-        from monitoring import cli
+        from lookout.monitoring import cli
 
         return cli.main(["generate", "--site", args.site, "--out", args.out, *(["--check"] if args.check else [])])
     files = build.demo_repo_files()
     if args.check:
         bad = build.stale(files)
         if bad:
-            print("stale generated files (run `python -m monitoring generate`):\n  " + "\n  ".join(bad),
+            print("stale generated files (run `python -m lookout.monitoring generate`):\n  " + "\n  ".join(bad),
                   file=sys.stderr)
             return 1
         return 0

@@ -2,19 +2,19 @@
 the severity routes and inhibitions of the catalog and the route test cases.
 
 Reads: a ``Catalog`` (its site's ``alerting`` and its alerts) and the receivers' message templates
-(``monitoring.notifications``). Publishes ``alertmanager_yml(cat)``, ``route_cases(cat)`` (``amtool config routes
-test`` cases) and ``URL_FILE_PLACEHOLDER``. Targets Alertmanager 0.25 (Debian 12): secrets it cannot read from a
-file are placeholders the runbooks explain.
+(``lookout.monitoring.notifications``). Publishes ``alertmanager_yml(cat)``, ``route_cases(cat)``
+(``amtool config routes test`` cases) and ``URL_FILE_PLACEHOLDER``. Targets Alertmanager 0.25 (Debian 12):
+secrets it cannot read from a file are placeholders the runbooks explain.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitoring.catalog import Catalog, routing
-from monitoring.notifications import FIELDS
-from monitoring.site import Receiver
-from monitoring.sitebind import FileRef
+from lookout.monitoring.catalog import Catalog, routing
+from lookout.monitoring.notifications import FIELDS
+from lookout.monitoring.site import Receiver
+from lookout.monitoring.sitebind import FileRef
 
 URL_FILE_PLACEHOLDER = "https://url-file.invalid"  # + the file's path; see _secrets_md
 

@@ -4,9 +4,9 @@
 - ``lookout check --site FILE --probe``: also try every target from this machine and print a table
   (exit 1 when one does not answer). No secret is printed.
 - ``lookout generate --site FILE --out DIR``: write every generated file for that site into DIR
-  (layout: ``monitoring.build``); ``--check`` writes nothing and exits 1 when DIR is stale.
+  (layout: ``lookout.monitoring.build``); ``--check`` writes nothing and exits 1 when DIR is stale.
 - ``lookout discover [--out FILE] [--json]``: look at what runs on this host and write a commented starter
-  site file (``monitoring.discover``); a table of what was found and what could not be decided. Only reads.
+  site file (``lookout.monitoring.discover``); a table of what was found and what could not be decided. Only reads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitoring.site import Site, SiteError, load_site
+from lookout.monitoring.site import Site, SiteError, load_site
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,14 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(site: Site, probe: bool) -> int:
-    from monitoring import build
+    from lookout.monitoring import build
 
     build.site_files(site)  # the catalog refuses what it cannot render (an unknown threshold key...)
     if not probe:
         print(f"{site.name}: ok ({len(site.hosts)} hosts, {len(site.services)} services, "
               f"{len(site.databases)} databases, {len(site.redis)} Redis)")
         return EXIT_OK
-    from monitoring import probe as probing
+    from lookout.monitoring import probe as probing
 
     results = probing.probe(site)
     sys.stdout.write(probing.table(results))
@@ -72,7 +72,7 @@ def _check(site: Site, probe: bool) -> int:
 
 
 def _generate(site: Site, out: Path, check: bool) -> int:
-    from monitoring import build
+    from lookout.monitoring import build
 
     files = build.site_files(site)
     if check:
@@ -91,8 +91,8 @@ def _generate(site: Site, out: Path, check: bool) -> int:
 
 
 def _discover(out: Path | None, as_json: bool, ask_app: bool, proc_root: str) -> int:
-    from monitoring import discover
-    from monitoring.discover import writer
+    from lookout.monitoring import discover
+    from lookout.monitoring.discover import writer
 
     if out is not None and out.exists():
         try:

@@ -1,7 +1,7 @@
 """The vocabulary of the catalog: thresholds, alerts, recording rules, SLOs and their test cases.
 
 Reads nothing. Publishes the dataclasses ``Threshold``, ``Case``, ``Alert``, ``Recording``, ``Slo`` and
-``FaultExpectation`` that ``monitoring.catalog`` fills in and the generators read, and the expression
+``FaultExpectation`` that ``lookout.monitoring.catalog`` fills in and the generators read, and the expression
 builders ``above``, ``below``, ``at_least``, ``at_most`` and ``promql``: the only way a threshold enters
 an alert, so an alert's thresholds are exactly those its expression was built with.
 """
@@ -103,9 +103,9 @@ class Alert:
     fix: str
     for_: str = "0m"
     keep_labels: dict[str, str] = field(default_factory=dict)  # extra static labels
-    requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
+    requires: tuple[str, ...] = ()  # site features it reads (lookout.monitoring.catalog.context.FEATURES)
     # what notifications show as the current value, unit included: a Prometheus annotation template built with
-    # the words of monitoring.values (``count("messages")``, ``ratio("free")``, ``NO_VALUE``...). Required in
+    # the words of lookout.monitoring.values (``count("messages")``, ``ratio("free")``, ``NO_VALUE``...). Required in
     # effect: the generator refuses an alert left at None (tests/test_notification_values.py)
     value: str | None = None
     thresholds: tuple[Threshold, ...] = field(init=False)
@@ -121,7 +121,7 @@ class Recording:
     expr: str
     test: Case
     labels: dict[str, str] = field(default_factory=dict)
-    requires: tuple[str, ...] = ()  # site features it reads (monitoring.catalog.context.FEATURES)
+    requires: tuple[str, ...] = ()  # site features it reads (lookout.monitoring.catalog.context.FEATURES)
 
 
 @dataclass(frozen=True)

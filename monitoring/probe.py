@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from exporters import secrets
-from exporters.config import ConfigError, expand_env
-from monitoring.site import Site
-from monitoring.sitebind import FileRef
+from lookout.exporters import secrets
+from lookout.exporters.config import ConfigError, expand_env
+from lookout.monitoring.site import Site
+from lookout.monitoring.sitebind import FileRef
 
 TIMEOUT = 3.0
 

@@ -6,10 +6,10 @@ Reads: a ``Catalog`` and the panel URLs. Publishes ``runbooks_md(cat, panels)`` 
 
 from __future__ import annotations
 
-from monitoring.alertmanager_config import URL_FILE_PLACEHOLDER
-from monitoring.catalog import Catalog, routing
-from monitoring.site import Receiver
-from monitoring.sitebind import FileRef
+from lookout.monitoring.alertmanager_config import URL_FILE_PLACEHOLDER
+from lookout.monitoring.catalog import Catalog, routing
+from lookout.monitoring.site import Receiver
+from lookout.monitoring.sitebind import FileRef
 
 
 def anchor(name: str) -> str:

@@ -1,6 +1,6 @@
 """The runbooks as one static HTML page, served where the people paged already are (beside Grafana).
 
-Reads: the text of ``monitoring.runbooks.runbooks_md`` (the one source of the runbooks). Publishes
+Reads: the text of ``lookout.monitoring.runbooks.runbooks_md`` (the one source of the runbooks). Publishes
 ``runbooks_html(markdown)``: a self-contained page whose alert sections keep the anchors of the Markdown
 (``<h2 id="mcpserverdown">``), so ``<runbook_url>#<alert>`` opens the alert's section. Only the Markdown
 subset the runbooks use is converted (headings, paragraphs, lists, tables, fenced code, inline code, bold,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 
-from monitoring.runbooks import anchor
+from lookout.monitoring.runbooks import anchor
 
 _INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)")
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;line-height:1.45}"

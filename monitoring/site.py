@@ -7,7 +7,7 @@ Publishes: ``Site`` (frozen dataclasses) and ``load_site(path) -> Site``; every 
 by kind, platforms, databases with their checks, providers, receivers) and merges the site's
 ``thresholds`` over its product defaults.
 
-``python -m monitoring.site write`` writes the JSON Schema and the key tables of docs/site.md.
+``python -m lookout.monitoring.site write`` writes the JSON Schema and the key tables of docs/site.md.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from exporters.config import ConfigError, Duration, Secret, build_dataclass
-from monitoring.sitebind import FileRef, SecretRef, SiteError, bind, json_schema, key, key_docs, load_yaml
+from lookout.exporters.config import ConfigError, Duration, Secret, build_dataclass
+from lookout.monitoring.sitebind import FileRef, SecretRef, SiteError, bind, json_schema, key, key_docs, load_yaml
 
 __all__ = ["Site", "SiteError", "load_site"]
 
@@ -255,7 +255,7 @@ class Checks:
     pg_activity: Mapping[str, Any] | None = key(
         None, help="Sessions and locks of this database's server: blocked sessions, idle-in-transaction sessions, "
         "the oldest transaction and query per database (`pg_activity`; its role needs `pg_monitor` to see other "
-        "roles' sessions). `python -m exporters report blocking` prints who blocks whom.")
+        "roles' sessions). `lookout-exporter report blocking` prints who blocks whom.")
     backups: Mapping[str, Any] | None = key(
         None, help="This database's backups: `dir` (on the monitoring host), `glob` and `expected_interval` (how "
         "often the backup job runs: the yardstick of the missed-backup alerts), plus WAL archiving from "
@@ -775,7 +775,7 @@ class Site:
     @property
     def capacity_thresholds(self) -> dict[str, float]:
         """The scaling thresholds the capacity check publishes: the site's over the collector's defaults."""
-        from exporters.collectors.capacity import merged_thresholds
+        from lookout.exporters.collectors.capacity import merged_thresholds
 
         found = self.check("capacity")
         return merged_thresholds(dict(found[1].get("thresholds") or {}) if found else {})
@@ -848,7 +848,7 @@ def _unique(section: str, names: list[str], what: str = "") -> list[str]:
 
 
 def _collector_names() -> set[str]:
-    from exporters.collectors import REGISTRY
+    from lookout.exporters.collectors import REGISTRY
 
     return set(REGISTRY)
 
@@ -892,7 +892,7 @@ def _stand_ins(value: Any, key: str, env: dict[str, str]) -> Any:
 
 def _validate_collector(name: str, settings: Mapping[str, Any], where: str) -> None:
     """The exporter's own settings class checks the settings (unknown keys, types, queries)."""
-    from exporters.collectors import settings_class
+    from lookout.exporters.collectors import settings_class
 
     env: dict[str, str] = {}
     checked = _stand_ins({k: v for k, v in settings.items() if k != "enabled"}, name, env)
@@ -936,7 +936,8 @@ def docs() -> str:
 
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "site.md"
-DOCS_BEGIN = "<!-- Generated from monitoring/site.py by `python -m monitoring.site write`; do not edit below. -->\n"
+DOCS_BEGIN = ("<!-- Generated from monitoring/site.py by `python -m lookout.monitoring.site write`; "
+              "do not edit below. -->\n")
 DOCS_END = "<!-- end of generated keys -->\n"
 
 
@@ -957,7 +958,8 @@ def main(argv: list[str] | None = None) -> int:
         for path, text in published().items():
             path.write_text(text)
         return 0
-    sys.stderr.write("usage: python -m monitoring.site write   (the JSON Schema and docs/site.md's key tables)\n")
+    sys.stderr.write("usage: python -m lookout.monitoring.site write"
+                     "   (the JSON Schema and docs/site.md's key tables)\n")
     return 2
 
 

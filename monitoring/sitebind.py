@@ -1,13 +1,13 @@
 """Binds parsed YAML to the site file's frozen dataclasses, and describes them as JSON Schema.
 
-Reads: a YAML text and the dataclasses of ``monitoring.site`` (their type hints and ``key()`` metadata).
+Reads: a YAML text and the dataclasses of ``lookout.monitoring.site`` (their type hints and ``key()`` metadata).
 Publishes: ``SiteError`` (one line naming the key path), ``load_yaml`` (refuses duplicate keys),
 ``bind`` (typed values, unknown keys refused, secrets only as ``${VAR}`` or ``<key>_file``),
 ``json_schema`` and ``key_docs`` (the published schema and docs/site.md come from the same declarations).
 
 Secret values are never read here: a secret key keeps its ``${VAR}`` reference or its file path, and the
-exporter (``exporters.config``) expands them where they are used. Literal secrets are refused with the
-exporter's own rule (``exporters.config.reject_literal_secret``).
+exporter (``lookout.exporters.config``) expands them where they are used. Literal secrets are refused with the
+exporter's own rule (``lookout.exporters.config.reject_literal_secret``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from exporters.binding import is_optional
-from exporters.config import ConfigError, Duration, reject_literal_secret
+from lookout.exporters.binding import is_optional
+from lookout.exporters.config import ConfigError, Duration, reject_literal_secret
 
 
 class SiteError(Exception):

@@ -1,7 +1,7 @@
 """Metric names the boards and rules read from exporters that are not ours, by source and version.
 
 Reads nothing. Publishes ``STANDARD_METRICS`` (source -> names). Tests check that every metric a panel or
-rule uses is either published by one of our collectors (``exporters.docs.all_metric_names()``), listed
+rule uses is either published by one of our collectors (``lookout.exporters.docs.all_metric_names()``), listed
 here, or recorded by one of our recording rules. Versions: Debian 12's node_exporter 1.5,
 postgres_exporter 0.11, redis_exporter 1.45, blackbox_exporter 0.23, Prometheus 2.42.
 """

@@ -1,7 +1,7 @@
 """The scale-out path: an HA pair of Prometheus replicas remote-writing to a long-term store, and vmalert.
 
 Reads: a ``Site`` with ``prometheus_replicas`` and/or ``long_term_store`` (docs/scaling.md), and the rule groups
-``monitoring.generate`` built for it.
+``lookout.monitoring.generate`` built for it.
 Publishes:
 - ``needs_store(groups, retention)``: which rules need more history than the local Prometheus keeps (a range
   selector longer than ``retention.time``, or reading a series such a rule records). They move to vmalert,
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from monitoring.site import Site
+from lookout.monitoring.site import Site
 
 REPLICA_LABEL = "replica"
 CLUSTER_LABEL = "cluster"

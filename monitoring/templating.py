@@ -4,8 +4,9 @@ Reads: an annotation template, the alert's labels and ``$value``. Publishes ``re
 the expected annotations of the generated ``promtool test rules`` cases. Supported: ``{{ $labels.x }}``
 (alone or ``| urlquery``), ``{{ $value }}`` piped through ``humanize``, ``humanize1024``, ``humanizeDuration``,
 ``humanizePercentage`` (ports of Prometheus' template functions), ``printf "%.Nf"`` and ``reReplaceAll `re` "repl"``,
-and the companion block ``monitoring.notifications.companion`` writes (``{{ with query (printf "m{l=%q}" $labels.l) }}
-...{{ . | first | value | f }}...{{ end }}``), answered from the test case's series; anything else raises.
+and the companion block ``lookout.monitoring.notifications.companion`` writes
+(``{{ with query (printf "m{l=%q}" $labels.l) }}...{{ . | first | value | f }}...{{ end }}``), answered from
+the test case's series; anything else raises.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ FUNCS = {
 _QUERY_BLOCK = re.compile(r'\{\{ with query "[^"]*" \}\}\{\{ range \. \}\}.*?\{\{ end \}\}\{\{ end \}\}', re.S)
 
 
-# what monitoring.notifications.companion writes: one series named by the alert's labels, one formatted value
+# what lookout.monitoring.notifications.companion writes: one series named by the alert's labels, one formatted value
 _COMPANION = re.compile(r'\{\{ with query \(printf "([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}"((?: \$labels\.\w+)*)\) \}\}'
                         r"(.*?)\{\{ \. \| first \| value \| (.*?) \}\}(.*?)\{\{ end \}\}", re.S)
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")

@@ -1,5 +1,5 @@
 """How an alert's value reads in a notification: the words every alert of the catalog declares its ``value``
-with (``Alert.value``, shown by every receiver through the ``value`` annotation, monitoring.notifications).
+with (``Alert.value``, shown by every receiver through the ``value`` annotation, lookout.monitoring.notifications).
 
 Reads nothing. Publishes Prometheus annotation templates: ``count(unit)`` (``1,240 messages``), ``ratio(of)``
 (``12.5% of max_connections``), ``duration(what)`` (``7m 30s waiting``), ``amount(unit, func)`` (``3.5 days``,

@@ -1,3 +1,3 @@
-from stack.cli import main
+from lookout.stack.cli import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 
 class Boards(LocalServer):

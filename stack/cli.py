@@ -1,7 +1,7 @@
-"""Command line: ``python -m stack up|receiver``.
+"""Command line: ``python -m lookout.stack up|receiver``.
 
 - ``up [--site FILE]``: start the whole stack natively for a site (default: the demo, ``examples/demo.yaml``;
-  see ``stack.native``), print its URLs, run until Ctrl-C or SIGTERM, then stop everything it started.
+  see ``lookout.stack.native``), print its URLs, run until Ctrl-C or SIGTERM, then stop everything it started.
 - ``receiver [--host H] [--port P]``: run only the stand-in pager (compose's ``alert-relay``): it records
   every notification and lists them at ``/notifications``.
 
@@ -17,11 +17,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.native import HA_SITE, Options, Stack
+from lookout.stack.native import HA_SITE, Options, Stack
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m stack", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m lookout.stack", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole stack natively until interrupted")
     up.add_argument("--site", type=Path, help="the site file to watch (default: the demo's, examples/demo.yaml); "
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--store", choices=["victoriametrics"], help="the long-term store the replicas remote-write "
                     "to, with vmalert for the rules needing more history")
     up.add_argument("--demo-arg", action="append", default=[], metavar="ARG",
-                    help="extra argument for `python -m demo up` (repeatable), e.g. --demo-arg=--speed=10")
+                    help="extra argument for `python -m lookout.demo up` (repeatable), e.g. --demo-arg=--speed=10")
     rc = sub.add_parser("receiver", help="run the stand-in pager alone")
     rc.add_argument("--host", default="127.0.0.1")
     rc.add_argument("--port", type=int, default=9095)
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _receiver(args: argparse.Namespace) -> int:
-    from stack.receiver import Recorder
+    from lookout.stack.receiver import Recorder
 
     rec = Recorder(args.host, args.port)
     stop = threading.Event()

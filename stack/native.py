@@ -4,10 +4,10 @@ Reads a site file (``examples/demo.yaml`` by default). Starts, each on a free 12
 into the run directory: with the demo, PostgreSQL and Redis (unless URLs are given), the demo (``python -m
 demo up``) and its Nginx with the access-log stand-in (the same Nginx serves the demo chat API over HTTPS
 with a self-signed certificate made at start, for the blackbox_tls probe); then our exporter, Debian's
-node/postgres/redis/blackbox exporters, the stand-in pager (``stack.receiver``) and Grafana
-(``stack.boards``: the runbook and dashboard links), two clustered
+node/postgres/redis/blackbox exporters, the stand-in pager (``lookout.stack.receiver``) and Grafana
+(``lookout.stack.boards``: the runbook and dashboard links), two clustered
 ``prometheus-alertmanager`` and ``prometheus``. Their configuration is what ``lookout generate`` writes for
-the site with this machine's addresses (``stack.native_site``), into ``<run dir>/generated``, used as is;
+the site with this machine's addresses (``lookout.stack.native_site``), into ``<run dir>/generated``, used as is;
 only the Alertmanager timers may be shortened for tests.
 """
 
@@ -30,14 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import yaml
 
-from monitoring import build, store
-from monitoring.site import Site, SiteError, load_site
-from monitoring.sitebind import FileRef
-from stack.boards import Boards
-from stack.native_site import CLOSED_PORT, Local, localize, with_ha
-from stack.procs import Proc, free_port, wait_until
-from stack.receiver import Recorder
-from stack.servers import Postgres, Redis
+from lookout.monitoring import build, store
+from lookout.monitoring.site import Site, SiteError, load_site
+from lookout.monitoring.sitebind import FileRef
+from lookout.stack.boards import Boards
+from lookout.stack.native_site import CLOSED_PORT, Local, localize, with_ha
+from lookout.stack.procs import Proc, free_port, wait_until
+from lookout.stack.receiver import Recorder
+from lookout.stack.servers import Postgres, Redis
 
 ROOT = build.ROOT
 PY = sys.executable
@@ -59,7 +59,7 @@ class Options:
     scrape_interval: str | None = None
     evaluation_interval: str | None = None
     alertmanager_timers: dict[str, str] | None = None
-    # test speed knobs, applied to the site before generation (stack.native_site)
+    # test speed knobs, applied to the site before generation (lookout.stack.native_site)
     exporter_intervals: dict[str, str] = field(default_factory=dict)  # collector -> refresh interval
     beat_speed: float = 1.0  # the demo's --speed: the exporter's view of the beat schedule compresses with it
     check_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # collector -> settings merged in
@@ -107,7 +107,7 @@ class Stack:
         self.alertmanager_conf: dict[str, Any] = {}
         self._ns_pid: int | None = None  # init of the private PID namespace, when isolating
         self.tls_cert: Path | None = None  # the demo chat API's self-signed certificate, when served over HTTPS
-        self.site: Site | None = None  # the site as it runs here (stack.native_site)
+        self.site: Site | None = None  # the site as it runs here (lookout.stack.native_site)
         self.generated = self.run_dir / "generated"  # what `lookout generate` writes for it
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ class Stack:
 
     def _start_demo(self) -> None:
         ports = {k.removeprefix("demo-"): p for k, p in self.ports.items() if k.startswith("demo-")}
-        argv = [PY, "-m", "demo", "up", "--voice-pg-url", self.voice_db, "--chat-pg-url", self.chat_db,
+        argv = [PY, "-m", "lookout.demo", "up", "--voice-pg-url", self.voice_db, "--chat-pg-url", self.chat_db,
                 "--pg-url", self.voice_db, "--redis-url", self.redis_url or "",
                 "--run-dir", str(self.run_dir / "demo")]
         for k in ("voice", "mcp", "chat", "control", "marketplace", "deepseek", "elevenlabs"):
@@ -321,7 +321,7 @@ class Stack:
         if not config.exists():
             self.notes.append("the site gives the monitoring host no collector: lookout-exporter not started")
             return
-        proc = self._proc("exporters", [PY, "-m", "exporters", "run", "--config", str(config),
+        proc = self._proc("exporters", [PY, "-m", "lookout.exporters", "run", "--config", str(config),
                                         "--listen", f"127.0.0.1:{port}"], self.exporter_env(), isolated=True)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "our exporter's /healthz", [proc])
 
@@ -410,7 +410,7 @@ class Stack:
         self.tls_cert, key = pair
         port, chat = self._port("demo-chat-tls"), self.ports["demo-chat"]
         # the demo site has no TLS target (the compose demo serves no HTTPS): here the chat API gets this one as
-        # its tls_host (stack.native_site)
+        # its tls_host (lookout.stack.native_site)
         self.notes.append("blackbox_tls probes the demo chat API over HTTPS (Nginx, self-signed certificate made "
                           "at start and trusted by the probe's tls_connect module as its CA)")
         return f"""
@@ -639,7 +639,7 @@ http {{
         return {a["labels"]["alertname"]: a["state"] for a in self.api("/api/v1/alerts")["alerts"]}
 
     def fault(self, name: str, on: bool, value: float | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [PY, "-m", "demo", "fault", name, "on" if on else "off",
+        argv = [PY, "-m", "lookout.demo", "fault", name, "on" if on else "off",
                 "--control-port", str(self.ports["demo-control"])]
         if value is not None and on:
             argv += ["--value", str(value)]
@@ -662,7 +662,7 @@ http {{
 
 
 def _seconds(text: str | None) -> float | None:
-    from exporters.config import Duration
+    from lookout.exporters.config import Duration
 
     return None if text is None else float(Duration.parse(text))
 

@@ -5,10 +5,10 @@ Publishes: ``localize(site, ...)`` -> a ``Site`` whose lookout parts (Prometheus
 blackbox exporter, the exporters of the monitoring host) sit at the ports chosen here, whose demo services
 (when the demo runs) answer on their native ports and keep their error log and release file in the demo's
 run dir, whose receivers post to the stand-in pager
-(``stack.receiver``) with placeholder secret files, and whose links (Grafana, runbooks, Prometheus,
-Alertmanager) are this machine's loopback addresses, Grafana's played by ``stack.boards``.
+(``lookout.stack.receiver``) with placeholder secret files, and whose links (Grafana, runbooks, Prometheus,
+Alertmanager) are this machine's loopback addresses, Grafana's played by ``lookout.stack.boards``.
 Everything else (jobs, rules, thresholds, receivers' names) is the site's own; the generated files are then used
-as they are (``monitoring.build``).
+as they are (``lookout.monitoring.build``).
 
 Test speed knobs, all given as data: exporter refresh intervals, scrape/evaluation intervals, the beat
 schedule compressed by the demo's speed, and check settings (e.g. shorter credit windows).
@@ -23,8 +23,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from exporters.config import Duration
-from monitoring.site import (
+from lookout.exporters.config import Duration
+from lookout.monitoring.site import (
     HostExporters,
     LongTermStore,
     PagerDuty,
@@ -35,9 +35,9 @@ from monitoring.site import (
     Telegram,
     Webhook,
 )
-from monitoring.sitebind import FileRef, SecretRef
+from lookout.monitoring.sitebind import FileRef, SecretRef
 
-# the demo's services and the native stack's name for the port each listens on (stack.native)
+# the demo's services and the native stack's name for the port each listens on (lookout.stack.native)
 DEMO_SERVICE_PORTS = {"voice-api": "demo-voice", "mcp-server": "demo-mcp", "chat-api": "demo-chat"}
 CLOSED_PORT = "127.0.0.1:9"  # discard: privileged, nothing listens there
 
@@ -52,7 +52,7 @@ class Local:
     blackbox: str
     pager_url: str | None  # the stand-in pager; None keeps the site's receivers
     secrets_dir: Path
-    grafana_url: str | None = None  # the stand-in Grafana (stack.boards): dashboard and runbook links
+    grafana_url: str | None = None  # the stand-in Grafana (lookout.stack.boards): dashboard and runbook links
     demo_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # demo-voice -> port ...
     demo_dir: Path | None = None  # the demo's run dir: its Gunicorn error log and REVISION file are there
     tls_port: int | None = None  # the demo chat API over HTTPS
@@ -68,7 +68,7 @@ class Local:
 
 
 def with_ha(site: Site, replicas: int = 2, store: str | None = "victoriametrics") -> Site:
-    """``site`` as an HA pair writing to a long-term store (``python -m stack up --ha --store KIND``): what
+    """``site`` as an HA pair writing to a long-term store (``python -m lookout.stack up --ha --store KIND``): what
     examples/ha.yaml says for the demo, for a site file that does not say it itself."""
     peers = tuple(f"prometheus-{i + 1}:9090" for i in range(1, replicas))  # localize() gives the real ones
     lts = site.long_term_store or (LongTermStore(kind=store) if store else None)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """The stand-in pager: an HTTP server that records every notification Alertmanager sends.
 
 Reads: POST ``/<receiver>/<kind>[/...]`` from Alertmanager, where ``kind`` is the receiver type the
-configuration used (``webhook``, ``telegram``, ``pagerduty``, ...), as ``stack.native_site`` points them.
+configuration used (``webhook``, ``telegram``, ``pagerduty``, ...), as ``lookout.stack.native_site`` points them.
 Publishes: ``Recorder.notifications`` (receiver, kind, time, alert names and status found in the body)
 and ``GET /notifications`` (the same as JSON). Answers each kind the way its real API does, so that
 Alertmanager counts the notification as delivered (Telegram: ``getMe``/``sendMessage`` replies; PagerDuty:
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL and Redis on free loopback ports, for ``python -m stack up`` (when no URLs are given),
+"""Throwaway PostgreSQL and Redis on free loopback ports, for ``python -m lookout.stack up`` (when no URLs are given),
 the tests' session servers and the benchmarks: one launcher for all of them.
 
 Debian's PostgreSQL (initdb + pg_ctl, as user postgres when run as root) and redis-server, data, socket
@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from stack.procs import Proc, free_port, port_open, wait_until
+from lookout.stack.procs import Proc, free_port, port_open, wait_until
 
 
 def pg_bin(name: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.catalog import routing
+from lookout.monitoring.catalog import routing
 from tests.support.catalog import c
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_templates_render_an_alert(tmp_path):
     import html
     import json
 
-    from monitoring.generate import annotations, dashboards_json, panel_index
+    from lookout.monitoring.generate import annotations, dashboards_json, panel_index
 
     alert = c.alerts_by_name["McpServerDown"]
     ann = annotations(c, alert, panel_index(c, dashboards_json(c)))

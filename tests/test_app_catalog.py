@@ -10,10 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from monitoring.exporter_config import exporter_configs
-from monitoring.generate import render
-from monitoring.site import load_site
-from monitoring.templating import render as render_template
+from lookout.monitoring.exporter_config import exporter_configs
+from lookout.monitoring.generate import render
+from lookout.monitoring.site import load_site
+from lookout.monitoring.templating import render as render_template
 
 ROOT = Path(__file__).resolve().parents[1]
 X = 'job="lookout",instance="exporters:9808",host="vps-1"'

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from exporters.collector import Snapshot
-from exporters.collectors._logtail import LogTail
-from exporters.collectors.app_exceptions import AppExceptions, AppExceptionsSettings, LogSettings, TracebackParser
-from exporters.config import ConfigError, build_dataclass
+from lookout.exporters.collector import Snapshot
+from lookout.exporters.collectors._logtail import LogTail
+from lookout.exporters.collectors.app_exceptions import (
+    AppExceptions,
+    AppExceptionsSettings,
+    LogSettings,
+    TracebackParser,
+)
+from lookout.exporters.config import ConfigError, build_dataclass
 from tests.support.exporter import promtool_check_metrics
 from tests.support.servers import free_port, wait_port
 from tests.test_worker_pools import BIN, Spawner, spawn  # noqa: F401 (fixture)

@@ -15,10 +15,10 @@ import jsonschema
 import pytest
 import yaml
 
-from monitoring import exporter_config, generate
-from monitoring.catalog import build
-from monitoring.catalog.thresholds import DEFAULTS
-from monitoring.site import Site, SiteError, load_site
+from lookout.monitoring import exporter_config, generate
+from lookout.monitoring.catalog import build
+from lookout.monitoring.catalog.thresholds import DEFAULTS
+from lookout.monitoring.site import Site, SiteError, load_site
 from tests.support.catalog import DEMO, EXAMPLES, ROOT
 
 
@@ -62,7 +62,7 @@ def test_every_alert_has_its_panel_and_runbook_section(generated):
     runbooks = files["docs/runbooks.md"]
     for a in cat.alerts:
         assert f"\n## {a.name}\n" in runbooks, a.name
-    # with a long-term store, the rules needing more history run in vmalert (monitoring.store)
+    # with a long-term store, the rules needing more history run in vmalert (lookout.monitoring.store)
     rules = "".join(t for p, t in files.items() if p.startswith(("prometheus/rules/", "vmalert/rules/")))
     assert rules.count("- alert: ") == len(cat.alerts)
 

@@ -28,7 +28,7 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 
 APP = """
 from celery import Celery
-from exporters.celery_hooks import install
+from lookout.exporters.celery_hooks import install
 
 app = Celery("tapp", broker={url!r})
 app.conf.worker_prefetch_multiplier = 2
@@ -233,7 +233,7 @@ def test_hook_records_success_without_events_and_redis_outage(tmp_path):
 
 
 def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
-    from exporters.collectors._celery_broker import BrokerInspector
+    from lookout.exporters.collectors._celery_broker import BrokerInspector
 
     url = redis_srv.url.rsplit("/", 1)[0] + "/5"
     r = redis.Redis.from_url(url)
@@ -275,7 +275,7 @@ def test_unacked_attribution_and_arrival_tracking_in_process(redis_srv):
 
 
 def test_oldest_message_date_survives_exporter_restart(redis_srv):
-    from exporters.collectors._celery_broker import BrokerInspector
+    from lookout.exporters.collectors._celery_broker import BrokerInspector
 
     url = redis_srv.url.rsplit("/", 1)[0] + "/6"
     r = redis.Redis.from_url(url)
@@ -302,7 +302,7 @@ def test_oldest_message_date_survives_exporter_restart(redis_srv):
 
 
 def test_malformed_message_counted_when_it_arrives_behind_valid_ones(redis_srv):
-    from exporters.collectors._celery_broker import BrokerInspector
+    from lookout.exporters.collectors._celery_broker import BrokerInspector
 
     url = redis_srv.url.rsplit("/", 1)[0] + "/7"
     r = redis.Redis.from_url(url)
@@ -339,7 +339,7 @@ def test_malformed_message_counted_when_it_arrives_behind_valid_ones(redis_srv):
 
 
 def _collect(c) -> dict:
-    from exporters.collector import Snapshot
+    from lookout.exporters.collector import Snapshot
 
     snap = Snapshot(c.metrics)
     c.refresh(snap)
@@ -351,8 +351,8 @@ def _by_queue(s: dict, metric: str) -> dict[str, float]:
 
 
 def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, caplog):
-    from exporters.collectors.celery import CeleryCollector, CelerySettings
-    from exporters.config import Secret
+    from lookout.exporters.collectors.celery import CeleryCollector, CelerySettings
+    from lookout.exporters.config import Secret
 
     url = redis_srv.url.rsplit("/", 1)[0] + "/7"
     r = redis.Redis.from_url(url)
@@ -378,7 +378,7 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
 
     c = CeleryCollector(CelerySettings(broker_url=Secret(url), events=False, persist=False))
     try:
-        with caplog.at_level("WARNING", logger="exporters.collectors.celery"):
+        with caplog.at_level("WARNING", logger="lookout.exporters.collectors.celery"):
             s = _collect(c)
             lengths = _by_queue(s, "celery_queue_length")
             assert sum(lengths.values()) == sum(truth.values())
@@ -429,7 +429,7 @@ def test_queues_beyond_max_queues_fold_into_other_with_exact_totals(redis_srv, c
 
 
 def test_unchanged_lists_are_reused_and_forgotten_lists_read_again(redis_srv):
-    from exporters.collectors._celery_broker import BrokerInspector
+    from lookout.exporters.collectors._celery_broker import BrokerInspector
 
     url = redis_srv.url.rsplit("/", 1)[0] + "/8"
     r = redis.Redis.from_url(url)

@@ -6,10 +6,10 @@ import random
 
 import yaml
 
-from exporters.collectors._celery_age import AgeTracker
-from exporters.collectors._celery_broker import parse_binding_member, unacked_route
-from exporters.collectors._celery_events import EventState
-from exporters.config import build_dataclass
+from lookout.exporters.collectors._celery_age import AgeTracker
+from lookout.exporters.collectors._celery_broker import parse_binding_member, unacked_route
+from lookout.exporters.collectors._celery_events import EventState
+from lookout.exporters.config import build_dataclass
 
 
 class FakeList:
@@ -137,7 +137,7 @@ def test_event_state_names_are_capped_and_periodic_names_match_by_suffix(monkeyp
 
 
 def test_worker_liveness_expiry_offline_and_forgetting(monkeypatch):
-    from exporters.collectors import _celery_events
+    from lookout.exporters.collectors import _celery_events
 
     now = [1000.0]
     monkeypatch.setattr(_celery_events.time, "time", lambda: now[0])
@@ -152,7 +152,7 @@ def test_worker_liveness_expiry_offline_and_forgetting(monkeypatch):
 
 
 def test_example_configuration_loads():
-    from exporters.collectors.celery import CeleryCollector
+    from lookout.exporters.collectors.celery import CeleryCollector
 
     raw = yaml.safe_load(CeleryCollector.example)["celery"]
     s = build_dataclass(CeleryCollector.Settings, raw, "collectors.celery")
@@ -161,7 +161,7 @@ def test_example_configuration_loads():
 
 
 def test_queue_selector_configured_first_deepest_next_with_hysteresis():
-    from exporters.collectors._celery_broker import OTHER, QueueReading, QueueSelector
+    from lookout.exporters.collectors._celery_broker import OTHER, QueueReading, QueueSelector
 
     def readings(depths):
         return {q: QueueReading(ready=n, oldest_enqueued=100.0 - n if n else None) for q, n in depths.items()}

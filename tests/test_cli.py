@@ -9,9 +9,9 @@ import typing
 import pytest
 import requests
 
-from exporters import __version__, binding, config
-from exporters.collectors import REGISTRY, collector_class
-from exporters.config import Secret
+from lookout.exporters import __version__, binding, config
+from lookout.exporters.collectors import REGISTRY, collector_class
+from lookout.exporters.config import Secret
 from tests.support.exporter import exporter, run_cli, samples, value, write_config
 from tests.support.servers import free_port
 

@@ -229,7 +229,7 @@ def test_containers_override_reads_through_a_read_only_proxy() -> None:
         assert svc["depends_on"]["docker-socket-proxy"]["condition"] == "service_healthy"
         assert proxy["deploy"]["resources"]["limits"]["memory"]
     # the generated site configuration reads the API where this file points
-    from monitoring import exporter_config
+    from lookout.monitoring import exporter_config
     assert "${DOCKER_HOST:-unix:///var/run/docker.sock}" in Path(exporter_config.__file__).read_text()
 
 
@@ -248,7 +248,7 @@ def test_real_mode_never_sends_a_key_to_the_demo_address(tmp_path: Path, files: 
     env.update(DEEPSEEK_API_KEY_FILE=str(tmp_path / "deepseek_api_key"),
                ELEVENLABS_API_KEY_FILE=str(tmp_path / "elevenlabs_api_key"),
                WB_FEEDBACKS_TOKEN_FILE=str(tmp_path / "wb_token"))
-    r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+    r = subprocess.run([sys.executable, "-m", "lookout.exporters", "check", "--config",
                         str(ROOT / "deploy" / "compose" / "exporters.yaml")],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if ok:
@@ -260,12 +260,12 @@ def test_real_mode_never_sends_a_key_to_the_demo_address(tmp_path: Path, files: 
     if not ok:
         env["DEEPSEEK_API_URL"] = "http://api.deepseek.com"
         env["ELEVENLABS_API_URL"] = "https://api.elevenlabs.io"
-        r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+        r = subprocess.run([sys.executable, "-m", "lookout.exporters", "check", "--config",
                             str(ROOT / "deploy" / "compose" / "exporters.yaml")],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "unencrypted" in r.stderr, r.stderr
         env["DEEPSEEK_API_URL"] = "https://api.deepseek.com"
-        r = subprocess.run([sys.executable, "-m", "exporters", "check", "--config",
+        r = subprocess.run([sys.executable, "-m", "lookout.exporters", "check", "--config",
                             str(ROOT / "deploy" / "compose" / "exporters.yaml")],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
@@ -274,8 +274,8 @@ def test_real_mode_never_sends_a_key_to_the_demo_address(tmp_path: Path, files: 
 def test_ha_profile_adds_the_replica_store_and_ruler_pinned_and_as_generated() -> None:
     """`--profile ha` (docs/scaling.md): the default stack is unchanged; the profile's services follow the same
     rules, and the store's and vmalert's flags are the ones generated for examples/ha.yaml."""
-    from monitoring import build, store
-    from monitoring.site import load_site
+    from lookout.monitoring import build, store
+    from lookout.monitoring.site import load_site
 
     r = run_compose("--profile", "ha", "config", "--format", "json")
     assert r.returncode == 0, r.stderr

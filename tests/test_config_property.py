@@ -3,7 +3,7 @@
 Hypothesis generates random YAML documents (built from the real keys, hostile values: NaN, infinities, huge
 numbers, DSNs, variable references, deep lists) and random mutations of the shipped example configurations
 (a value replaced, a key dropped or renamed, bytes inserted, deleted or replaced in the text). ``check`` runs
-in-process (``exporters.cli.main``), so each example takes milliseconds; the example counts are bounded so the
+in-process (``lookout.exporters.cli.main``), so each example takes milliseconds; the example counts are bounded so the
 whole module stays within a few seconds.
 """
 
@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporters import cli
+from lookout.exporters import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [ROOT / "examples" / "config.yaml", ROOT / "deploy" / "compose" / "exporters.yaml"]

@@ -15,14 +15,14 @@ import docker
 import pytest
 from prometheus_client import generate_latest
 
-from exporters import config
-from exporters.collectors._docker_events import EventListener
-from exporters.collectors._docker_state import identity, parse_inspect, parse_time
-from exporters.collectors.containers import ContainersCollector, ContainersSettings
-from exporters.config import Duration
-from exporters.runtime import Runtime
-from exporters.server import make_registry
-from stack.procs import wait_until
+from lookout.exporters import config
+from lookout.exporters.collectors._docker_events import EventListener
+from lookout.exporters.collectors._docker_state import identity, parse_inspect, parse_time
+from lookout.exporters.collectors.containers import ContainersCollector, ContainersSettings
+from lookout.exporters.config import Duration
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
+from lookout.stack.procs import wait_until
 from tests.support.dockerd import DockerEngine, docker_engine, get_only_proxy
 from tests.support.exporter import exporter, promtool_check_metrics, samples, write_config
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring.catalog.slos import BURN_RATES
-from monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
-from monitoring.promql import range_functions
+from lookout.monitoring.catalog.slos import BURN_RATES
+from lookout.monitoring.catalog.uids import DATASOURCE as DATASOURCE_UID
+from lookout.monitoring.promql import range_functions
 from tests.support.catalog import c
 
 ROOT = Path(__file__).resolve().parents[1]

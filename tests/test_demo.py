@@ -1,4 +1,4 @@
-"""The live demo (``python -m demo up``): both platform models write the expected rows, bad webhooks change
+"""The live demo (``python -m lookout.demo up``): both platform models write the expected rows, bad webhooks change
 nothing, and every fault has the effect docs/demo.md promises and is reverted by ``off``.
 
 One demo (real Gunicorn, Uvicorn, Celery worker and beat, PostgreSQL, Redis) is shared by the module with
@@ -19,9 +19,9 @@ import psycopg
 import pytest
 import requests
 
-from demo.testing import DemoProcess, tree_memory
-from demo.voice.signature import sign
-from stack.procs import wait_until
+from lookout.demo.testing import DemoProcess, tree_memory
+from lookout.demo.voice.signature import sign
+from lookout.stack.procs import wait_until
 from tests.support.exporter import promtool_check_metrics, run_cli, samples, write_config
 from tests.support.servers import redis_server
 
@@ -263,7 +263,7 @@ def test_broken_deploy(demo):
                and http_ok(demo.url("voice") + "/health"), what="Gunicorn restarted by the deploy")
     assert (run / "REVISION").read_text() != before
     assert post_webhook(demo, event).status_code == 500
-    wait_until(lambda: "ModuleNotFoundError: No module named 'demo.voice.call_summaries'"
+    wait_until(lambda: "ModuleNotFoundError: No module named 'lookout.demo.voice.call_summaries'"
                in (run / "error.log").read_text(), timeout=10, what="the traceback in the error log")
     broken = (run / "REVISION").read_text()
     demo.fault("broken-deploy", "off")
@@ -459,7 +459,7 @@ def test_celery_worker_and_beat_faults(demo):
 # ---------------------------------------------------------------------------------------------------------
 
 def test_cli_fault_and_status(demo):
-    cli = [sys.executable, "-m", "demo"]
+    cli = [sys.executable, "-m", "lookout.demo"]
     port = ["--control-port", str(demo.settings["control_port"])]
     r = subprocess.run([*cli, "fault", "stop-mcp", "on", *port], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "stop-mcp on" in r.stdout, r.stderr

@@ -11,8 +11,8 @@ import sys
 import psycopg
 import requests
 
-from demo.testing import ROOT, DemoProcess
-from stack.procs import wait_until
+from lookout.demo.testing import ROOT, DemoProcess
+from lookout.stack.procs import wait_until
 from tests.support.servers import redis_server
 
 
@@ -58,6 +58,6 @@ def test_parts_in_separate_supervisors(pg):
 
 
 def test_bad_only_value_is_a_usage_error():
-    r = subprocess.run([sys.executable, "-m", "demo", "up", "--only", "voice,nope"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "lookout.demo", "up", "--only", "voice,nope"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--only" in r.stderr

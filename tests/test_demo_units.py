@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from demo import settings as demo_settings
-from demo.faults import FAULTS, FaultStore
-from demo.resp import Resp, RespError
-from demo.testing import ROOT
-from demo.voice.signature import TOLERANCE, BadRequest, sign, verify_signature
+from lookout.demo import settings as demo_settings
+from lookout.demo.faults import FAULTS, FaultStore
+from lookout.demo.resp import Resp, RespError
+from lookout.demo.testing import ROOT
+from lookout.demo.voice.signature import TOLERANCE, BadRequest, sign, verify_signature
 
 
 def test_signature_round_trip_and_rejections():
@@ -91,7 +91,7 @@ def test_settings_from_flags_environment_and_json(monkeypatch):
 def test_every_fault_has_exactly_one_applier(monkeypatch):
     """A fault is applied by the supervisor's handler table or read by an app, never neither (a typo used to turn a
     fault into a silent no-op)."""
-    from demo import faults, supervisor
+    from lookout.demo import faults, supervisor
 
     supervisor.check_fault_handlers()
     sources = "".join(p.read_text() for p in (ROOT / "demo").rglob("*.py")

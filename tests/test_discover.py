@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.discover import celery as celery_mod
-from monitoring.discover import host as host_mod
-from monitoring.discover import nginx
-from monitoring.site import load_site
+from lookout.monitoring.discover import celery as celery_mod
+from lookout.monitoring.discover import host as host_mod
+from lookout.monitoring.discover import nginx
+from lookout.monitoring.site import load_site
 from tests.support import discover_host
 from tests.support.exporter import value
 from tests.support.servers import kill_process_groups
@@ -36,7 +36,8 @@ def ns() -> Iterator[dict]:
         proc, pid = discover_host.start(base)
         out = base / "out"
         out.mkdir(mode=0o777)
-        first = discover_host.run_in(pid, [PY, "-m", "monitoring.cli", "discover", "--out", str(out / "site.yaml")])
+        first = discover_host.run_in(pid, [PY, "-m", "lookout.monitoring.cli", "discover",
+                                           "--out", str(out / "site.yaml")])
         yield {"pid": pid, "base": base, "out": out, "site": out / "site.yaml", "first": first}
     finally:
         if proc is not None:
@@ -91,8 +92,8 @@ def test_summary_and_site_file(ns):
 
 
 def test_second_run_writes_the_same_file_and_json(ns):
-    r = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "discover", "--out", str(ns["out"] / "again.yaml"),
-                                         "--json"])
+    r = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "discover",
+                                         "--out", str(ns["out"] / "again.yaml"), "--json"])
     assert r.returncode == 0, r.stderr
     assert (ns["out"] / "again.yaml").read_text().replace("again.yaml", "site.yaml") == ns["site"].read_text()
     _no_secret(r.stdout, r.stderr)
@@ -105,7 +106,7 @@ def test_second_run_writes_the_same_file_and_json(ns):
 
 
 def test_without_asking_the_app_beat_waits_for_its_schedule(ns, tmp_path):
-    r = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "discover", "--json", "--no-ask-app"])
+    r = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "discover", "--json", "--no-ask-app"])
     assert r.returncode == 0, r.stderr
     _no_secret(r.stdout, r.stderr)
     data = json.loads(r.stdout)
@@ -119,15 +120,15 @@ def test_without_asking_the_app_beat_waits_for_its_schedule(ns, tmp_path):
 def test_an_existing_file_of_a_person_is_not_overwritten(ns, tmp_path):
     mine = tmp_path / "lookout.yaml"
     mine.write_text("name: mine\n")
-    r = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "discover", "--out", str(mine)])
+    r = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "discover", "--out", str(mine)])
     assert r.returncode == 2 and "not overwritten" in r.stderr and mine.read_text() == "name: mine\n"
 
 
 def test_check_generate_and_exporter_counts(ns):
     site, out = ns["site"], ns["out"] / "gen"
-    check = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "check", "--site", str(site)])
+    check = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "check", "--site", str(site)])
     assert check.returncode == 0, check.stderr
-    gen = discover_host.run_in(ns["pid"], [PY, "-m", "monitoring.cli", "generate", "--site", str(site),
+    gen = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.monitoring.cli", "generate", "--site", str(site),
                                            "--out", str(out)])
     assert gen.returncode == 0, gen.stderr
     exporters = yaml.safe_load((out / "exporters.yaml").read_text())["collectors"]
@@ -155,7 +156,7 @@ def test_check_generate_and_exporter_counts(ns):
     env = {"CELERY_BROKER_URL": f"redis://:{discover_host.REDIS_PASSWORD}@127.0.0.1:6390/0",
            "SHOP_DATABASE_URL": f"postgresql://postgres:{discover_host.DB_PASSWORD}@127.0.0.1:5440/shop",
            "NOTES_DATABASE_URL": "postgresql://postgres@localhost:5440/notes"}
-    once = discover_host.run_in(ns["pid"], [PY, "-m", "exporters", "once", "-c", str(out / "exporters.yaml")],
+    once = discover_host.run_in(ns["pid"], [PY, "-m", "lookout.exporters", "once", "-c", str(out / "exporters.yaml")],
                                 env=env)
     text = once.stdout
     assert value(text, "lookout_worker_pool_workers", server="gunicorn", service=names["gunicorn"]) == 3, once.stderr
@@ -235,8 +236,8 @@ def test_nginx_log_format():
 
 
 def test_match_selects_one_master_among_look_alikes():
-    from exporters.collectors._procfs import ProcStat
-    from monitoring.discover.pools import app_of, find_pools
+    from lookout.exporters.collectors._procfs import ProcStat
+    from lookout.monitoring.discover.pools import app_of, find_pools
 
     cmds = {
         10: ["/srv/a/.venv/bin/python", "/srv/a/.venv/bin/gunicorn", "-w", "2", "-b", "127.0.0.1:8001", "app:app"],

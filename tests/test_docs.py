@@ -9,12 +9,13 @@ from tests.support.exporter import ROOT
 
 
 def test_generated_docs_are_fresh():
-    r = subprocess.run([sys.executable, "-m", "exporters.docs", "--check"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "lookout.exporters.docs", "--check"], cwd=ROOT, capture_output=True,
+                       text=True)
     assert r.returncode == 0, r.stderr
 
 
 def test_every_collector_has_a_docstring_summary_and_example():
-    from exporters.collectors import all_classes
+    from lookout.exporters.collectors import all_classes
 
     for cls in all_classes():
         module = sys.modules[cls.__module__]
@@ -31,8 +32,8 @@ def test_every_collector_example_is_a_valid_config(tmp_path, monkeypatch):
 
     import yaml
 
-    from exporters import config
-    from exporters.collectors import all_classes
+    from lookout.exporters import config
+    from lookout.exporters.collectors import all_classes
 
     for cls in all_classes():
         text = cls.example
@@ -59,8 +60,8 @@ def test_every_cap_says_what_happens_at_it():
     import dataclasses
     import typing
 
-    from exporters.collectors import all_classes
-    from exporters.docs import caps
+    from lookout.exporters.collectors import all_classes
+    from lookout.exporters.docs import caps
 
     declared = {(c, k.rsplit(".", 1)[-1]) for c, k, _d, _w in caps(all_classes())}
 

@@ -1,4 +1,4 @@
-"""End to end: the whole stack run natively (``stack.native``) against the live demo.
+"""End to end: the whole stack run natively (``lookout.stack.native``) against the live demo.
 
 One stack for the module (modules are scheduled whole on one xdist worker): Debian's Prometheus and two
 clustered Alertmanagers with the repository's configuration (addresses rewritten, intervals shortened by
@@ -7,7 +7,7 @@ pager recording what each receiver gets. In order:
 
 1. every target is up (Prometheus scrapes no Grafana, so the native stack has a counterpart for every job);
 2. no alert other than Watchdog fires on the healthy demo for 3 minutes;
-3. the demo's faults, applied in compatible batches: each fault's alert (``demo.fault_alerts.FAULT_ALERTS``)
+3. the demo's faults, applied in compatible batches: each fault's alert (``lookout.demo.fault_alerts.FAULT_ALERTS``)
    fires and reaches its receiver within a bound derived from its ``for`` and the intervals, then resolves
    after the fault is reverted (or, for alerts looking back further than the budget, the signal they read
    is seen back to normal: ``RECOVERED``);
@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.native import Options, Stack
+from lookout.stack.native import Options, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -229,13 +229,13 @@ def test_no_false_pages_on_the_healthy_demo(stack: Stack) -> None:
 
 
 def _expectations() -> dict[str, tuple[str, str]]:
-    from demo.fault_alerts import FAULT_ALERTS
+    from lookout.demo.fault_alerts import FAULT_ALERTS
 
     return {f: (e.alert, e.receiver) for f, e in FAULT_ALERTS.items()}
 
 
 def _all_faults() -> list[str]:
-    from demo.faults import FAULTS
+    from lookout.demo.faults import FAULTS
 
     return sorted(FAULTS)
 
@@ -486,7 +486,7 @@ def test_the_stack_runs_exactly_the_files_generated_for_its_site(stack: Stack) -
     """No rewriting: Prometheus and the Alertmanagers load what `lookout generate` writes for the demo site with
     this machine's addresses; jobs, rules and routing are the demo site's, plus the TLS probe of the chat API
     (served over HTTPS only here)."""
-    from monitoring import build
+    from lookout.monitoring import build
 
     files = build.site_files(stack.site)
     assert (stack.generated / "prometheus" / "prometheus.yml").read_text() == files["prometheus/prometheus.yml"]

@@ -1,4 +1,5 @@
-"""End to end: the scale-out path (docs/scaling.md) run natively, ``python -m stack up --ha --store victoriametrics``.
+"""End to end: the scale-out path (docs/scaling.md) run natively,
+``python -m lookout.stack up --ha --store victoriametrics``.
 
 One stack for the module: the demo (``--speed 20``), its exporters, two Prometheus replicas writing to
 VictoriaMetrics single-node (``-dedup.minScrapeInterval``), vmalert with the generated long-window rules, two
@@ -33,7 +34,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack.native import Options, Stack
+from lookout.stack.native import Options, Stack
 from tests.test_e2e import CHECK_SETTINGS, EXPORTER_INTERVALS, SPEED, _grafana_to_promql, _panel_queries
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ import pytest
 import requests
 import yaml
 
-from monitoring import build
-from monitoring.site import load_site
-from stack.native_site import Local, localize
-from stack.receiver import Recorder, parse
+from lookout.monitoring import build
+from lookout.monitoring.site import load_site
+from lookout.stack.native_site import Local, localize
+from lookout.stack.receiver import Recorder, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_NAMES = ("demo-voice", "demo-chat", "exporters:", "node-exporter", "postgres-exporter", "redis-exporter",
@@ -127,7 +127,7 @@ def test_pager_answers_like_the_real_apis() -> None:
 
 
 def test_notification_checks_read_every_kind_and_invert_humanize() -> None:
-    from monitoring.templating import FUNCS
+    from lookout.monitoring.templating import FUNCS
     from tests.support.notifications import links, parse_human
 
     for v in (0.0, 3.0, 150.0, 1240.0, 0.025, 0.4567, 1.5e9, 300.0, 4000.0, 93784.0):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.collectors._http import HttpClient, HttpError
+from lookout.exporters.collectors._http import HttpClient, HttpError
 
 KEY = "sk-deadline-test-key"
 DEADLINE = 1.5

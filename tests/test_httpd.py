@@ -1,4 +1,4 @@
-"""stack.httpd, the loopback server every stand-in and fake uses: serves on a free port, answers JSON, stops
+"""lookout.stack.httpd, the loopback server every stand-in and fake uses: serves on a free port, answers JSON, stops
 cleanly (also when it never started)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 
 class Echo(QuietHandler):

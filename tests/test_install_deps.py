@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stack.procs import port_open
+from lookout.stack.procs import port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "install-deps"

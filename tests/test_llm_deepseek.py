@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from demo.providers import FakeDeepSeek
-from exporters.collectors.deepseek import BalanceError, DeepSeekCollector, DeepSeekSettings, parse_balance
-from exporters.config import Duration, Secret
-from exporters.runtime import Runtime
-from exporters.server import make_registry
+from lookout.demo.providers import FakeDeepSeek
+from lookout.exporters.collectors.deepseek import BalanceError, DeepSeekCollector, DeepSeekSettings, parse_balance
+from lookout.exporters.config import Duration, Secret
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
 from tests.support.exporter import promtool_check_metrics, samples, value
 
 KEY = "sk-deepseek-test-key"

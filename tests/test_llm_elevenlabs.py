@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from demo.providers import FakeElevenLabs
-from exporters.collectors.elevenlabs import ConversationCheck, ElevenLabsCollector, ElevenLabsSettings
-from exporters.config import Duration, Secret
-from exporters.runtime import Runtime
-from exporters.server import make_registry
+from lookout.demo.providers import FakeElevenLabs
+from lookout.exporters.collectors.elevenlabs import ConversationCheck, ElevenLabsCollector, ElevenLabsSettings
+from lookout.exporters.config import Duration, Secret
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
 from tests.support.exporter import ROOT, promtool_check_metrics, samples, value
 
 KEY = "xi-elevenlabs-test-key"
@@ -133,7 +133,7 @@ def test_database_down_fails_the_refresh_without_leaking_the_dsn(fake):
 
 
 def test_example_config_loads(tmp_path, monkeypatch):
-    from exporters import config
+    from lookout.exporters import config
 
     monkeypatch.setenv("ELEVENLABS_API_KEY", "x" * 10)
     monkeypatch.setenv("VOICE_DATABASE_URL", "postgresql://u@h/db")

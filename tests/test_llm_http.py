@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from demo.providers import FakeDeepSeek
-from exporters.collectors._http import HttpClient, HttpError, parse_retry_after
-from stack.httpd import LocalServer, QuietHandler
+from lookout.demo.providers import FakeDeepSeek
+from lookout.exporters.collectors._http import HttpClient, HttpError, parse_retry_after
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 KEY = "sk-very-secret-key-123"
 
@@ -91,7 +91,7 @@ def test_malformed_json_and_connection_refused(fake):
 
 
 def test_key_is_registered_for_redaction(fake, caplog):
-    from exporters import secrets
+    from lookout.exporters import secrets
 
     client(fake)
     assert KEY not in secrets.redact(f"Authorization: Bearer {KEY}")

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from demo.providers import FakeDeepSeek, FakeElevenLabs
-from exporters.collector import Snapshot
-from exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings
-from exporters.config import Duration, Secret
-from exporters.pricing import PriceTable
-from exporters.runtime import Runtime
-from exporters.server import make_registry
+from lookout.demo.providers import FakeDeepSeek, FakeElevenLabs
+from lookout.exporters.collector import Snapshot
+from lookout.exporters.collectors.llm_spend import LlmSpendCollector, LlmSpendSettings
+from lookout.exporters.config import Duration, Secret
+from lookout.exporters.pricing import PriceTable
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
 from tests.support.exporter import ROOT, exporter, promtool_check_metrics, samples, value, write_config
 
 CHAT_SQL = (ROOT / "exporters" / "schemas" / "chatcenter.sql").read_text()

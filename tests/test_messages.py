@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from monitoring import generate, messages
-from monitoring.catalog import build
-from monitoring.notifications import FIELDS, TEMPLATE
-from monitoring.site import load_site
-from stack.boards import Boards
+from lookout.monitoring import generate, messages
+from lookout.monitoring.catalog import build
+from lookout.monitoring.notifications import FIELDS, TEMPLATE
+from lookout.monitoring.site import load_site
+from lookout.stack.boards import Boards
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / messages.OUT
@@ -39,7 +39,7 @@ def test_goldens_cover_every_receiver_and_match_a_fresh_rendering(demo) -> None:
     fresh = messages.render(cat, panels, TEMPLATE)
     assert {Path(p).name for p in fresh} == {f"{c}.{k}" for c in messages.SAMPLES for k in KINDS}
     for path, text in fresh.items():
-        assert (ROOT / path).read_text() == text, f"{path} is stale: run `python -m monitoring generate`"
+        assert (ROOT / path).read_text() == text, f"{path} is stale: run `python -m lookout.monitoring generate`"
 
 
 class _Telegram(HTMLParser):
@@ -182,8 +182,8 @@ def test_both_alertmanagers_send_pagerduty_the_same_dedup_key_and_fields(tmp_pat
 
     import yaml
 
-    from stack.procs import Proc, free_port, port_open, wait_until
-    from stack.receiver import Recorder
+    from lookout.stack.procs import Proc, free_port, port_open, wait_until
+    from lookout.stack.receiver import Recorder
 
     am = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
     rec = Recorder()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from demo import site_facts
-from demo.fault_alerts import FAULT_ALERTS
-from monitoring import build
-from monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
-from monitoring.promql import metric_names
-from monitoring.standard_metrics import names as standard_names
-from monitoring.templating import humanize, humanize_duration, humanize_percentage, render
+from lookout.demo import site_facts
+from lookout.demo.fault_alerts import FAULT_ALERTS
+from lookout.monitoring import build
+from lookout.monitoring.model import Alert, Expr, Threshold, above, at_least, at_most, below, promql
+from lookout.monitoring.promql import metric_names
+from lookout.monitoring.standard_metrics import names as standard_names
+from lookout.monitoring.templating import humanize, humanize_duration, humanize_percentage, render
 from tests.support.catalog import DEMO, c
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def files() -> dict[str, str]:
 
 
 def test_generated_files_are_committed_and_fresh(files):
-    assert build.stale(files) == [], "run: python -m monitoring generate"
+    assert build.stale(files) == [], "run: python -m lookout.monitoring generate"
 
 
 def test_output_is_stable_across_runs(files):
@@ -48,8 +48,8 @@ def test_check_fails_on_drift(files, tmp_path):
 
 
 def test_cli_check_exit_code():
-    r = subprocess.run([sys.executable, "-m", "monitoring", "generate", "--check"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "lookout.monitoring", "generate", "--check"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
 
 
@@ -64,7 +64,7 @@ def test_seed_numbers_are_in_the_demo_site():
     assert {s.name: (s.pool_server, s.workers, s.port) for s in DEMO.pools} == POOLS
     assert DEMO.periodic_tasks == PERIODIC_TASKS
     assert DEMO.capacity_thresholds == CAPACITY
-    # the demo plays the same facts, read from the same file (demo.site_facts)
+    # the demo plays the same facts, read from the same file (lookout.demo.site_facts)
     assert site_facts.task_intervals() == DEMO.periodic_tasks
     assert site_facts.capacity_thresholds() == DEMO.capacity_thresholds
     h = DEMO.host("vps-1")
@@ -79,7 +79,7 @@ def _shipped_exporter_config(monkeypatch) -> dict:
     expansion (variables without a default, such as DSNs, become empty)."""
     import yaml
 
-    from exporters.binding import _ENV_RE, expand_env
+    from lookout.exporters.binding import _ENV_RE, expand_env
 
     text = (ROOT / "deploy/compose/exporters.yaml").read_text()
     for name, default in _ENV_RE.findall(text):
@@ -111,7 +111,7 @@ def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
     assert intervals == PERIODIC_TASKS
     assert collectors["capacity"]["thresholds"] == CAPACITY
 
-    from demo import settings
+    from lookout.demo import settings
     assert site_facts.capacity_thresholds() == CAPACITY  # what the grow-capacity fault grows towards
     assert settings.TASK_INTERVALS == PERIODIC_TASKS
     s = settings.Settings()
@@ -123,10 +123,10 @@ def test_every_threshold_is_in_an_alert_and_on_a_panel():
     and wherever an alert uses one, a panel of that site draws it."""
     import dataclasses
 
-    from dashboards import boards
-    from monitoring.catalog import build
-    from monitoring.catalog.thresholds import DEFAULTS
-    from monitoring.site import load_site
+    from lookout.dashboards import boards
+    from lookout.monitoring.catalog import build
+    from lookout.monitoring.catalog.thresholds import DEFAULTS
+    from lookout.monitoring.site import load_site
     from tests.support.catalog import EXAMPLES
 
     sites = [load_site(p) for p in EXAMPLES]
@@ -166,7 +166,7 @@ def test_expression_builders_record_what_they_use():
 
 
 def test_alert_thresholds_are_drawn_on_the_alerts_panel():
-    from dashboards import boards
+    from lookout.dashboards import boards
 
     drawn = {}
     for dash, panels in boards(c.ctx):
@@ -194,7 +194,7 @@ def _used_metrics() -> set[str]:
 
 
 def test_every_metric_used_is_published_by_a_known_exporter():
-    from exporters.docs import all_metric_names
+    from lookout.exporters.docs import all_metric_names
 
     used = _used_metrics()
     assert len(used) > 40
@@ -204,7 +204,7 @@ def test_every_metric_used_is_published_by_a_known_exporter():
 
 
 def test_fault_alerts_cover_every_demo_fault():
-    from demo.faults import FAULTS as faults
+    from lookout.demo.faults import FAULTS as faults
     assert set(FAULT_ALERTS) == set(faults)
     by_name = c.alerts_by_name
     for fault, exp in FAULT_ALERTS.items():

@@ -143,13 +143,14 @@ def test_newcomer_sees_their_pool_task_and_rules(platform, tmp_path):
     site = tmp_path / "lookout.yaml"
     site.write_text(SITE.format(**platform))
 
-    gen = subprocess.run([PY, "-m", "monitoring.cli", "generate", "--site", str(site), "--out", str(tmp_path / "gen")],
+    gen = subprocess.run([PY, "-m", "lookout.monitoring.cli", "generate", "--site", str(site),
+                          "--out", str(tmp_path / "gen")],
                          cwd=clone, capture_output=True, text=True, timeout=120)
     assert gen.returncode == 0, gen.stderr
     assert (tmp_path / "gen" / "exporters.yaml").exists() and (tmp_path / "gen/prometheus/prometheus.yml").exists()
 
     run_dir = tmp_path / "run"
-    stack = subprocess.Popen([PY, "-m", "stack", "up", "--site", str(site), "--run-dir", str(run_dir),
+    stack = subprocess.Popen([PY, "-m", "lookout.stack", "up", "--site", str(site), "--run-dir", str(run_dir),
                               "--scrape-interval", "2s", "--evaluation-interval", "2s"],
                              cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)

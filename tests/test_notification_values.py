@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring import templating, values
-from monitoring.catalog import COMPONENTS, Ctx, build
-from monitoring.model import Alert
-from monitoring.notifications import alert_value
-from monitoring.site import load_site
+from lookout.monitoring import templating, values
+from lookout.monitoring.catalog import COMPONENTS, Ctx, build
+from lookout.monitoring.model import Alert
+from lookout.monitoring.notifications import alert_value
+from lookout.monitoring.site import load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "config.yaml")  # config.yaml: exporter's

@@ -8,8 +8,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from exporters.collectors._pg import QueryError
-from exporters.config import ConfigError
+from lookout.exporters.collectors._pg import QueryError
+from lookout.exporters.config import ConfigError
 from tests.support.exporter import run_cli, write_config
 from tests.support.pg_scenarios import NOW, D, S, load_chatcenter, load_voice, make, refresh, schema
 

@@ -1,5 +1,5 @@
 """PostgreSQL sessions, locks and backups on real servers: the ``pg_activity`` and ``backups`` collectors and
-``python -m exporters report blocking``."""
+``lookout-exporter report blocking``."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from exporters.collectors.pg_activity import blocking_tree, bounded, query_line
-from stack.procs import wait_until
-from stack.servers import pg_bin
+from lookout.exporters.collectors.pg_activity import blocking_tree, bounded, query_line
+from lookout.stack.procs import wait_until
+from lookout.stack.servers import pg_bin
 from tests.support.exporter import run_cli, write_config
 from tests.support.pg_scenarios import NOW, make, refresh
 from tests.support.servers import postgres_server
@@ -223,7 +223,7 @@ def test_backups_directory_dump_and_missing_directory(pg, tmp_path):
     finally:
         c.stop()
     gone = make("backups", dsn, dir=str(tmp_path / "nowhere"), archiver=False)
-    from exporters.source_errors import SourceError
+    from lookout.exporters.source_errors import SourceError
 
     with pytest.raises(SourceError, match=r"^backups: cannot list .*nowhere: No such file"):
         refresh(gone)
@@ -278,7 +278,7 @@ def test_wal_archiving_succeeds_then_fails():
 
 
 def test_pg_activity_and_backups_without_a_server(tmp_path):
-    from exporters.source_errors import SourceError
+    from lookout.exporters.source_errors import SourceError
 
     c = make("pg_activity", "postgresql://nobody@127.0.0.1:1/x", connect_timeout="1s")
     with pytest.raises(SourceError, match="cannot connect"):
@@ -292,8 +292,8 @@ def test_pg_activity_and_backups_without_a_server(tmp_path):
 
 # --- the site and the catalog ----------------------------------------------------------------------
 def test_backup_thresholds_follow_the_sites_expected_interval():
-    from monitoring.catalog import build
-    from monitoring.site import load_site
+    from lookout.monitoring.catalog import build
+    from lookout.monitoring.site import load_site
     from tests.test_site import _site
 
     demo = build(load_site(Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"))
@@ -318,7 +318,7 @@ def test_backup_thresholds_follow_the_sites_expected_interval():
     ("pg_activity: {max_databases: 0}", r"^databases\[0\]\.checks\.pg_activity: max_databases: must be between"),
 ])
 def test_bad_check_settings_are_one_line_naming_the_key(check, message):
-    from monitoring.site import SiteError
+    from lookout.monitoring.site import SiteError
     from tests.test_site import _site
 
     with pytest.raises(SiteError) as err:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from exporters.pricing import PriceError, PriceTable, Rates
+from lookout.exporters.pricing import PriceError, PriceTable, Rates
 
 
 def t(s: str) -> datetime:
@@ -186,7 +186,7 @@ def test_load_errors(tmp_path):
 
 
 def test_rates_in_bucket_matches_rates(table):
-    from exporters.pricing import GRANULARITY_SECONDS
+    from lookout.exporters.pricing import GRANULARITY_SECONDS
 
     for at in ("2026-03-02T00:45:00Z", "2026-03-02T01:00:00Z", "2026-06-01T00:00:00Z", "2025-01-01T00:00:00Z"):
         bucket = int(t(at).timestamp()) // GRANULARITY_SECONDS

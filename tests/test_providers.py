@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from demo.providers import FakeDeepSeek, FakeElevenLabs
+from lookout.demo.providers import FakeDeepSeek, FakeElevenLabs
 from tests.support.exporter import ROOT
 from tests.support.servers import free_port, wait_port
 
@@ -156,7 +156,7 @@ def test_control_api(el, ds):
 
 def test_standalone_command():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "demo.providers", "elevenlabs", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "lookout.demo.providers", "elevenlabs", "--port", str(port)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_port(port, timeout=20)

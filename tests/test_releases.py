@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from exporters.collector import Snapshot
-from exporters.collectors.releases import Releases, ReleaseSettings, ReleasesSettings
-from exporters.config import ConfigError, build_dataclass
+from lookout.exporters.collector import Snapshot
+from lookout.exporters.collectors.releases import Releases, ReleaseSettings, ReleasesSettings
+from lookout.exporters.config import ConfigError, build_dataclass
 from tests.support.servers import free_port, wait_port
 from tests.test_worker_pools import BIN, Spawner, spawn  # noqa: F401 (fixture)
 

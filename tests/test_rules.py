@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from demo.fault_alerts import FAULT_ALERTS
-from monitoring.catalog.scrape import watched_jobs
+from lookout.demo.fault_alerts import FAULT_ALERTS
+from lookout.monitoring.catalog.scrape import watched_jobs
 from tests.support.catalog import c
 
 ROOT = Path(__file__).resolve().parents[1]

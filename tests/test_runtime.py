@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import requests
 from prometheus_client import generate_latest
 
-from exporters.collector import Collector, Snapshot, counter, gauge
-from exporters.config import CollectorSettings, Duration
-from exporters.runtime import Runtime
-from exporters.server import MetricsServer, make_registry
+from lookout.exporters.collector import Collector, Snapshot, counter, gauge
+from lookout.exporters.config import CollectorSettings, Duration
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import MetricsServer, make_registry
 from tests.support.exporter import promtool_check_metrics, samples, value
 
 
@@ -75,7 +75,7 @@ def test_failure_drops_gauges_keeps_counters_and_redacts(caplog):
 
 
 def test_failure_logged_once_per_state_change(caplog):
-    from exporters import secrets
+    from lookout.exporters import secrets
 
     caplog.set_level("INFO")
     caplog.handler.addFilter(secrets.RedactingFilter())

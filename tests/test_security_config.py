@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from exporters import config, conninfo, secrets
-from exporters.collectors._sql import statements
+from lookout.exporters import config, conninfo, secrets
+from lookout.exporters.collectors._sql import statements
 from tests.support.exporter import run_cli
 
 KEY = "sk-sec-test-0123456789"
@@ -283,8 +283,8 @@ def test_runtime_records_classified_redacted_errors():
 
     import redis
 
-    from exporters.collector import Collector
-    from exporters.runtime import Runtime
+    from lookout.exporters.collector import Collector
+    from lookout.exporters.runtime import Runtime
     from tests.support.servers import free_port
 
     secret = "Wq5 p@ss/é-runtime"

@@ -25,10 +25,10 @@ from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from exporters import source_errors
-from exporters.collectors._pg import PgSettings, PgSource, QueryError
-from exporters.config import Duration, Secret
-from stack.httpd import LocalServer, QuietHandler
+from lookout.exporters import source_errors
+from lookout.exporters.collectors._pg import PgSettings, PgSource, QueryError
+from lookout.exporters.config import Duration, Secret
+from lookout.stack.httpd import LocalServer, QuietHandler
 from tests.support.exporter import exporter, run_cli, value, write_config
 from tests.support.pg_scenarios import make, refresh, schema
 from tests.support.servers import free_port, redis_server

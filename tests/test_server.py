@@ -12,7 +12,7 @@ import socket
 
 import requests
 
-from exporters.server import connection_limit
+from lookout.exporters.server import connection_limit
 from tests.support.exporter import exporter, write_config
 from tests.support.slowclients import scrape_under_attack
 

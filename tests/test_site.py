@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from exporters.config import CollectorSettings, Duration, Secret, setting
-from monitoring import site as site_mod
-from monitoring.site import SiteError, load_site
+from lookout.exporters.config import CollectorSettings, Duration, Secret, setting
+from lookout.monitoring import site as site_mod
+from lookout.monitoring.site import SiteError, load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -22,7 +22,7 @@ SITE_EXAMPLES = [p for p in EXAMPLES if p.name != "config.yaml"]  # config.yaml 
 
 def test_schema_and_docs_are_published_and_fresh():
     for path, text in site_mod.published().items():
-        assert path.read_text() == text, f"{path.name} is stale: run `python -m monitoring.site write`"
+        assert path.read_text() == text, f"{path.name} is stale: run `python -m lookout.monitoring.site write`"
     jsonschema.Draft202012Validator.check_schema(json.loads(site_mod.SCHEMA_PATH.read_text()))
 
 
@@ -161,8 +161,8 @@ def _load_text(text: str) -> site_mod.Site:
 
 def test_exporter_capacity_partial_thresholds_merge():
     """`thresholds: {active_sellers: 200}` used to drop the other two: their alerts could never fire."""
-    from exporters.collectors.capacity import CapacitySettings
-    from exporters.config import build_dataclass
+    from lookout.exporters.collectors.capacity import CapacitySettings
+    from lookout.exporters.config import build_dataclass
 
     s = build_dataclass(CapacitySettings, {"dsn": "postgresql:///x", "thresholds": {"active_sellers": 200}}, "c")
     assert s.thresholds == {"active_sellers": 200, "chats_per_day": 10_000, "concurrent_users": 1_000}
@@ -170,8 +170,8 @@ def test_exporter_capacity_partial_thresholds_merge():
 
 @pytest.mark.parametrize("path", SITE_EXAMPLES, ids=lambda p: p.name)
 def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkeypatch, tmp_path):
-    from exporters import config
-    from monitoring import exporter_config
+    from lookout.exporters import config
+    from lookout.monitoring import exporter_config
 
     for var in ("VOICE_DATABASE_URL", "CHATCENTER_DATABASE_URL"):
         monkeypatch.setenv(var, "postgresql://ro@127.0.0.1/x")
@@ -192,7 +192,7 @@ def test_every_example_yields_exporter_configs_the_exporter_accepts(path, monkey
 
 
 def test_two_hosts_each_run_their_pools_and_the_central_checks_run_once():
-    from monitoring import exporter_config
+    from lookout.monitoring import exporter_config
 
     s = load_site(ROOT / "examples" / "two-host.yaml")
     confs = exporter_config.exporter_configs(s)
@@ -210,7 +210,7 @@ def test_two_hosts_each_run_their_pools_and_the_central_checks_run_once():
 
 
 def test_capacity_threshold_in_the_site_reaches_the_exporter_config():
-    from monitoring import exporter_config
+    from lookout.monitoring import exporter_config
 
     s = _site(databases="""
         databases:
@@ -227,7 +227,7 @@ def test_capacity_threshold_in_the_site_reaches_the_exporter_config():
 
 
 def test_query_overrides_reach_the_exporter_and_unknown_queries_are_refused():
-    from monitoring import exporter_config
+    from lookout.monitoring import exporter_config
 
     db = """
         databases:
@@ -261,8 +261,8 @@ class FakeSettings(CollectorSettings):
 def test_further_collectors_are_checked_by_the_collector_and_reach_the_exporter(monkeypatch):
     """`collectors:` carries a collector the site's keys do not model yet (here a stand-in registered for the
     test), checked by its own settings class without reading a secret or needing the variables set."""
-    import exporters.collectors as registry
-    from monitoring import exporter_config
+    import lookout.exporters.collectors as registry
+    from lookout.monitoring import exporter_config
 
     real = registry.settings_class
     monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, "fake"))

@@ -53,14 +53,14 @@ def test_bad_site_file_is_one_line_and_exit_2(tmp_path):
 
 
 def test_python_module_entry_works_too():
-    r = subprocess.run([sys.executable, "-m", "monitoring.cli", "check", "--site", "examples/demo.yaml"],
+    r = subprocess.run([sys.executable, "-m", "lookout.monitoring.cli", "check", "--site", "examples/demo.yaml"],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
 
 
 @pytest.fixture
 def health_server():
-    from stack.httpd import LocalServer, QuietHandler
+    from lookout.stack.httpd import LocalServer, QuietHandler
 
     class Handler(QuietHandler):
         def do_GET(self) -> None:
@@ -148,7 +148,7 @@ def test_check_refuses_a_threshold_the_catalog_does_not_know(tmp_path):
 
 
 def test_python_m_monitoring_generate_takes_a_site_too(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "monitoring", "generate", "--site", "examples/chat-center.yaml",
+    r = subprocess.run([sys.executable, "-m", "lookout.monitoring", "generate", "--site", "examples/chat-center.yaml",
                         "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "exporters.yaml").exists() and (tmp_path / "prometheus" / "prometheus.yml").exists()

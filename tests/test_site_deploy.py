@@ -61,7 +61,7 @@ def test_one_switch_points_every_compose_service_at_the_generated_directory(tmp_
 
 
 def test_compose_defaults_are_the_demo_sites_retention():
-    from monitoring.site import load_site
+    from lookout.monitoring.site import load_site
 
     s = load_site(ROOT / "examples" / "demo.yaml")
     cmd = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["prometheus"]["command"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring import build
+from lookout.monitoring import build
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [p for p in sorted((ROOT / "examples").glob("*.yaml")) if p.name != "config.yaml"]
@@ -80,7 +80,7 @@ def test_exporter_configs_pass_the_exporters_check(generated: Path, tmp_path: Pa
     for f in files:
         text = f.read_text().replace("/etc/lookout/secrets/", f"{tmp_path}/")
         (tmp_path / f.name).write_text(text)
-        r = _run([sys.executable, "-m", "exporters", "check", "--config", str(tmp_path / f.name)], ROOT, env)
+        r = _run([sys.executable, "-m", "lookout.exporters", "check", "--config", str(tmp_path / f.name)], ROOT, env)
         assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -110,4 +110,4 @@ def test_generate_check_reports_a_stale_directory(generated: Path) -> None:
 
 def test_the_demos_generated_files_are_committed_where_compose_reads_them() -> None:
     bad = build.stale(build.demo_repo_files())
-    assert not bad, f"stale (run `python -m monitoring generate`): {bad}"
+    assert not bad, f"stale (run `python -m lookout.monitoring generate`): {bad}"

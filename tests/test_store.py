@@ -1,4 +1,4 @@
-"""The scale-out generation (monitoring.store): HA replicas' prometheus.yml, the store's and vmalert's files,
+"""The scale-out generation (lookout.monitoring.store): HA replicas' prometheus.yml, the store's and vmalert's files,
 validated by promtool and vmalert's own dry run; and the site keys' refusals."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring import build, store
-from monitoring.site import SiteError, load_site
+from lookout.monitoring import build, store
+from lookout.monitoring.site import SiteError, load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 HA = ROOT / "examples" / "ha.yaml"

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -67,10 +66,12 @@ def test_exporter_unit_reads_secrets_from_an_environment_file() -> None:
     # the address the site gives Prometheus for it)
     assert "--listen" not in svc["ExecStart"][-1]
     assert "--config /etc/lookout/generated/exporters.yaml" in svc["ExecStart"][-1]
-    from exporters.config import DEFAULT_LISTEN
+    from lookout.exporters.config import DEFAULT_LISTEN
 
     assert DEFAULT_LISTEN == "127.0.0.1:9808"
-    assert "exporters check" in svc["ExecStartPre"][-1]
+    # the units run the console script (pyproject.toml's [project.scripts]), not python -m
+    assert svc["ExecStartPre"][-1].startswith("/opt/lookout/venv/bin/lookout-exporter check ")
+    assert svc["ExecStart"][-1].startswith("/opt/lookout/venv/bin/lookout-exporter run ")
     example = (UNITS / "exporters.env.example").read_text()
     assert all("=" in line for line in example.splitlines() if line and not line.startswith("#"))
 
@@ -92,9 +93,15 @@ def _verify(args: list[str], env: dict[str, str]) -> str:
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
-    # point the binaries at ones that exist here: verify checks that ExecStart is executable
+    # point the binaries at ones that exist here: verify checks that ExecStart is executable. The venv's
+    # bin/ is stood in for by stubs named after every program the units run from it (python, console scripts).
+    venv_bin = tmp_path / "venv-bin"
+    venv_bin.mkdir()
+    for name in set(re.findall(r"/opt/lookout/venv/bin/([\w.-]+)", "".join(u.read_text() for u in SERVICES))):
+        (venv_bin / name).write_text("#!/bin/sh\nexit 0\n")
+        (venv_bin / name).chmod(0o755)
     for unit in SERVICES:
-        text = unit.read_text().replace("/opt/lookout/venv/bin/python", sys.executable)
+        text = unit.read_text().replace("/opt/lookout/venv/bin/", f"{venv_bin}/")
         text = text.replace("/usr/local/bin/prometheus-nginxlog-exporter", shutil.which("true") or "/bin/true")
         (tmp_path / unit.name).write_text(text)
     out = _verify([str(tmp_path / u.name) for u in SERVICES], dict(os.environ))
@@ -116,7 +123,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_exporter_unit_bounds_descriptors_above_the_connection_cap() -> None:
     import resource
 
-    from exporters import server
+    from lookout.exporters import server
 
     svc = parse_unit((ROOT / "deploy" / "systemd" / "lookout-exporter.service").read_text())["Service"]
     limit = int(svc["LimitNOFILE"][-1])

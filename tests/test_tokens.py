@@ -9,10 +9,10 @@ import logging
 import pytest
 from prometheus_client import generate_latest
 
-from exporters import config
-from exporters.collectors.tokens import TokenError, TokensCollector, jwt_expiry
-from exporters.runtime import Runtime
-from exporters.server import make_registry
+from lookout.exporters import config
+from lookout.exporters.collectors.tokens import TokenError, TokensCollector, jwt_expiry
+from lookout.exporters.runtime import Runtime
+from lookout.exporters.server import make_registry
 from tests.support.exporter import promtool_check_metrics, samples
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exporters.collectors import _procfs, _servers, _sockdiag
-from exporters.config import Duration
+from lookout.exporters.collectors import _procfs, _servers, _sockdiag
+from lookout.exporters.config import Duration
 from tests.support.exporter import exporter, promtool_check_metrics, value, write_config
 from tests.support.servers import free_port, kill_process_groups, wait_port
 
@@ -481,8 +481,8 @@ def test_unrelated_processes_are_ignored(tmp_path):
     decoys = [subprocess.Popen([sys.executable, str(script), "gunicorn", "-w", "4"]),
               subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "celery", "worker"])]
     try:
-        from exporters.collector import Snapshot
-        from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+        from lookout.exporters.collector import Snapshot
+        from lookout.exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
 
         c = WorkerPools(WorkerPoolsSettings(pools=[
             PoolSettings(service="x", server="gunicorn", match=str(script)),
@@ -502,7 +502,7 @@ def test_unrelated_processes_are_ignored(tmp_path):
 # -- cost follows the pools: full scans only when needed, the same answers as a full scan every time ------------
 
 def _published(c) -> dict:
-    from exporters.collector import Snapshot
+    from lookout.exporters.collector import Snapshot
 
     snap = Snapshot(c.metrics)
     c.refresh(snap)
@@ -522,7 +522,7 @@ def _until(cond, timeout: float = 30.0) -> None:
 def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_file):
     """Between full scans only the pools' processes are read; every refresh publishes what a full scan of the
     whole table publishes, through a worker kill (restart), the master's death (orphans) and a new master."""
-    from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+    from lookout.exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
 
     port = free_port()
     app = spawn.app("fast")
@@ -588,7 +588,7 @@ def test_pools_scan_matches_full_scans(spawn, tmp_path, monkeypatch, children_fi
 def test_busy_workers_read_connections_only_when_a_worker_holds_an_unknown_socket(spawn):
     """An idle pool costs no read of the kernel's connection table; a request held by a worker is seen at once,
     and the worker is idle again once the request ends."""
-    from exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
+    from lookout.exporters.collectors.worker_pools import PoolSettings, WorkerPools, WorkerPoolsSettings
 
     port = free_port()
     app = spawn.app("busy")
@@ -621,7 +621,7 @@ def test_busy_workers_read_connections_only_when_a_worker_holds_an_unknown_socke
 def test_full_scan_skips_known_processes_but_not_a_new_one(tmp_path):
     """A full scan reads nothing of an old process that is no server's; a new master appears at the next full
     scan all the same, whatever pid it has."""
-    from exporters.collectors.worker_pools import REREAD_AGES, PoolSettings, WorkerPools, WorkerPoolsSettings
+    from lookout.exporters.collectors.worker_pools import REREAD_AGES, PoolSettings, WorkerPools, WorkerPoolsSettings
 
     c = WorkerPools(WorkerPoolsSettings(pools=[PoolSettings(service="x", server="celery", match=str(tmp_path))],
                                         rescan_interval=Duration(0)))
@@ -649,7 +649,7 @@ def test_full_scan_skips_known_processes_but_not_a_new_one(tmp_path):
 
 
 def _published_all(c) -> dict:
-    from exporters.collector import Snapshot
+    from lookout.exporters.collector import Snapshot
 
     snap = Snapshot(c.metrics)
     c.refresh(snap)

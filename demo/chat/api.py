@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.routing import Match
 
-from demo.faults import store
-from demo.settings import Settings
+from lookout.demo.faults import store
+from lookout.demo.settings import Settings
 
 settings = Settings.from_env()
 faults = store(settings.redis_url)

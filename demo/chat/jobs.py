@@ -1,4 +1,4 @@
-"""Bodies of the chat center's periodic tasks (see ``demo.chat.tasks`` for what each does).
+"""Bodies of the chat center's periodic tasks (see ``lookout.demo.chat.tasks`` for what each does).
 
 Kept apart from the Celery app so that beat, which only sends tasks, never imports psycopg and requests;
 the worker imports this module once in its main process (``worker_init``), before forking its pool.
@@ -11,8 +11,8 @@ import os
 import psycopg
 import requests
 
-from demo.db import Lazy
-from demo.settings import Settings
+from lookout.demo.db import Lazy
+from lookout.demo.settings import Settings
 
 settings = Settings.from_env()
 db = Lazy(settings.chat_db, "demo-celery")

@@ -1,6 +1,6 @@
 """The chat center's Celery app: the second seed's four periodic tasks, under their real names.
 
-Run: ``celery -A demo.chat.tasks worker -E -P prefork -c 2`` and ``celery -A demo.chat.tasks beat``.
+Run: ``celery -A lookout.demo.chat.tasks worker -E -P prefork -c 2`` and ``celery -A lookout.demo.chat.tasks beat``.
 Beat sends (intervals from the settings: the seed's 30 s, 5 min, 2 min, 24 h divided by ``--speed``):
 - ``sync_all_sellers``: pulls chats, feedbacks and questions of every active seller account from the
   marketplace API; writes ``chats``, ``messages``, ``interactions`` (``sla_due_at`` from ``sla_rules``),
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from celery import Celery, signals
 
-from demo.settings import TASK_INTERVALS, Settings
+from lookout.demo.settings import TASK_INTERVALS, Settings
 
 settings = Settings.from_env()
 app = Celery("chatcenter", broker=settings.redis_url)
@@ -37,34 +37,34 @@ app.conf.update(
 def _preload(**_: object) -> None:
     import gc
 
-    import demo.chat.jobs  # noqa: F401  (loaded once, shared by the forked pool processes)
+    import lookout.demo.chat.jobs  # noqa: F401  (loaded once, shared by the forked pool processes)
 
     gc.freeze()  # the collector must not copy the pages the pool processes share
 
 
 @app.task(name="sync_all_sellers")
 def sync_all_sellers() -> dict:
-    from demo.chat import jobs
+    from lookout.demo.chat import jobs
 
     return jobs.sync_all_sellers()
 
 
 @app.task(name="check_sla_escalation")
 def check_sla_escalation() -> int:
-    from demo.chat import jobs
+    from lookout.demo.chat import jobs
 
     return jobs.check_sla_escalation()
 
 
 @app.task(name="analyze_pending_chats")
 def analyze_pending_chats() -> int:
-    from demo.chat import jobs
+    from lookout.demo.chat import jobs
 
     return jobs.analyze_pending_chats()
 
 
 @app.task(name="auto_close_inactive_chats")
 def auto_close_inactive_chats() -> int:
-    from demo.chat import jobs
+    from lookout.demo.chat import jobs
 
     return jobs.auto_close_inactive_chats()

@@ -18,11 +18,11 @@ import time
 
 import requests
 
-from demo.db import Lazy
-from demo.faults import FaultStore
-from demo.settings import Settings
+from lookout.demo.db import Lazy
+from lookout.demo.faults import FaultStore
+from lookout.demo.settings import Settings
 
-log = logging.getLogger("demo.chat.traffic")
+log = logging.getLogger("lookout.demo.chat.traffic")
 
 
 class UserGenerator(threading.Thread):

@@ -1,6 +1,6 @@
 """Fake DeepSeek and ElevenLabs APIs: real HTTP on loopback, following the providers' documented payloads.
 
-Used by the tests (``tests/test_providers*.py``, the collectors' tests) and by the demo (``python -m demo up``).
+Used by the tests (``tests/test_providers*.py``, the collectors' tests) and by the demo (``python -m lookout.demo up``).
 
 ``FakeDeepSeek`` serves
   - ``GET /user/balance``: ``{"is_available", "balance_infos": [{"currency", "total_balance", "granted_balance",
@@ -24,15 +24,15 @@ the next ``count`` requests only and only for some path prefixes. ``set_page_siz
 Other processes drive a standalone server through ``/_control/*`` (JSON POSTs, see each fake's ``control()``), e.g.
 ``curl -d '{"mode": "402"}' http://127.0.0.1:PORT/_control/mode``.
 
-Standalone: ``python -m demo.providers deepseek|elevenlabs --port N [--api-key KEY | --api-key-env VAR]``.
+Standalone: ``python -m lookout.demo.providers deepseek|elevenlabs --port N [--api-key KEY | --api-key-env VAR]``.
 
 Modules: ``handler`` (HTTP in and out), ``base`` (server, failure modes, request log, control API),
 ``deepseek``, ``elevenlabs`` (the two fakes), ``cli`` (one fake as its own process).
 """
 
-from demo.providers.base import MODES, FakeProvider
-from demo.providers.cli import PROVIDERS, main
-from demo.providers.deepseek import FakeDeepSeek
-from demo.providers.elevenlabs import FakeElevenLabs
+from lookout.demo.providers.base import MODES, FakeProvider
+from lookout.demo.providers.cli import PROVIDERS, main
+from lookout.demo.providers.deepseek import FakeDeepSeek
+from lookout.demo.providers.elevenlabs import FakeElevenLabs
 
 __all__ = ["MODES", "PROVIDERS", "FakeDeepSeek", "FakeElevenLabs", "FakeProvider", "main"]

@@ -1,7 +1,7 @@
-"""``python -m demo.providers``: see ``demo.providers.cli``."""
+"""``python -m lookout.demo.providers``: see ``lookout.demo.providers.cli``."""
 
 import sys
 
-from demo.providers.cli import main
+from lookout.demo.providers.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""The base of every fake provider: a loopback HTTP server (``stack.httpd``) with failure modes, a request log
+"""The base of every fake provider: a loopback HTTP server (``lookout.stack.httpd``) with failure modes, a request log
 and a control API; subclasses give their routes, auth check and error body.
 
 Failure modes (``set_mode``): ``ok``, ``401``, ``402``, ``429`` (with ``Retry-After``), ``500``, ``503``, ``slow``
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from email.message import Message
 from typing import Any
 
-from demo.providers.handler import Query, Reply, make_handler
-from stack.httpd import LocalServer
+from lookout.demo.providers.handler import Query, Reply, make_handler
+from lookout.stack.httpd import LocalServer
 
 MODES = ("ok", "401", "402", "429", "500", "503", "slow", "malformed")
 

@@ -1,4 +1,4 @@
-"""``python -m demo.providers deepseek|elevenlabs --port N [--api-key KEY | --api-key-env VAR] [--mode M]``: one
+"""``python -m lookout.demo.providers deepseek|elevenlabs --port N [--api-key KEY | --api-key-env VAR] [--mode M]``: one
 fake provider as its own process, until SIGTERM or SIGINT."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import os
 import signal
 import threading
 
-from demo.providers.base import MODES, FakeProvider
-from demo.providers.deepseek import FakeDeepSeek
-from demo.providers.elevenlabs import FakeElevenLabs
+from lookout.demo.providers.base import MODES, FakeProvider
+from lookout.demo.providers.deepseek import FakeDeepSeek
+from lookout.demo.providers.elevenlabs import FakeElevenLabs
 
 PROVIDERS: dict[str, type[FakeProvider]] = {"deepseek": FakeDeepSeek, "elevenlabs": FakeElevenLabs}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo.providers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lookout.demo.providers", description=__doc__)
     parser.add_argument("provider", choices=sorted(PROVIDERS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

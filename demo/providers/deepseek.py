@@ -1,6 +1,7 @@
 """The fake DeepSeek API: ``GET /user/balance``, ``POST /chat/completions`` (also under ``/v1``) with a real
 ``usage`` object and context caching in 64-token units, ``GET /models``; each call is charged to the balance, an
-empty balance answers 402. Control: ``balance``, ``available``, ``token_multiplier`` (see ``demo.providers``)."""
+empty balance answers 402. Control: ``balance``, ``available``, ``token_multiplier`` (see
+``lookout.demo.providers``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from demo.providers.base import MESSAGES, FakeProvider
-from demo.providers.handler import Reply
+from lookout.demo.providers.base import MESSAGES, FakeProvider
+from lookout.demo.providers.handler import Reply
 
 # What the fake charges per million tokens (USD), only to make the balance move; the exporter prices usage
 # from its own table (exporters/data/prices.yaml).

@@ -1,7 +1,7 @@
 """The fake ElevenLabs API: ``GET /v1/user/subscription``, ``GET /v1/convai/conversations`` (newest first,
 cursor pages of at most 100) and ``GET /v1/convai/conversations/{id}``, behind ``xi-api-key``. Control:
 ``subscription``, ``characters``, ``conversation``, ``update_conversation``, ``clear_conversations``,
-``page_size_cap`` (see ``demo.providers``)."""
+``page_size_cap`` (see ``lookout.demo.providers``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from demo.providers.base import FakeProvider
-from demo.providers.handler import Reply
+from lookout.demo.providers.base import FakeProvider
+from lookout.demo.providers.handler import Reply
 
 
 class FakeElevenLabs(FakeProvider):

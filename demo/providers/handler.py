@@ -13,7 +13,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stack.httpd import QuietHandler
+from lookout.stack.httpd import QuietHandler
 
 Query = dict[str, str]
 

@@ -1,4 +1,4 @@
-"""The supervisor behind ``python -m demo up``: one process that runs, breaks and repairs the demo.
+"""The supervisor behind ``python -m lookout.demo up``: one process that runs, breaks and repairs the demo.
 
 It applies the reference schemas and seed rows (idempotent), then runs, for the parts it is given:
 - voice: Gunicorn (the Flask webhook app, 4 sync workers) and the MCP stand-in as child processes,
@@ -17,9 +17,9 @@ Modules: ``children`` (the child processes and their command lines), ``schema`` 
 table), ``capacity`` (the ``grow-capacity`` SQL), ``control`` (the control API).
 """
 
-from demo.supervisor.children import Child
-from demo.supervisor.core import LOOP_SECONDS, Supervisor
-from demo.supervisor.fault_handlers import APPLIED_BY_THE_APPS, HANDLERS, ProcessFaults, check_fault_handlers
+from lookout.demo.supervisor.children import Child
+from lookout.demo.supervisor.core import LOOP_SECONDS, Supervisor
+from lookout.demo.supervisor.fault_handlers import APPLIED_BY_THE_APPS, HANDLERS, ProcessFaults, check_fault_handlers
 
 __all__ = ["APPLIED_BY_THE_APPS", "HANDLERS", "LOOP_SECONDS", "Child", "ProcessFaults", "Supervisor",
            "check_fault_handlers"]

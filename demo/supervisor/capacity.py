@@ -1,6 +1,6 @@
 """The capacity SQL of the demo's ``grow-capacity`` fault: ``grow`` adds sellers, seller users and chats in the
 chat center's database until each capacity measure is ``factor`` times its threshold (the site file's, through
-``demo.site_facts``), ``refresh`` keeps them active, ``shrink`` removes them. The rows are recognised by their
+``lookout.demo.site_facts``), ``refresh`` keeps them active, ``shrink`` removes them. The rows are recognised by their
 ``capacity-`` names."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 
-from demo import db, site_facts
+from lookout.demo import db, site_facts
 
 
 def refresh(chat_db: str) -> None:

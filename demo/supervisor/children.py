@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 
-from demo.settings import Settings
+from lookout.demo.settings import Settings
 
-log = logging.getLogger("demo")
+log = logging.getLogger("lookout.demo")
 ROOT = Path(__file__).resolve().parents[2]
 
 try:
@@ -147,14 +147,14 @@ def build_children(s: Settings) -> dict[str, Child]:
 
     if "voice" in s.parts:
         add("gunicorn", "voice", [
-            py, "-m", "gunicorn", "demo.voice.app:app", "--name", "voice-api", "--preload", "--workers",
+            py, "-m", "gunicorn", "lookout.demo.voice.app:app", "--name", "voice-api", "--preload", "--workers",
             str(s.gunicorn_workers), "--worker-class", "sync", "--bind", f"{host}:{s.voice_port}",
             "--timeout", "30", "--graceful-timeout", "5", "--log-level", "info",
             "--access-logfile", str(rd / "gunicorn-access.log"), "--control-socket", str(rd / "gunicorn.ctl"),
             # the error log the site names (examples/demo.yaml `error_log`): tracebacks are counted from it
             "--error-logfile", str(deploy_dir / "error.log"), "--capture-output"])
         write_release(deploy_dir)
-        add("mcp", "voice", [py, "-m", "demo.voice.mcp", "--host", host, "--port", str(s.mcp_port)])
+        add("mcp", "voice", [py, "-m", "lookout.demo.voice.mcp", "--host", host, "--port", str(s.mcp_port)])
     if "chat" in s.parts:
         prom = rd / "prometheus-multiproc"
 
@@ -163,10 +163,10 @@ def build_children(s: Settings) -> dict[str, Child]:
             prom.mkdir(parents=True)
 
         add("uvicorn", "chat", [
-            py, "-m", "uvicorn", "demo.chat.api:app", "--workers", str(s.uvicorn_workers), "--host", host,
+            py, "-m", "uvicorn", "lookout.demo.chat.api:app", "--workers", str(s.uvicorn_workers), "--host", host,
             "--port", str(s.chat_port), "--no-access-log", "--log-level", "info",
             "--timeout-graceful-shutdown", "5"], PROMETHEUS_MULTIPROC_DIR=str(prom), before_start=fresh_prom_dir)
-        celery = [py, "-m", "celery", "-A", "demo.chat.tasks"]
+        celery = [py, "-m", "celery", "-A", "lookout.demo.chat.tasks"]
         add("celery-worker", "chat", [
             *celery, "worker", "-E", "-P", "prefork", "-c", str(s.celery_concurrency),
             "-n", f"celery-worker@{socket.gethostname()}", "--without-gossip", "--without-mingle", "-l", "INFO"])

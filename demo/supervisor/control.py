@@ -1,4 +1,4 @@
-"""The supervisor's control API on loopback (``python -m demo fault|status`` talk to it).
+"""The supervisor's control API on loopback (``python -m lookout.demo fault|status`` talk to it).
 
 ``GET /status``: the supervisor's status; ``GET /faults``: every fault with its part, default, value and effect;
 ``POST /faults/<name>`` with ``{"state": "on"|"off", "value": X}``: switches a fault and answers once it is in
@@ -12,9 +12,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from demo.faults import FAULTS
-from demo.resp import RespError
-from stack.httpd import LocalServer, QuietHandler
+from lookout.demo.faults import FAULTS
+from lookout.demo.resp import RespError
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 SHARES = ("drop-end-webhooks", "api-errors")  # faults whose value is a share between 0 and 1
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import requests
 
-from demo.faults import CACHE_SECONDS, FAULTS, FaultStore, store
-from demo.resp import RespError
-from demo.settings import Settings
-from demo.supervisor.children import Child, build_children
-from demo.supervisor.control import control_server
-from demo.supervisor.fault_handlers import APPLIED_BY_THE_APPS, HANDLERS, ProcessFaults
-from demo.supervisor.schema import apply_schemas
-from stack.httpd import LocalServer
+from lookout.demo.faults import CACHE_SECONDS, FAULTS, FaultStore, store
+from lookout.demo.resp import RespError
+from lookout.demo.settings import Settings
+from lookout.demo.supervisor.children import Child, build_children
+from lookout.demo.supervisor.control import control_server
+from lookout.demo.supervisor.fault_handlers import APPLIED_BY_THE_APPS, HANDLERS, ProcessFaults
+from lookout.demo.supervisor.schema import apply_schemas
+from lookout.stack.httpd import LocalServer
 
-log = logging.getLogger("demo")
+log = logging.getLogger("lookout.demo")
 LOOP_SECONDS = 0.5
 
 
@@ -56,8 +56,8 @@ class Supervisor:
         self.control: LocalServer | None = None
 
     def _start_providers(self) -> None:
-        from demo.marketplace import Marketplace
-        from demo.providers import FakeDeepSeek, FakeElevenLabs
+        from lookout.demo.marketplace import Marketplace
+        from lookout.demo.providers import FakeDeepSeek, FakeElevenLabs
 
         self.deepseek = FakeDeepSeek(api_key=self.s.deepseek_api_key, host=self.s.host,
                                      port=self.s.deepseek_port).start()
@@ -69,15 +69,15 @@ class Supervisor:
 
     def _start_traffic(self) -> None:
         if "voice" in self.parts:
-            from demo.voice.traffic import CallGenerator
+            from lookout.demo.voice.traffic import CallGenerator
 
             self.voice_traffic = CallGenerator(self.s, self.faults, self.stop_event)
             self.voice_traffic.start()
-            from demo.backups import BackupJob
+            from lookout.demo.backups import BackupJob
 
             BackupJob(self.s, self.faults, self.stop_event).start()
         if "chat" in self.parts:
-            from demo.chat.traffic import UserGenerator
+            from lookout.demo.chat.traffic import UserGenerator
 
             self.chat_traffic = UserGenerator(self.s, self.faults, self.stop_event)
             self.chat_traffic.start()

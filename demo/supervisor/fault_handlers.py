@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING
 import psutil
 import psycopg
 
-import demo.supervisor.capacity as capacity
-from demo import db
-from demo.faults import FAULTS
-from demo.settings import Settings
-from demo.supervisor.children import Child, write_release
+import lookout.demo.supervisor.capacity as capacity
+from lookout.demo import db
+from lookout.demo.faults import FAULTS
+from lookout.demo.settings import Settings
+from lookout.demo.supervisor.children import Child, write_release
 
 if TYPE_CHECKING:
-    from demo.providers import FakeDeepSeek
+    from lookout.demo.providers import FakeDeepSeek
 
-log = logging.getLogger("demo")
+log = logging.getLogger("lookout.demo")
 
 
 class ProcessFaults:
@@ -186,7 +186,7 @@ class ProcessFaults:
             return
 
         def connect(app: str, autocommit: bool) -> psycopg.Connection:
-            # no statement_timeout (demo.db's default would cancel the waiters after 10 s)
+            # no statement_timeout (lookout.demo.db's default would cancel the waiters after 10 s)
             return psycopg.connect(self.s.voice_db, application_name=app, connect_timeout=5, autocommit=autocommit)
 
         with connect("demo-setup", True) as conn:
@@ -236,7 +236,7 @@ HANDLERS: dict[str, Handler] = {
 APPLIED_BY_THE_APPS = frozenset({
     "drop-end-webhooks", "wrong-charges", "marketplace-slow", "marketplace-429", "marketplace-5xx", "sla-unanswered",
     "api-errors", "api-slow",
-    "miss-backup",  # the backup job (demo.backups) reads the switch
+    "miss-backup",  # the backup job (lookout.demo.backups) reads the switch
 })
 
 
@@ -245,7 +245,7 @@ def check_fault_handlers() -> None:
     unknown = (set(HANDLERS) | APPLIED_BY_THE_APPS) - set(FAULTS)
     unhandled = set(FAULTS) - set(HANDLERS) - APPLIED_BY_THE_APPS
     if both or unknown or unhandled:
-        raise RuntimeError(f"demo fault handlers out of step with demo.faults.FAULTS: in both {sorted(both)}, "
+        raise RuntimeError(f"demo fault handlers out of step with lookout.demo.faults.FAULTS: in both {sorted(both)}, "
                            f"unknown {sorted(unknown)}, unhandled {sorted(unhandled)}")
 
 

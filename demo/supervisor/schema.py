@@ -1,5 +1,5 @@
 """The demo's databases made ready before anything starts: the reference schemas and seed rows of the voice
-and chat center databases (``demo.db.apply_schema``, idempotent), retried while PostgreSQL is still starting
+and chat center databases (``lookout.demo.db.apply_schema``, idempotent), retried while PostgreSQL is still starting
 (split containers and compose start at once)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import time
 
 import psycopg
 
-from demo import db
-from demo.settings import Settings
+from lookout.demo import db
+from lookout.demo.settings import Settings
 
-log = logging.getLogger("demo")
+log = logging.getLogger("lookout.demo")
 
 
 def apply_schemas(s: Settings, stop: threading.Event, timeout: float = 120) -> None:

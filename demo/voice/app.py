@@ -23,16 +23,16 @@ from typing import Any
 import psycopg
 from flask import Flask, Response, jsonify, request
 
-from demo.db import Lazy
-from demo.faults import store
-from demo.settings import Settings
-from demo.voice.signature import BadRequest, verify_signature
+from lookout.demo.db import Lazy
+from lookout.demo.faults import store
+from lookout.demo.settings import Settings
+from lookout.demo.voice.signature import BadRequest, verify_signature
 
 settings = Settings.from_env()
 db = Lazy(settings.voice_db, "demo-voice-api")
 faults = store(settings.redis_url)
-log = logging.getLogger("demo.voice")
-app = Flask("demo.voice")
+log = logging.getLogger("lookout.demo.voice")
+app = Flask("lookout.demo.voice")
 # the fault `broken-deploy` restarts Gunicorn with this set: the release's new code needs a module that the
 # deploy did not install (the first seed's incident 2, "ModuleNotFoundError after a deploy")
 BROKEN_DEPLOY = os.environ.get("DEMO_BROKEN_DEPLOY") == "1"
@@ -106,7 +106,7 @@ IGNORED = {"post_call_audio", "call_initiation_failure"}
 def webhook() -> tuple[Response, int]:
     body = request.get_data(cache=False)
     if BROKEN_DEPLOY:
-        import demo.voice.call_summaries  # noqa: F401  (the release needs it; the deploy did not install it)
+        import lookout.demo.voice.call_summaries  # noqa: F401  (the release needs it; the deploy did not install it)
     try:
         verify_signature(request.headers.get("ElevenLabs-Signature"), body, settings.webhook_secret)
         try:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 TOOLS = ("check_availability", "book_appointment", "add_to_waitlist", "lookup_business_hours")
 
@@ -28,7 +28,7 @@ class Handler(QuietHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m demo.voice.mcp")
+    p = argparse.ArgumentParser(prog="python -m lookout.demo.voice.mcp")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5556)
     args = p.parse_args(argv)

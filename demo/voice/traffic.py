@@ -23,12 +23,12 @@ import uuid
 
 import requests
 
-from demo.db import Lazy
-from demo.faults import FaultStore
-from demo.settings import Settings
-from demo.voice.signature import sign
+from lookout.demo.db import Lazy
+from lookout.demo.faults import FaultStore
+from lookout.demo.settings import Settings
+from lookout.demo.voice.signature import sign
 
-log = logging.getLogger("demo.voice.traffic")
+log = logging.getLogger("lookout.demo.voice.traffic")
 
 
 class CallGenerator(threading.Thread):

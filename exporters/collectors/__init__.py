@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from exporters.collector import Collector, CollectorSettings
+from lookout.exporters.collector import Collector, CollectorSettings
 
 REGISTRY: tuple[str, ...] = tuple(
     sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
@@ -21,7 +21,7 @@ REGISTRY: tuple[str, ...] = tuple(
 
 
 def collector_class(name: str) -> type[Collector]:
-    cls = importlib.import_module(f"exporters.collectors.{name}").COLLECTOR
+    cls = importlib.import_module(f"lookout.exporters.collectors.{name}").COLLECTOR
     assert cls.name == name, f"{name}.COLLECTOR.name is {cls.name}"
     return cls
 

@@ -36,8 +36,8 @@ from typing import Any
 
 import redis
 
-from exporters.celery_hooks import MAX_HSET_LUA, STAMP_HEADER
-from exporters.collectors._celery_age import AgeTracker
+from lookout.exporters.celery_hooks import MAX_HSET_LUA, STAMP_HEADER
+from lookout.exporters.collectors._celery_age import AgeTracker
 
 DEFAULT_SEP = "\x06\x16"
 HEADS_TTL = 3600

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("exporters.collectors.celery")
+log = logging.getLogger("lookout.exporters.collectors.celery")
 
 OUTCOMES = {
     "task-sent": "sent",
@@ -266,7 +266,7 @@ class EventListener:
         with self.state.lock:
             self.state.connected = ok
         if not ok and not self._logged_down:
-            from exporters import conninfo, source_errors
+            from lookout.exporters import conninfo, source_errors
 
             reason = source_errors.describe(exc, conninfo.target(self.url)) if exc is not None else "closed"
             log.warning("celery event stream disconnected: %s", reason)

@@ -26,7 +26,7 @@ from typing import Any
 import docker
 from docker.types import CancellableStream
 
-log = logging.getLogger("exporters.collectors.containers")
+log = logging.getLogger("lookout.exporters.collectors.containers")
 
 
 class EventListener:

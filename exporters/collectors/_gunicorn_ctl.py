@@ -18,7 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from exporters.collectors._servers import Master
+    from lookout.exporters.collectors._servers import Master
 
 RETRY_SECONDS = 30.0  # after a failure: a stopped or busy master times out, do not ask every refresh
 REFRESH_SECONDS = 30.0  # workers_target and the dirty arbiter's pid change rarely: ask this often

@@ -46,10 +46,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from exporters import __version__, secrets
-from exporters.binding import Duration, Secret, setting
-from exporters.collector import CollectorSettings, Snapshot, counter, gauge
-from exporters.source_errors import SourceError
+from lookout.exporters import __version__, secrets
+from lookout.exporters.binding import Duration, Secret, setting
+from lookout.exporters.collector import CollectorSettings, Snapshot, counter, gauge
+from lookout.exporters.source_errors import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

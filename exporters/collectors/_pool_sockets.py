@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporters.collectors import _sockdiag
-from exporters.collectors._procfs import TCP_ESTABLISHED, TCP_LISTEN, ProcReader
+from lookout.exporters.collectors import _sockdiag
+from lookout.exporters.collectors._procfs import TCP_ESTABLISHED, TCP_LISTEN, ProcReader
 
 
 @dataclass

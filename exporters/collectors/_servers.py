@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from exporters.collectors._gunicorn_ctl import GunicornMaster
-from exporters.collectors._procfs import ProcReader, ProcStat
+from lookout.exporters.collectors._gunicorn_ctl import GunicornMaster
+from lookout.exporters.collectors._procfs import ProcReader, ProcStat
 
 _PY_RE = re.compile(r"^python[0-9.]*$")
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from exporters.binding import Duration, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
-from exporters.collectors._logtail import LogTail
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
+from lookout.exporters.collectors._logtail import LogTail
 
 OTHER = "other"
 TRACEBACK = "Traceback (most recent call last):"

@@ -21,10 +21,10 @@ import stat
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from exporters import source_errors
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, counter, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, number
+from lookout.exporters import source_errors
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, counter, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, column, number
 
 PARAMS: dict[str, str] = {}
 QUERY_DOCS: dict[str, str] = {

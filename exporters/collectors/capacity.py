@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, number
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, column, number
 
 RESOURCES = ("active_sellers", "chats_per_day", "concurrent_users")
 # the second seed's "when to scale" figures: defaults, each overridable on its own

@@ -18,16 +18,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from exporters.binding import Duration, Secret, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge, histogram
-from exporters.collectors._celery_broker import (
+from lookout.exporters.binding import Duration, Secret, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge, histogram
+from lookout.exporters.collectors._celery_broker import (
     DEFAULT_MAX_DISCOVERED,
     DEFAULT_SEP,
     OTHER,
     BrokerInspector,
     QueueSelector,
 )
-from exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
+from lookout.exporters.collectors._celery_events import OUTCOMES, EventListener, EventState
 
 log = logging.getLogger(__name__)
 DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]
@@ -79,7 +79,7 @@ class CelerySettings(CollectorSettings):
     state_key: str = setting(
         "lookout:celery:last_success",
         help="Redis hash (under `global_keyprefix`) where last-success times persist across exporter restarts; "
-        "also written by `exporters.celery_hooks`.",
+        "also written by `lookout.exporters.celery_hooks`.",
     )
     persist: bool = setting(True, help="Write last-success times of the periodic tasks to `state_key`.")
     events: bool = setting(True, help="Listen to the Celery event stream (heartbeats, task events).")

@@ -22,10 +22,10 @@ from typing import Any
 import docker
 from docker.errors import NotFound
 
-from exporters.binding import Duration, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
-from exporters.collectors._docker_events import EventListener
-from exporters.collectors._docker_state import HEALTH_STATUSES, Identity, identity, is_oneoff, parse_inspect
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
+from lookout.exporters.collectors._docker_events import EventListener
+from lookout.exporters.collectors._docker_state import HEALTH_STATUSES, Identity, identity, is_oneoff, parse_inspect
 
 LABELS = ("name", "compose_project", "compose_service")
 URL_SCHEMES = ("unix://", "tcp://", "http://", "https://")

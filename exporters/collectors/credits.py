@@ -6,7 +6,7 @@ from their duration), each through a partial index on ``started_at``, and ``cust
 rows with a negative balance, through ``customer_credits_negative_idx``.
 Publishes: ``lookout_credits_conversations_unreconciled{reason}`` and ``lookout_credits_unreconciled_seconds{reason}``
 for every reason (zeros included), and the customers with a negative balance. No tenant id is
-ever a label; ``python -m exporters report credits`` lists the rows behind the numbers.
+ever a label; ``lookout-exporter report credits`` lists the rows behind the numbers.
 
 Boundaries (``now`` is the refresh time; all comparisons are documented in docs/queries.md):
 a conversation is in the window when ``now - window <= started_at <= now``;
@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, column, number
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, column, number
 
 REASONS = ("no_end_event", "not_charged", "charge_mismatch")
 _RECONCILE_COLUMNS = [c for r in REASONS for c in (r, f"{r}_seconds")]
@@ -73,7 +73,7 @@ FROM (SELECT count(*) AS n, COALESCE(sum(COALESCE(c.duration_seconds, %(max_call
 SELECT count(*) AS customers, COALESCE(sum(-balance_credits), 0) AS credits
 FROM customer_credits
 WHERE balance_credits < 0""",
-    # Drill-down (python -m exporters report credits): the conversations behind the metrics, with
+    # Drill-down (lookout-exporter report credits): the conversations behind the metrics, with
     # the agent and the ledger joined on both the row id and the tenant (customer_id).
     "report": f"""
 SELECT r.reason, r.conversation_id, r.customer_id, a.name AS agent, r.started_at, r.ended_at,
@@ -154,7 +154,7 @@ class CreditsCollector(PgCollector[CreditsSettings]):
         "Reconciles ElevenLabs conversations with the credits charged for them (1 credit = 1 second) "
         "over a look-back window: missed `conversation:end` webhooks, ended but uncharged conversations, "
         "charges differing from the duration, and customers with a negative balance. Queries are named "
-        "and overridable (docs/queries.md); `python -m exporters report credits` lists the rows."
+        "and overridable (docs/queries.md); `lookout-exporter report credits` lists the rows."
     )
     example = """
 credits:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from exporters.binding import Duration, setting
-from exporters.collector import Collector, Snapshot, gauge
-from exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Collector, Snapshot, gauge
+from lookout.exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
 
 INSUFFICIENT_BALANCE = 402  # DeepSeek's answer to any call once the balance cannot pay for it
 

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from exporters.binding import Duration, Secret, setting
-from exporters.collector import Collector, Snapshot, gauge, info
-from exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
-from exporters.collectors._pg import PgSettings, PgSource
-from exporters.collectors._sql import check_one_statement
+from lookout.exporters.binding import Duration, Secret, setting
+from lookout.exporters.collector import Collector, Snapshot, gauge, info
+from lookout.exporters.collectors._http import PROVIDER_METRICS, ApiHealth, HttpClient, HttpSettings
+from lookout.exporters.collectors._pg import PgSettings, PgSource
+from lookout.exporters.collectors._sql import check_one_statement
 
 ENDED_QUERY = """
 SELECT conversation_id

@@ -37,14 +37,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from exporters import conninfo
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, counter, gauge, info
-from exporters.collectors import _checkpoint
-from exporters.collectors._pg import PgCollector, PgSettings, PgSource, QueryError
-from exporters.pricing import DEFAULT_PATH, GRANULARITY_SECONDS, TOKEN_TYPES, PriceTable, Rates
+from lookout.exporters import conninfo
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, counter, gauge, info
+from lookout.exporters.collectors import _checkpoint
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, PgSource, QueryError
+from lookout.exporters.pricing import DEFAULT_PATH, GRANULARITY_SECONDS, TOKEN_TYPES, PriceTable, Rates
 
-log = logging.getLogger("exporters.collectors.llm_spend")
+log = logging.getLogger("lookout.exporters.collectors.llm_spend")
 
 USAGE_QUERY = """
 SELECT id, created_at, provider, model, feature,

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, number, require
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, number, require
 
 _ACTIVE = """
 FROM sync_state s
@@ -238,7 +238,7 @@ class MarketplaceSyncCollector(PgCollector[MarketplaceSyncSettings]):
     summary = (
         "Wildberries/Ozon synchronisation health from `sync_state` and `seller_marketplace_accounts`: worst "
         "lag per marketplace and kind, stale and erroring sellers, earliest token expiry (WB tokens are JWTs "
-        "valid 180 days). `python -m exporters report sync` lists the sellers behind the numbers."
+        "valid 180 days). `lookout-exporter report sync` lists the sellers behind the numbers."
     )
     example = """
 marketplace_sync:

@@ -9,7 +9,7 @@ transaction) and ``lookout_pg_oldest_query_age_seconds``. Every database that ac
 (zeros when quiet); beyond ``max_databases`` the rest are folded into ``datname="other"`` (counts summed, ages
 the maximum), so totals stay exact and labels bounded.
 
-Also the drill-down behind ``python -m exporters report blocking`` (``blocking_tree``): blockers and their
+Also the drill-down behind ``lookout-exporter report blocking`` (``blocking_tree``): blockers and their
 waiters, with the first line of each query, literals masked, truncated.
 """
 
@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from exporters.binding import setting
-from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, number, require
+from lookout.exporters.binding import setting
+from lookout.exporters.collector import Snapshot, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, number, require
 
 STATES = ("active", "idle in transaction")
 OTHER = "other"
@@ -150,7 +150,7 @@ class PgActivityCollector(PgCollector[PgActivitySettings]):
     )
     summary = (
         "Who waits on whom in PostgreSQL: blocked sessions, idle-in-transaction sessions, the oldest transaction "
-        "and query per database (`pg_stat_activity`, `pg_blocking_pids()`); `python -m exporters report blocking` "
+        "and query per database (`pg_stat_activity`, `pg_blocking_pids()`); `lookout-exporter report blocking` "
         "prints the blocking tree."
     )
     example = """

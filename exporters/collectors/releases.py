@@ -24,9 +24,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from exporters.binding import Duration, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, gauge, info
-from exporters.collectors._procfs import CLK_TCK, ProcReader
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, gauge, info
+from lookout.exporters.collectors._procfs import CLK_TCK, ProcReader
 
 MAX_READ = 65536  # bytes of any one git file or release file (packed-refs of a big repository: its head)
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")

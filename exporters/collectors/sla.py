@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from exporters.binding import Duration, setting
-from exporters.collector import Snapshot, gauge
-from exporters.collectors._pg import PgCollector, PgSettings, number, require
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Snapshot, gauge
+from lookout.exporters.collectors._pg import PgCollector, PgSettings, number, require
 
 # max_age is NULL unless configured: every open breach counts, however old.
 _OPEN_IN_RANGE = """i.status = 'open'
@@ -101,7 +101,7 @@ class SlaCollector(PgCollector[SlaSettings]):
     )
     summary = (
         "Open interactions past or near their SLA deadline, per channel (chat, feedback, question), and "
-        "breaches the escalation task missed. `python -m exporters report sla` lists the interactions."
+        "breaches the escalation task missed. `lookout-exporter report sla` lists the interactions."
     )
     example = """
 sla:

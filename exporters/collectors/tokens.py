@@ -19,11 +19,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters import secrets
-from exporters.binding import Duration, Secret, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, gauge
+from lookout.exporters import secrets
+from lookout.exporters.binding import Duration, Secret, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, gauge
 
-log = logging.getLogger("exporters.collectors.tokens")
+log = logging.getLogger("lookout.exporters.collectors.tokens")
 
 
 class TokenError(ValueError):

@@ -54,13 +54,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from exporters.binding import Duration, setting
-from exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
-from exporters.collectors import _procfs, _servers
-from exporters.collectors._pool_sockets import Sockets, SocketTables
-from exporters.collectors._procfs import CLK_TCK, ProcReader, ProcStat
+from lookout.exporters.binding import Duration, setting
+from lookout.exporters.collector import Collector, CollectorSettings, Snapshot, counter, gauge
+from lookout.exporters.collectors import _procfs, _servers
+from lookout.exporters.collectors._pool_sockets import Sockets, SocketTables
+from lookout.exporters.collectors._procfs import CLK_TCK, ProcReader, ProcStat
 
-log = logging.getLogger("exporters.worker_pools")
+log = logging.getLogger("lookout.exporters.worker_pools")
 
 Key = tuple[int, int]  # (pid, start ticks): a process, robust to PID reuse
 # a command line is read when a process is first seen and again once it is older than each of

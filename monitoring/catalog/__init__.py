@@ -2,12 +2,12 @@
 
 Reads: a ``Site``. Publishes ``build(site) -> Catalog``: the site's thresholds (product defaults with the
 site's overrides merged over them), SLOs, recording rules, alerts, inhibitions and scrape jobs, composed
-from ``monitoring.catalog.alerts.*`` the way kubernetes-mixin composes ``alerts/*.libsonnet``. Each rule
+from ``lookout.monitoring.catalog.alerts.*`` the way kubernetes-mixin composes ``alerts/*.libsonnet``. Each rule
 names the site features it reads (``requires``) and exists only where the site has them.
-``monitoring.generate.render(site)`` turns a catalog into the dashboards, Prometheus rules and unit tests,
+``lookout.monitoring.generate.render(site)`` turns a catalog into the dashboards, Prometheus rules and unit tests,
 Alertmanager configuration and runbooks.
 
-A threshold enters an alert only through the expression builders of ``monitoring.model`` (``above``,
+A threshold enters an alert only through the expression builders of ``lookout.monitoring.model`` (``above``,
 ``below``, ``promql``...), and the dashboards draw the same object as a line, so the board and the page
 always agree.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitoring.catalog import routing, scrape, slos
-from monitoring.catalog.alerts import (
+from lookout.monitoring.catalog import routing, scrape, slos
+from lookout.monitoring.catalog.alerts import (
     app,
     backups,
     capacity,
@@ -36,11 +36,11 @@ from monitoring.catalog.alerts import (
     voice,
     worker_pools,
 )
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.routing import HEARTBEAT_RECEIVER, RECEIVER_OF_SEVERITY
-from monitoring.catalog.thresholds import Thresholds
-from monitoring.model import Alert, Recording, Slo
-from monitoring.site import Site
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.routing import HEARTBEAT_RECEIVER, RECEIVER_OF_SEVERITY
+from lookout.monitoring.catalog.thresholds import Thresholds
+from lookout.monitoring.model import Alert, Recording, Slo
+from lookout.monitoring.site import Site
 
 # the order of the generated files: rules of each group in this order
 COMPONENTS = (meta, voice, postgres, pg_activity, backups, credits, worker_pools, app, celery, marketplace, llm,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from monitoring.catalog.thresholds import Thresholds, thresholds
-from monitoring.site import Service, Site
+from lookout.monitoring.catalog.thresholds import Thresholds, thresholds
+from lookout.monitoring.site import Service, Site
 
 FEATURES = {
     "nginx": "a service behind Nginx whose access log is read (`nginx_log: true`)",

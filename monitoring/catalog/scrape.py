@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.catalog.context import Ctx
-from monitoring.site import Host, Service
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.site import Host, Service
 
 BLACKBOX_HTTP_MODULE = "http_2xx"  # module names of the blackbox exporter's configuration
 BLACKBOX_TLS_MODULE = "tls_connect"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx, camel
-from monitoring.catalog.scrape import app_job
-from monitoring.model import Alert, Case, Recording, Slo, above, at_most
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx, camel
+from lookout.monitoring.catalog.scrape import app_job
+from lookout.monitoring.model import Alert, Case, Recording, Slo, above, at_most
 
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # (long window, short window, burn-rate factor, severity, for)

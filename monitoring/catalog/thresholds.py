@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from exporters.collectors.backups import DEFAULT_EXPECTED_INTERVAL as DEFAULT_BACKUP_INTERVAL
-from exporters.config import Duration
-from monitoring.model import Threshold
-from monitoring.site import Site, SiteError
+from lookout.exporters.collectors.backups import DEFAULT_EXPECTED_INTERVAL as DEFAULT_BACKUP_INTERVAL
+from lookout.exporters.config import Duration
+from lookout.monitoring.model import Threshold
+from lookout.monitoring.site import Site, SiteError
 
 
 @dataclass(frozen=True)

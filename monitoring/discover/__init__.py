@@ -16,17 +16,18 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from exporters.collectors import _servers
-from monitoring.discover import celery as celery_mod
-from monitoring.discover import datastores, http, nginx
-from monitoring.discover.host import Host, disk_text, memory_text
-from monitoring.discover.pools import Pool, find_pools
+from lookout.exporters.collectors import _servers
+from lookout.monitoring.discover import celery as celery_mod
+from lookout.monitoring.discover import datastores, http, nginx
+from lookout.monitoring.discover.host import Host, disk_text, memory_text
+from lookout.monitoring.discover.pools import Pool, find_pools
 
-# programs whose ports are not the platform's HTTP services (lookout's own parts, system daemons)
+# programs whose ports are not the platform's HTTP services (lookout's own parts: its console scripts and
+# ``python -m lookout.*``, whose program is "lookout"; system daemons)
 NOT_SERVICES = {"prometheus", "alertmanager", "prometheus-alertmanager", "grafana-server", "grafana", "mtail",
                 "node_exporter", "prometheus-node-exporter", "blackbox_exporter", "prometheus-blackbox-exporter",
                 "postgres_exporter", "prometheus-postgres-exporter", "redis_exporter", "prometheus-redis-exporter",
-                "lookout-exporter", "exporters", "stack", "sshd", "systemd", "systemd-resolved", "containerd",
+                "lookout-exporter", "lookout", "sshd", "systemd", "systemd-resolved", "containerd",
                 "dockerd", "docker-proxy", "chronyd", "rpcbind", "master", "exim4", "cupsd", "victoria-metrics",
                 "vmagent", "loki", "promtail", "grafana-agent", "otelcol", "otelcol-contrib", "telegraf"}
 MAX_PROBED = 32

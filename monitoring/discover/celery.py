@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from exporters import conninfo, secrets
-from exporters.collectors import _servers
+from lookout.exporters import conninfo, secrets
+from lookout.exporters.collectors import _servers
 
 ASK_TIMEOUT = 20.0
 MAX_OUTPUT = 1 << 20
@@ -156,7 +156,7 @@ _PASSWORD = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*)(?::(
 
 def has_password(url: str) -> bool:
     """Any password the URL carries, read as libpq, redis-py and urllib would (user information,
-    ``?password=``, ``?%70assword=``...): the exporter's own reading (``exporters.conninfo``)."""
+    ``?password=``, ``?%70assword=``...): the exporter's own reading (``lookout.exporters.conninfo``)."""
     return any(conninfo.passwords(url))
 
 

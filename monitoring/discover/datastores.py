@@ -18,8 +18,8 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from exporters.collectors import _servers
-from monitoring.discover.host import Host, Listen
+from lookout.exporters.collectors import _servers
+from lookout.monitoring.discover.host import Host, Listen
 
 TIMEOUT = 3.0
 MAX_DATABASES = 20

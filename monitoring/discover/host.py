@@ -1,6 +1,6 @@
 """One read-only snapshot of the host's processes for ``lookout discover``.
 
-Reads (procfs, through ``exporters.collectors._procfs``): ``stat`` and ``cmdline`` of every process,
+Reads (procfs, through ``lookout.exporters.collectors._procfs``): ``stat`` and ``cmdline`` of every process,
 ``cgroup`` (the systemd unit), ``cwd``, ``exe`` and ``environ`` of the few processes discover looks at
 (each only when readable: another user's process is simply less described), ``fd`` links and
 ``net/tcp{,6}`` for the listening TCP sockets a process holds; ``/proc/meminfo`` and the root file system's
@@ -17,7 +17,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from exporters.collectors._procfs import TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat, _read
+from lookout.exporters.collectors._procfs import TCP_ESTABLISHED, TCP_LISTEN, ProcReader, ProcStat, _read
 
 MAX_ARGS_BYTES = 16384  # a command line longer than this is cut (and still matched on its beginning)
 

@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from monitoring.discover.host import Host
+from lookout.monitoring.discover.host import Host
 
 MAX_FILES = 50
 MAX_BYTES = 1 << 20

@@ -13,8 +13,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from exporters.collectors import _gunicorn_ctl, _servers
-from monitoring.discover.host import Host, Listen
+from lookout.exporters.collectors import _gunicorn_ctl, _servers
+from lookout.monitoring.discover.host import Host, Listen
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
 KINDS = {"gunicorn": "gunicorn", "uvicorn": "uvicorn", "celery": "celery_worker"}
@@ -41,7 +41,7 @@ class Pool:
 
 
 def app_of(kind: str, args: list[str]) -> str | None:
-    """The app a master runs: ``app:app``, ``demo.chat.api:app``, the Celery ``-A`` value."""
+    """The app a master runs: ``app:app``, ``lookout.demo.chat.api:app``, the Celery ``-A`` value."""
     w = _servers.words(args)
     if kind.startswith("celery"):  # Celery's title: `[celeryd: ...] -active- (-A app ...)`
         return _servers.option([x.strip("()") for x in w], "--app", "-A")

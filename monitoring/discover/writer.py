@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from monitoring.discover import DatabaseOut, Findings, RedisOut, ServiceOut
+from lookout.monitoring.discover import DatabaseOut, Findings, RedisOut, ServiceOut
 
 FOUND_WIDTH = 72
 HEADER = "# lookout site file: a starter written by `lookout discover`"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitoring.catalog import Catalog, build
-from monitoring.site import Site, load_site
+from lookout.monitoring.catalog import Catalog, build
+from lookout.monitoring.site import Site, load_site
 
 ROOT = Path(__file__).resolve().parents[2]
 # every site file of examples/ (config.yaml is an exporter configuration, not a site)

@@ -121,8 +121,8 @@ server {{
 
 
 def main(base: Path) -> None:
-    from stack.procs import wait_port
-    from stack.servers import Postgres, Redis
+    from lookout.stack.procs import wait_port
+    from lookout.stack.servers import Postgres, Redis
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     app_dir = base / "shop"

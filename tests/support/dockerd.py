@@ -34,7 +34,7 @@ from typing import Any
 import docker
 import psutil
 
-from stack.httpd import LocalServer, QuietHandler
+from lookout.stack.httpd import LocalServer, QuietHandler
 
 # dockerd's own process becomes a child subreaper (kept across exec): the orphans of its tree (the
 # containerd shims, which daemonize) are re-parented to it, not to init, so they stay its descendants

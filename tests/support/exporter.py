@@ -1,4 +1,4 @@
-"""Runs the real exporter (``python -m exporters``) as a subprocess and reads its output."""
+"""Runs the real exporter (``lookout-exporter``) as a subprocess and reads its output."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def write_config(path: Path, collectors: dict, **top: object) -> Path:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "exporters", *args],
+        [sys.executable, "-m", "lookout.exporters", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})},
     )
 
@@ -72,7 +72,7 @@ class ExporterProcess:
     def start(self, wait: float = 20.0) -> None:
         self._log = open(self.log_path, "a")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exporters", "run", "--config", str(self.config_path),
+            [sys.executable, "-m", "lookout.exporters", "run", "--config", str(self.config_path),
              "--listen", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, text=True,
             preexec_fn=None if self.nofile is None else self._limit_fds,

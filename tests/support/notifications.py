@@ -1,8 +1,8 @@
 """Checks of what the stand-in pager received from a running stack: every link opens, every value shown is the
 alert's value in Prometheus at that time.
 
-Reads: ``stack.receiver.Notification`` objects (webhook, Telegram, PagerDuty bodies as Alertmanager sent them)
-and a running ``stack.native.Stack``. Publishes ``links(n)``, ``check_links(notifications)``,
+Reads: ``lookout.stack.receiver.Notification`` objects (webhook, Telegram, PagerDuty bodies as Alertmanager sent them)
+and a running ``lookout.stack.native.Stack``. Publishes ``links(n)``, ``check_links(notifications)``,
 ``parse_human(text)`` (the inverse of Prometheus' humanize functions, as far as a comparison needs) and
 ``check_values(stack, notifications)``; each check returns a list of problems (empty: all good).
 """
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from stack.receiver import Notification
+from lookout.stack.receiver import Notification
 
 
 class _Hrefs(HTMLParser):

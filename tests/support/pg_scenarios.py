@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psycopg
 
-from exporters.collector import Snapshot
-from exporters.collectors import collector_class
-from exporters.config import build_dataclass
+from lookout.exporters.collector import Snapshot
+from lookout.exporters.collectors import collector_class
+from lookout.exporters.config import build_dataclass
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

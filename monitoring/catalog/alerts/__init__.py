@@ -1,2 +1,3 @@
 """One module per component (kubernetes-mixin's ``alerts/*.libsonnet``); each publishes ``recordings(k)`` and
-``alerts(k)`` for a site (``monitoring.catalog.context.Ctx``), composed in order by ``monitoring.catalog.build``."""
+``alerts(k)`` for a site (``lookout.monitoring.catalog.context.Ctx``), composed in order by
+``lookout.monitoring.catalog.build``."""

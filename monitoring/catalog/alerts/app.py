@@ -8,11 +8,11 @@ alert description ends with, which names a deploy that happened shortly before t
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import _x
-from monitoring.model import Alert, Case, Recording, above
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import _x
+from lookout.monitoring.model import Alert, Case, Recording, above
 
 IMPORT_ERRORS = "ModuleNotFoundError|ImportError"
 RELEASES = ("max by (service, revision) (lookout_app_release_timestamp_seconds * on (instance, service) "

@@ -7,11 +7,11 @@ Publishes ``recordings(k)`` and ``alerts(k)``; each rule names the site features
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, num
-from monitoring.model import Alert, Case, Recording, promql
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import X, num
+from lookout.monitoring.model import Alert, Case, Recording, promql
 
 
 def recordings(k: Ctx) -> list[Recording]:

@@ -6,12 +6,12 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, _x, num
-from monitoring.catalog.thresholds import capacity_key
-from monitoring.model import Alert, Case, Expr, Recording, promql
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import X, _x, num
+from lookout.monitoring.catalog.thresholds import capacity_key
+from lookout.monitoring.model import Alert, Case, Expr, Recording, promql
 
 
 def recordings(k: Ctx) -> list[Recording]:

@@ -6,11 +6,11 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import CTR, CTR_UNHEALTHY
-from monitoring.model import Alert, Case, Recording, above
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import CTR, CTR_UNHEALTHY
+from lookout.monitoring.model import Alert, Case, Recording, above
 
 
 def recordings(k: Ctx) -> list[Recording]:

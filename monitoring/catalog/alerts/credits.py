@@ -6,11 +6,11 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import X, _x
-from monitoring.model import Alert, Case, Recording, above
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import X, _x
+from lookout.monitoring.model import Alert, Case, Recording, above
 
 
 def recordings(k: Ctx) -> list[Recording]:
@@ -43,7 +43,7 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="2m",
             meaning="Playbook incident 4: a `conversation:end` webhook was missed (or the end was recorded but no "
             "charge followed), so the call was never billed. Each second is a credit lost.",
-            confirm="`python -m exporters report credits --config FILE` lists the conversations; the platform's "
+            confirm="`lookout-exporter report credits --config FILE` lists the conversations; the platform's "
             "journal should show BOTH `conversation:init` and `conversation:end` for each "
             f"(`journalctl -u {unit} -f | grep conversation`).",
             fix="Re-apply the agent's webhook configuration (the platform's `scripts/fix_agent_webhooks.py "
@@ -66,7 +66,7 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="2m",
             meaning="1 credit = 1 second: a charge that differs from `call_duration_secs` beyond the tolerance means "
             "the charging code is wrong (over- or under-billing).",
-            confirm="`python -m exporters report credits --config FILE` shows charged vs duration per conversation.",
+            confirm="`lookout-exporter report credits --config FILE` shows charged vs duration per conversation.",
             fix="Fix the charging code path (credits_manager); correct the affected balances from the report.",
         ),
         Alert(

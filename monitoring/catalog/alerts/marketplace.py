@@ -6,11 +6,11 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import DAY, _x, num
-from monitoring.model import Alert, Case, Recording, above, below
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import DAY, _x, num
+from lookout.monitoring.model import Alert, Case, Recording, above, below
 
 
 def recordings(k: Ctx) -> list[Recording]:
@@ -38,7 +38,7 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="2m",
             meaning="`sync_all_sellers` runs every 30 s; a seller not synced for 10 intervals means buyers' "
             "messages are not seen (marketplace slow, rate-limited (429), failing (5xx), or a token expired).",
-            confirm="`python -m exporters report sync --config FILE` lists the sellers; the erroring-sellers panel; "
+            confirm="`lookout-exporter report sync --config FILE` lists the sellers; the erroring-sellers panel; "
             "the Celery periodic-task panel.",
             fix="Rate limits (~100 req/min per token): spread sellers; 5xx: wait and watch; token errors: renew the "
             "seller's token.",
@@ -59,7 +59,7 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="1m",
             meaning="Chats, feedbacks or questions are open past the deadline of their `sla_rules`: sellers are "
             "penalised by the marketplace.",
-            confirm="`python -m exporters report sla --config FILE`; check `check_sla_escalation` runs (Celery board).",
+            confirm="`lookout-exporter report sla --config FILE`; check `check_sla_escalation` runs (Celery board).",
             fix="Escalate to the seller's operators now; if escalation itself is stale, restart Celery beat/worker.",
         ),
         Alert(
@@ -81,7 +81,7 @@ def alerts(k: Ctx) -> list[Alert]:
             for_="5m",
             meaning="A JWT the platform uses (for example the WB connector token, valid 180 days) is about to "
             "expire; syncs will fail with 401 afterwards.",
-            confirm="The token's `exp` claim (`python -m exporters once --config FILE | grep api_token`).",
+            confirm="The token's `exp` claim (`lookout-exporter once --config FILE | grep api_token`).",
             fix="Issue a new token at the provider, store it in the secrets file, restart the service that uses it.",
         ),
         Alert(
@@ -104,7 +104,7 @@ def alerts(k: Ctx) -> list[Alert]:
                  at="10m"),
             for_="5m",
             meaning="A seller's WB/Ozon token (WB JWTs are valid 180 days) expires soon: that seller's sync stops.",
-            confirm="`python -m exporters report sync --config FILE` lists sellers and token expiry.",
+            confirm="`lookout-exporter report sync --config FILE` lists sellers and token expiry.",
             fix="Ask the seller to issue a new token and update it in the seller's settings.",
         ),
     ]

@@ -6,12 +6,12 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.scrape import watched_jobs
-from monitoring.catalog.series import _x
-from monitoring.model import Alert, Case, Recording
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.scrape import watched_jobs
+from lookout.monitoring.catalog.series import _x
+from lookout.monitoring.model import Alert, Case, Recording
 
 
 def recordings(k: Ctx) -> list[Recording]:
@@ -74,7 +74,8 @@ def alerts(k: Ctx) -> list[Alert]:
             meaning="A job the dashboards and alerts rely on is not scraped at all (not even failing), so its "
             "`up` series is absent and TargetDown cannot fire for it.",
             confirm="Prometheus > Status > Targets: the job is missing. `promtool check config prometheus.yml`.",
-            fix="Restore the job in `prometheus/prometheus.yml` (it is generated: `python -m monitoring generate`) "
+            fix="Restore the job in `prometheus/prometheus.yml` (it is generated: "
+            "`python -m lookout.monitoring generate`) "
             "and reload Prometheus (`curl -X POST http://127.0.0.1:9090/-/reload`).",
         ),
         Alert(
@@ -93,7 +94,7 @@ def alerts(k: Ctx) -> list[Alert]:
             meaning="One collector of the lookout exporter fails to refresh (source down, bad credentials, query "
             "error or timeout). The exporter keeps serving; the collector's gauges are dropped.",
             confirm="The exporter's log says why, once per state change: `journalctl -u lookout-exporter -n 50` "
-            "(or `docker compose logs exporters`). `python -m exporters once --config FILE` runs every collector once.",
+            "(or `docker compose logs exporters`). `lookout-exporter once --config FILE` runs every collector once.",
             fix="Fix the source (database, Redis, provider API) or the collector's settings "
             "(docs/configuration.md); the collector recovers on its next refresh.",
         ),

@@ -7,15 +7,15 @@ needs (``requires``) and exists only where the site has them.
 
 from __future__ import annotations
 
-import monitoring.catalog.uids as uids
-from monitoring import values as v
-from monitoring.catalog.context import Ctx
-from monitoring.catalog.series import PG, _x, num
-from monitoring.model import Alert, Case, Recording, above, promql
+import lookout.monitoring.catalog.uids as uids
+from lookout.monitoring import values as v
+from lookout.monitoring.catalog.context import Ctx
+from lookout.monitoring.catalog.series import PG, _x, num
+from lookout.monitoring.model import Alert, Case, Recording, above, promql
 
 IDLE = 'state="idle in transaction"'
 NEAR_MAX = f'ALERTS{{alertname="PostgresConnectionsNearMax",alertstate="firing",severity="warning",{PG}}}'
-REPORT = "`python -m exporters report blocking --config /etc/lookout/exporters.yaml`"
+REPORT = "`lookout-exporter report blocking --config /etc/lookout/exporters.yaml`"
 
 
 def recordings(k: Ctx) -> list[Recording]:
