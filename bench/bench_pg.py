@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from exporters.collector import Snapshot  # noqa: E402
-from exporters.collectors import collector_class, marketplace_sync  # noqa: E402
-from exporters.config import build_dataclass  # noqa: E402
-from stack.servers import postgres_server  # noqa: E402
+from lookout.exporters.collector import Snapshot  # noqa: E402
+from lookout.exporters.collectors import collector_class, marketplace_sync  # noqa: E402
+from lookout.exporters.config import build_dataclass  # noqa: E402
+from lookout.stack.servers import postgres_server  # noqa: E402
 
 ALL = ("credits", "marketplace_sync", "sla", "capacity")
 

@@ -148,9 +148,9 @@ def test_notification_checks_read_every_kind_and_invert_humanize() -> None:
 
 
 def test_up_ha_store_reaches_the_stack_and_a_bad_store_is_one_line(monkeypatch, capsys) -> None:
-    """``python -m stack up --ha --store victoriametrics`` (issue 17) builds the HA + store options; an unknown
+    """``python -m lookout.stack up --ha --store victoriametrics`` (issue 17) builds the HA + store options; an unknown
     store is refused with one line and exit 2, before anything starts."""
-    from stack import cli
+    from lookout.stack import cli
 
     seen = []
 

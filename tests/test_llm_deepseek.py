@@ -127,7 +127,7 @@ def test_long_retry_after_is_a_counted_failure_with_the_wait_published(fake, cap
     assert rt.refresh_all_once() == {"deepseek": True}
     _, s = scrape(rt)
     assert value(s, "lookout_llm_provider_api_retry_after_seconds", provider="deepseek") == 0
-    msgs = [r.getMessage() for r in caplog.records if r.name == "exporters.runtime"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "lookout.exporters.runtime"]
     assert sum("failed" in m for m in msgs) == 1 and sum("recovered" in m for m in msgs) == 1, msgs
 
 

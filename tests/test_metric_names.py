@@ -6,10 +6,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from exporters.collectors import all_classes
-from exporters.docs import all_metric_names, renames
-from exporters.runtime import RUNTIME_METRICS
-from monitoring.promql import metric_names
+from lookout.exporters.collectors import all_classes
+from lookout.exporters.docs import all_metric_names, renames
+from lookout.exporters.runtime import RUNTIME_METRICS
+from lookout.monitoring.promql import metric_names
 from tests.support.catalog import c
 from tests.support.exporter import exporter, promtool_check_metrics, samples, write_config
 

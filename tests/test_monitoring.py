@@ -100,7 +100,7 @@ def _shipped_exporter_config(monkeypatch) -> dict:
 def test_shipped_exporter_config_and_demo_match_the_catalog(monkeypatch):
     """The alerts read these numbers at run time from the exporter (lookout_worker_pool_workers_expected,
     lookout_celery_periodic_task_interval_seconds, lookout_capacity_threshold): they must be the catalog's."""
-    from exporters.config import Duration
+    from lookout.exporters.config import Duration
 
     collectors = _shipped_exporter_config(monkeypatch)["collectors"]
     pools = {p["service"]: (p["server"], p["expected_workers"]) for p in collectors["worker_pools"]["pools"]}

@@ -177,8 +177,8 @@ celery:
         histogram("lookout_celery_task_runtime_seconds", "Runtime of succeeded tasks, from task-succeeded events (-E).",
                   "name"),
         gauge("lookout_celery_task_last_success_timestamp_seconds",
-              "Unix time of the task's last success (events or the exporters.celery_hooks hook), persisted in Redis. "
-              "A configured periodic task never seen gets the time monitoring started.", "name"),
+              "Unix time of the task's last success (events or the lookout.exporters.celery_hooks hook), "
+              "persisted in Redis. A configured periodic task never seen gets the time monitoring started.", "name"),
         gauge("lookout_celery_periodic_task_interval_seconds", "Configured interval of the periodic task.", "name"),
         gauge("lookout_celery_event_stream_up", "1 while the event listener is subscribed to the broker."),
         counter("lookout_celery_events_received_total", "Celery events received by the listener."),

@@ -39,7 +39,7 @@ def recordings(k: Ctx) -> list[Recording]:
         ),
         Recording(
             # the month ahead from four weeks of history: only the store keeps that much, so vmalert evaluates it
-            # (monitoring.store); the Capacity board reads it from the store's datasource
+            # (lookout.monitoring.store); the Capacity board reads it from the store's datasource
             record="resource:lookout_capacity_usage:predict_linear4w_30d",
             requires=("capacity", "long_term_store"),
             group="capacity",
