@@ -10,8 +10,10 @@ a small fixed pool of threads renders responses, and no client can hold the serv
 - open connections are capped below the process's descriptor limit (``RLIMIT_NOFILE``); when the cap
   is reached, the oldest connection that has not sent a complete request (counting bytes that arrived
   but are not read yet) is closed to make room, so a well-behaved scraper always gets in however many
-  slow or half-open clients are connected; a connection is never closed this way in its first
-  ``EVICTION_GRACE`` seconds (when all are that young, new ones wait in the backlog meanwhile);
+  slow or half-open clients are connected; a connection is never closed this way in the first
+  ``EVICTION_GRACE`` seconds after its TCP handshake (time spent in the listen backlog counts: on Linux
+  the kernel tells how long ago the handshake completed); when all are that young, new ones wait in the
+  backlog until the oldest is not;
 - a connection idle for ``CHANNEL_TIMEOUT`` seconds is closed; request headers are capped in size;
 - the listen backlog is ``BACKLOG``; clients that disconnect mid-request are dropped without a log line.
 """
@@ -22,6 +24,8 @@ import json
 import logging
 import resource
 import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,9 +46,11 @@ MAX_CONNECTIONS = 100  # an exporter has two Prometheus servers and a few curiou
 RESERVED_FDS = 64  # descriptors kept for collectors (database and HTTP clients, Docker, log files)
 CHANNEL_TIMEOUT = 30  # seconds without any byte in or out before a connection is closed
 BACKLOG = 512
-# a new connection is not evicted before it is this old (seconds): a scraper may be a few milliseconds
-# late with its request after the connect, and a flood of newer connections must not push it out meanwhile
-EVICTION_GRACE = 0.015
+# a new connection is not evicted before it is this old (seconds, from its TCP handshake): a scraper may
+# be late with its request after the connect (up to 17 ms seen in the starvation test with an idle CPU,
+# its process busy with the attackers), and a flood of newer connections must not push it out meanwhile;
+# a burst of more new connections than the cap waits in the backlog up to this long
+EVICTION_GRACE = 0.025
 THREADS = 4
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024  # the endpoints take GET only
@@ -96,6 +102,32 @@ def make_app(runtime: Runtime) -> Callable[[dict[str, Any], StartResponse], Iter
     return app
 
 
+# struct tcp_info (linux/tcp.h, stable ABI): 8 one-byte fields, 9 u32, then tcpi_last_data_sent,
+# tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv (u32 milliseconds ago)
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None  # BSDs: other layout
+_TCP_INFO_TIMES = struct.Struct("=4I")
+_TCP_INFO_TIMES_AT = 44
+
+
+def connected_at(conn: socket.socket, now: float) -> float:
+    """When ``conn``'s TCP handshake completed, for a connection just accepted (``now`` without TCP_INFO).
+
+    The kernel stamps a new connection when the handshake completes and restamps only on traffic, so the
+    oldest of its "last data sent" (nothing was sent yet), "last data received" and "last ACK received"
+    ages is at most the connection's age: never older than the truth, so never evicted too early.
+    """
+    if _TCP_INFO is None:
+        return now
+    try:
+        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_TIMES_AT + _TCP_INFO_TIMES.size)
+        sent, _ack_sent, data_recv, ack_recv = _TCP_INFO_TIMES.unpack_from(info, _TCP_INFO_TIMES_AT)
+    except (OSError, struct.error):
+        return now
+    age_ms = max(sent, data_recv, ack_recv)
+    # a value beyond the idle timeout is not a plausible wait in the backlog: trust the accept instead
+    return now - age_ms / 1000 if age_ms <= CHANNEL_TIMEOUT * 1000 else now
+
+
 class _Server(TcpWSGIServer):
     """waitress's TCP server, with eviction instead of refusal when the connection cap is reached.
 
@@ -111,6 +143,12 @@ class _Server(TcpWSGIServer):
     flag for it (its own read then fails and closes it). A connection in its first ``EVICTION_GRACE``
     seconds is not evicted either: a burst of more new connections than the cap otherwise pushed out a
     scraper that had connected but whose request was a few milliseconds behind.
+
+    The grace counts from the TCP handshake (``connected_at``), not from the accept: a connection that
+    waited in the backlog has had that time to send its request. Counted from the accept, a reconnecting
+    flood of three times the cap cost three whole graces of waiting in the backlog per burst (a scrape
+    behind it waited 45-65 ms); counted from the handshake, the flood's connections that waited are
+    evictable as soon as they are accepted, and a burst costs at most one grace.
     """
 
     limit = MAX_CONNECTIONS
@@ -125,6 +163,10 @@ class _Server(TcpWSGIServer):
     @staticmethod
     def _idle(ch: Any) -> bool:
         return not ch.requests and not ch.total_outbufs_len and not ch.will_close
+
+    def _past_grace_idle(self, ch: Any, now: float) -> bool:
+        """Evictable as far as the event loop has read: idle, and connected ``EVICTION_GRACE`` ago."""
+        return self._idle(ch) and now - ch.creation_time >= EVICTION_GRACE
 
     def _take_pending_input(self, ch: Any) -> None:
         """Hand ``ch`` the bytes the kernel already holds for it, as its own read would have.
@@ -150,11 +192,10 @@ class _Server(TcpWSGIServer):
         """The oldest connection past its grace still without a complete request once its pending input
         is read; None when every idle connection is younger than ``EVICTION_GRACE``."""
         now = time.time()
-        # active_channels is in creation order (a dict; a reused descriptor is a new, last key)
+        # active_channels is in accept order, which is the backlog's, which is the handshakes' (a dict;
+        # a reused descriptor is a new, last key)
         for ch in list(self.active_channels.values()):
-            if now - ch.creation_time < EVICTION_GRACE:
-                return None  # and so is every later one
-            if not self._idle(ch):
+            if not self._past_grace_idle(ch, now):
                 continue
             self._take_pending_input(ch)
             if self._idle(ch) or ch.will_close:
@@ -162,13 +203,19 @@ class _Server(TcpWSGIServer):
         return None
 
     def _evictable(self) -> bool:
-        cutoff = time.time() - EVICTION_GRACE
-        return any(self._idle(ch) and ch.creation_time <= cutoff for ch in self.active_channels.values())
+        now = time.time()
+        return any(self._past_grace_idle(ch, now) for ch in self.active_channels.values())
 
     def poll_timeout(self) -> float:
-        """How long the event loop may sleep: short while full, so that a connection reaching the end of
-        its grace makes room for what waits in the backlog."""
-        return EVICTION_GRACE if self._open() >= self.limit else 1.0
+        """How long the event loop may sleep: while full and every idle connection is in its grace, until
+        the first grace ends (that connection then makes room for what waits in the backlog); otherwise a
+        new connection or a request wakes the loop, and the timeout only paces ``maintenance``."""
+        if self._open() < self.limit:
+            return 1.0
+        now = time.time()
+        first_end = min((ch.creation_time + EVICTION_GRACE - now for ch in self.active_channels.values()
+                         if self._idle(ch)), default=0.0)
+        return min(EVICTION_GRACE, max(0.001, first_end)) if first_end > 0 else 1.0
 
     def readable(self) -> bool:
         now = time.time()
@@ -194,7 +241,9 @@ class _Server(TcpWSGIServer):
                 victim = self._victim()
                 if victim is None:
                     return
-                # closed by the event loop on its next turn (writable() is true once will_close is set)
+                # closed by the event loop on its next turn (writable() is true once will_close is set):
+                # until then it keeps its descriptor, so no poll result of this turn can name a new
+                # connection that reused that number
                 victim.will_close = True
                 open_now -= 1
                 if not self._full_logged:
@@ -212,7 +261,9 @@ class _Server(TcpWSGIServer):
             except OSError:  # the client already left
                 conn.close()
                 continue
-            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            channel = self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            # waitress reads creation_time for nothing else: the grace counts from the handshake
+            channel.creation_time = connected_at(conn, channel.creation_time)
             open_now += 1
         if self._full_logged and open_now < self.limit * 3 // 4:
             self._full_logged = False

@@ -199,3 +199,57 @@ def test_name_resolution_is_bounded_by_the_deadline(monkeypatch, tls_server, cer
     result, took = _call(_client(f"https://provider.example:{port}", cert))
     assert isinstance(result, HttpError) and "deadline" in str(result), result
     assert took < DEADLINE + 2, took
+
+
+def test_a_hung_resolver_holds_one_thread_however_many_refreshes(monkeypatch):
+    """While DNS hangs, refreshes share the one lookup running for the host (an uninterruptible
+    ``getaddrinfo`` each would pile up a thread per refresh per collector): each fails at its deadline
+    with the phase named, and the lookup's answer serves the next refresh once the resolver recovers."""
+    from stack.httpd import LocalServer, QuietHandler
+
+    class Ok(QuietHandler):
+        def do_GET(self) -> None:
+            self.send_json(200, {"ok": True})
+
+    server = LocalServer(Ok).start()
+    real = socket.getaddrinfo
+    release = threading.Event()
+    lookups: list[str] = []
+
+    def hanging_resolver(host, *a, **kw):
+        if host == "hung.example":
+            lookups.append(host)
+            release.wait(30)  # a resolver that does not answer until the test lets it
+            host = "127.0.0.1"
+        return real(host, *a, **kw)
+
+    def resolver_threads() -> int:
+        return sum(t.name == "resolve hung.example" for t in threading.enumerate())
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_resolver)
+    url = f"http://hung.example:{server.port}"
+    # two collectors calling the same provider, retries on: none of it may start another lookup
+    clients = [HttpClient(url, {"Authorization": f"Bearer {KEY}"}, retries=2, backoff=0.01, deadline=0.2)
+               for _ in range(2)]
+    try:
+        for _ in range(15):
+            for c in clients:
+                result, took = _call(c, limit=5)
+                assert isinstance(result, HttpError), result
+                assert "deadline (name resolution of hung.example still pending)" in str(result), result
+                assert KEY not in str(result)
+                assert took < 0.2 + 1, took
+            assert resolver_threads() <= 1
+        assert lookups == ["hung.example"]  # 30 refreshes, one lookup
+    finally:
+        release.set()
+    try:
+        deadline = time.monotonic() + 5
+        while resolver_threads() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert resolver_threads() == 0
+        result, _ = _call(clients[0])
+        assert not isinstance(result, Exception), result
+        assert result.status == 200 and result.data == {"ok": True}  # type: ignore[attr-defined]
+    finally:
+        server.stop()

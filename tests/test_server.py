@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 
 import requests
 
@@ -48,6 +49,25 @@ def test_connection_limit_stays_below_descriptor_limit():
             assert 4 <= connection_limit() < n - 16
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_eviction_grace_counts_from_the_handshake_not_the_accept():
+    # a connection that waited 80 ms in the backlog has had those 80 ms to send its request
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    try:
+        time.sleep(0.08)
+        conn, _ = listener.accept()
+        now = time.time()
+        waited = now - connected_at(conn, now)
+        assert 0.06 <= waited <= 1.0, waited  # the kernel's clock ticks in milliseconds (or jiffies)
+        conn.close()
+    finally:
+        client.close()
+        listener.close()
+    a, b = socket.socketpair()  # no TCP_INFO: the accept's own time
+    with a, b:
+        assert connected_at(a, 123.0) == 123.0
 
 
 def test_exposition_negotiation_and_healthz(tmp_path):

@@ -12,6 +12,9 @@ Every request is bounded (docs/security.md, "Provider clients"):
   the TCP connect, the TLS handshake, the headers and the body (a server dripping one byte every few
   seconds, or a resolver that never answers, ends as a timeout error): a watchdog shuts the socket down
   when it passes;
+- in threads: name resolution runs in a helper thread (``getaddrinfo`` cannot be interrupted), at most
+  one per host and port at a time: while a resolver hangs, every later request for that host waits on
+  the resolution already running instead of starting another;
 - in size: an answer longer than ``max_response_bytes`` is refused while it streams, never held whole;
 - in where the key goes: redirects are followed only within the same origin (scheme, host and port), at
   most ``MAX_REDIRECTS``; a redirect to another origin is an error and is not followed, so the key
@@ -160,6 +163,60 @@ class Throttled(SourceError):
 _current = threading.local()
 
 
+class _Resolution:
+    """One ``getaddrinfo`` running in its own thread, and its outcome once it ends."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self.answer: list[Any] = []  # the address list, or the exception, once done
+
+
+# (host, port) -> the resolution running for it. A hung resolver holds its thread until the system's own
+# resolver gives up (minutes): starting one per request would pile up a thread per refresh per collector
+# while DNS is down, so later requests wait on the running one instead (and share its answer).
+_resolving: dict[tuple[str, int], _Resolution] = {}
+_resolving_lock = threading.Lock()
+
+
+def resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
+    """``getaddrinfo(host, port)`` waited for at most ``timeout`` seconds; raises ``ResolutionPending``
+    (a ``TimeoutError``) when it has not answered by then, and the resolver's own error when it failed."""
+    key = (host, port)
+    with _resolving_lock:
+        pending = _resolving.get(key)
+        if pending is None:
+            pending = _resolving[key] = _Resolution()
+            threading.Thread(target=_resolve_into, args=(key, pending), daemon=True,
+                             name=f"resolve {host}").start()
+    if not pending.done.wait(max(0.0, timeout)):
+        raise ResolutionPending(host, time.monotonic() - pending.started)
+    outcome = pending.answer[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome  # type: ignore[no-any-return]
+
+
+def _resolve_into(key: tuple[str, int], resolution: _Resolution) -> None:
+    try:
+        resolution.answer.append(socket.getaddrinfo(*key, type=socket.SOCK_STREAM))
+    except Exception as exc:  # handed to the waiting requests: gaierror, an IDNA error...
+        resolution.answer.append(exc)
+    finally:
+        with _resolving_lock:
+            if _resolving.get(key) is resolution:
+                del _resolving[key]
+        resolution.done.set()
+
+
+class ResolutionPending(TimeoutError):
+    """The resolver has not answered for ``host`` yet (its lookup keeps running, shared by later requests)."""
+
+    def __init__(self, host: str, waited: float) -> None:
+        super().__init__(f"name resolution of {host} still pending after {waited:.0f}s")
+        self.host = host
+
+
 class _Watch:
     def __init__(self, deadline: float) -> None:
         self.lock = threading.Lock()
@@ -168,6 +225,7 @@ class _Watch:
         self.held: list[socket.socket] = []  # duplicates of connections' descriptors, closed at the end
         self._expired = False
         self.done = False
+        self.resolving: str | None = None  # the host being resolved, while the request waits for it
 
     @property
     def expired(self) -> bool:
@@ -214,31 +272,18 @@ class _Watch:
 
     def resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
         """``getaddrinfo`` within what is left of the deadline (it has no timeout of its own and cannot be
-        interrupted: a resolver that hangs is left to finish in its daemon thread)."""
+        interrupted: a resolver that hangs is left to finish in its daemon thread, see ``resolve``)."""
         if _is_ip(host):
             return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        answer: list[Any] = []
-        worker = threading.Thread(target=_getaddrinfo_into, args=(answer, host, port), daemon=True,
-                                  name="resolve")
-        worker.start()
-        worker.join(self.remaining())
-        if not answer:
-            raise TimeoutError("name resolution")
-        if isinstance(answer[0], BaseException):
-            raise answer[0]
-        return answer[0]  # type: ignore[no-any-return]
+        self.resolving = host  # kept when it fails: the deadline's error then names the phase
+        answer = resolve(host, port, self.remaining())
+        self.resolving = None
+        return answer
 
     @staticmethod
     def _shutdown(sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def _getaddrinfo_into(answer: list[Any], host: str, port: int) -> None:
-    try:
-        answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-    except OSError as exc:
-        answer.append(exc)
 
 
 def _is_ip(host: str) -> bool:
@@ -452,21 +497,24 @@ class HttpClient:
         _current.watch = watch
         timer.start()
         # not retried: a server that drips will drip again, and the refresh must end near the deadline
-        late = HttpError(f"GET {url}: no complete answer within the {self.deadline:g}s deadline")
+        def late() -> HttpError:
+            where = f" (name resolution of {watch.resolving} still pending)" if watch.resolving else ""
+            return HttpError(f"GET {url}: no complete answer within the {self.deadline:g}s deadline{where}")
+
         try:
             answer = self._get_watched(url, params, watch)
             if watch.expired:  # a shut-down socket reads as the end of the headers or the body
-                raise late
+                raise late()
             return answer
         except requests.RequestException as exc:
             if watch.expired:
-                raise late from None
+                raise late() from None
             raise _Retryable(_describe(exc)) from None
         except _TooLarge:
             raise HttpError(f"GET {url}: answer longer than {self.max_response_bytes} bytes, refused") from None
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:  # a socket shut down mid-read, a bad chunk
             if watch.expired:
-                raise late from None
+                raise late() from None
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
         finally:
             timer.cancel()
