@@ -205,7 +205,7 @@ def test_a_hung_resolver_holds_one_thread_however_many_refreshes(monkeypatch):
     """While DNS hangs, refreshes share the one lookup running for the host (an uninterruptible
     ``getaddrinfo`` each would pile up a thread per refresh per collector): each fails at its deadline
     with the phase named, and the lookup's answer serves the next refresh once the resolver recovers."""
-    from stack.httpd import LocalServer, QuietHandler
+    from lookout.stack.httpd import LocalServer, QuietHandler
 
     class Ok(QuietHandler):
         def do_GET(self) -> None:

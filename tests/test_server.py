@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from lookout.exporters.server import connection_limit
+from lookout.exporters.server import connected_at, connection_limit
 from tests.support.exporter import exporter, write_config
 from tests.support.slowclients import scrape_under_attack
 
