@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from lookout.stack.receiver import Notification
+from lookout.monitoring.values import WHOLE
 
 
 class _Hrefs(HTMLParser):
@@ -111,7 +112,7 @@ def check_values(stack: Any, notifications: list[Notification], step: float = 2,
             if a.get("status") != "firing" or not shown or not template.startswith("{{ $value"):
                 continue  # resolved, valueless, or a value written by the catalog from something else
             want = parse_human(shown)
-            whole = template.startswith('{{ $value | printf "%.0f"')
+            whole = template.startswith(WHOLE)  # values.count(): printed rounded
             start = datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")).timestamp()
             data = stack.api("/api/v1/query_range", query=rule["expr"], start=max(start, n.received_at - 60) - step,
                              end=n.received_at, step=step)["result"]
