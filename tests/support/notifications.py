@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from lookout.stack.receiver import Notification
 from lookout.monitoring.values import WHOLE
+from lookout.stack.receiver import Notification
 
 
 class _Hrefs(HTMLParser):
