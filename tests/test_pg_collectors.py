@@ -113,8 +113,8 @@ def test_marketplace_sync_override_of_the_whole_table_form_gives_the_same_number
     ours = make("marketplace_sync", chat_dsn)
     theirs = make("marketplace_sync", chat_dsn, queries={"sync_lag": OLD_SYNC_LAG})
     # generic plans are forced for the default queries only: an override's plan may depend on the values
-    assert "force_generic_plan" in ours.source.sql["_plan_settings"]
-    assert "force_generic_plan" not in theirs.source.sql["_plan_settings"]
+    assert ours.source.local_settings == {"jit": "off", "plan_cache_mode": "force_generic_plan"}
+    assert theirs.source.local_settings == {"jit": "off"}
     assert refresh(ours) == refresh(theirs)
     ours.stop()
     theirs.stop()
@@ -285,6 +285,25 @@ def test_override_query_and_read_only(chat_dsn):
     c = make("capacity", chat_dsn, queries={"chats_per_day": "SELECT 1 AS wrong"})
     with pytest.raises(QueryError, match=r"capacity.chats_per_day failed: result has no column 'value'"):
         refresh(c)
+    c.stop()
+
+
+def test_default_queries_share_one_pipeline_and_a_failure_names_its_query(chat_dsn):
+    """The default queries go in one round trip; the error names the failing one, not the first or the last,
+    the timeout and the collector's settings hold inside it, and the connection serves the next refresh."""
+    c = make("marketplace_sync", chat_dsn, statement_timeout="300ms")
+    source = c.source
+    source.sql.update({"_a": "SELECT current_setting('statement_timeout') AS t, current_setting('jit') AS jit",
+                       "_b": "SELECT 1 / 0 AS x", "_c": "SELECT 3 AS z", "_slow": "SELECT pg_sleep(5)"})
+    assert source.overridden.isdisjoint(source.sql)  # none is an override: the pipelined path
+    assert source.run("_a", "_c", params={}) == {"_a": [{"t": "300ms", "jit": "off"}], "_c": [{"z": 3}]}
+    conn = source._conn
+    for names, failing, message in [(("_a", "_b", "_c"), "_b", "division by zero"),
+                                     (("_a", "_c", "_slow"), "_slow", "canceling statement due to statement timeout")]:
+        with pytest.raises(QueryError, match=rf"^query marketplace_sync\.{failing} failed: {message}$"):
+            source.run(*names, params={})
+        assert source._conn is conn  # rolled back, kept: a failed query does not cost a reconnection
+    assert source.run("_c", params={}) == {"_c": [{"z": 3}]}
     c.stop()
 
 

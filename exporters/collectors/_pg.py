@@ -84,6 +84,8 @@ class PgSource:
         self.application_name = settings.application_name or f"lookout-{collector}"
         self.target = conninfo.target(settings.dsn)
         self.overridden = set(settings.queries)
+        # planner settings for this collector's transaction only, set in the statement that sets the timeout
+        self.local_settings: dict[str, str] = {}
         self._conn: Any = None
         self._lock = threading.Lock()
 
@@ -119,34 +121,60 @@ class PgSource:
             conn = self._conn
         from psycopg.pq import TransactionStatus
 
-        results: dict[str, list[dict[str, Any]]] = {}
-        current = names[0]
-        timeout = (f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms",)
+        timeout = f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms"
+        cursors: list[tuple[str, Any]] = []  # (name, its cursor once sent) in the order they run
         try:
-            with conn.transaction():
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
-                for i, name in enumerate(names):
-                    current = name
-                    if i and names[i - 1] in self.overridden:  # an override may have lifted the timeout
-                        conn.execute("SELECT set_config('statement_timeout', %s, true)", timeout)
-                    # pipeline mode: always the extended protocol, where one query is one statement
-                    with conn.pipeline():
-                        cur = conn.execute(self.sql[name], _used(self.sql[name], params))
-                    results[name] = cur.fetchall() if cur.description else []
-                    if conn.info.transaction_status != TransactionStatus.INTRANS:
-                        # COMMIT or ROLLBACK as a query: what follows would run outside the read-only transaction
-                        raise QueryError(f"query {self.collector}.{name} failed: it ended the read-only transaction")
+            if self.overridden.isdisjoint(names):
+                return self._run_pipelined(conn, names, params, timeout, cursors)
+            return self._run_one_by_one(conn, names, params, timeout, cursors)
         except QueryError:
             self.close()  # a fresh connection next time: nothing the query did to the session survives
             raise
         except psycopg.Error as exc:
+            # the first query without a result is the one that failed: those after it never ran
+            current = next((name for name, cur in cursors if cur is None or cur.pgresult is None), names[0])
             # a broken connection is reopened next time; a cancelled or failed query keeps it
-            lost = isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled)
-            if lost or conn.broken or conn.closed:
+            lost = isinstance(exc, psycopg.OperationalError) and not isinstance(
+                exc, (psycopg.errors.QueryCanceled, psycopg.errors.PipelineAborted))
+            if lost or conn.broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
                 self.close()
             diag = getattr(exc, "diag", None)
             message = (diag.message_primary if diag is not None else None) or str(exc)
             raise QueryError(f"query {self.collector}.{current} failed: {_one_line(message)}") from None
+
+    def _set_local(self, conn: Any, timeout: str, *, first: bool) -> None:
+        """``SET LOCAL`` the timeout, and on the transaction's first statement the collector's settings too."""
+        pairs = [("statement_timeout", timeout), *(self.local_settings.items() if first else ())]
+        conn.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(pairs)), [x for kv in pairs for x in kv])
+
+    def _run_pipelined(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
+                       cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """The default queries: BEGIN, the settings, every query and COMMIT sent at once, one round trip."""
+        with conn.pipeline(), conn.transaction():
+            self._set_local(conn, timeout, first=True)
+            for name in names:
+                cursors.append((name, conn.execute(self.sql[name], _used(self.sql[name], params))))
+        return {name: cur.fetchall() if cur.description else [] for name, cur in cursors}
+
+    def _run_one_by_one(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
+                        cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """With an override: each query on its own, checked to have kept the read-only transaction open."""
+        from psycopg.pq import TransactionStatus
+
+        results: dict[str, list[dict[str, Any]]] = {}
+        with conn.transaction():
+            self._set_local(conn, timeout, first=True)
+            for i, name in enumerate(names):
+                cursors.append((name, None))
+                if i and names[i - 1] in self.overridden:  # an override may have lifted the timeout
+                    self._set_local(conn, timeout, first=False)
+                # pipeline mode: always the extended protocol, where one query is one statement
+                with conn.pipeline():
+                    cursors[-1] = (name, cur := conn.execute(self.sql[name], _used(self.sql[name], params)))
+                results[name] = cur.fetchall() if cur.description else []
+                if conn.info.transaction_status != TransactionStatus.INTRANS:
+                    # COMMIT or ROLLBACK as a query: what follows would run outside the read-only transaction
+                    raise QueryError(f"query {self.collector}.{name} failed: it ended the read-only transaction")
         return results
 
     def close(self) -> None:
@@ -244,9 +272,11 @@ Rules for a replacement:
   query is sent with the extended protocol, where PostgreSQL itself refuses a second statement.
 - It runs inside a `READ ONLY` transaction with `SET LOCAL statement_timeout` (the collector's
   `statement_timeout`); all of a collector's queries share one transaction per refresh, hence one
-  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured). A query that
-  ends the transaction (`COMMIT`, `ROLLBACK`) fails the refresh and closes the connection before anything else
-  runs, and the timeout is set again after each replaced query, so no query runs without it.
+  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured). When none of a
+  refresh's queries is replaced they are sent together in one pipeline, one round trip; when one is, each
+  query runs on its own: a query that ends the transaction (`COMMIT`, `ROLLBACK`) fails the refresh and
+  closes the connection before anything else runs, and the timeout is set again after each replaced query,
+  so no query runs without it.
 - An unknown query name is a configuration error (`lookout-exporter check` exits 2).
 - Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
   tenant data, and never return a tenant id in a metric query's label columns.

@@ -105,9 +105,13 @@ LEFT JOIN LATERAL (
   WHERE {_IN_GROUP} AND s.last_success_at IS NULL AND {_ACCOUNT_ACTIVE}) never ON true
 LEFT JOIN e ON e.marketplace = g.marketplace AND e.kind = g.kind
 WHERE ok.since IS NOT NULL OR never.since IS NOT NULL""",
+    # From the active accounts of active sellers (inactive sellers filtered through the hashed set, not by hashing
+    # every active seller for a join): 22-24 ms instead of 27-30 ms at 10,000 sellers, same rows (an inner join).
     "sync_sellers": f"""
 SELECT s.marketplace, s.kind, count(*) AS sellers
-{_ACTIVE}
+FROM seller_marketplace_accounts a
+JOIN sync_state s ON s.seller_id = a.seller_id AND s.marketplace = a.marketplace
+WHERE a.is_active AND a.seller_id {_NOT_INACTIVE}
 GROUP BY s.marketplace, s.kind""",
     # One row per marketplace, kind and threshold with stale sellers (absent means 0). Only the rows
     # stale beyond the smallest threshold are read, then compared with each cutoff.
@@ -276,17 +280,16 @@ marketplace_sync:
         # as much as executing them); the default queries' plans do not depend on the parameters' values (index
         # ranges and per-row probes whatever the estimates). Not forced when a query is overridden: its plan may.
         generic = not set(self.source.overridden) & {"sync_lag", "stale_sellers", "token_expiry"}
-        self.source.sql["_plan_settings"] = "SELECT set_config('jit', 'off', true)" + (
-            ", set_config('plan_cache_mode', 'force_generic_plan', true)" if generic else "")
+        self.source.local_settings = {"jit": "off", **({"plan_cache_mode": "force_generic_plan"} if generic else {})}
 
     def refresh(self, snap: Snapshot) -> None:
         s = self.settings
-        names = ["_plan_settings", "sync_lag", "stale_sellers", "token_expiry"]
+        names = ["sync_lag", "stale_sellers", "token_expiry"]
         counting = self._sellers is None or time.monotonic() - self._sellers_at >= float(s.sellers_interval)
         if counting:
             names.append("sync_sellers")
         rows = self.source.run(*names, params=self.params())
-        for name in names[1:]:
+        for name in names:
             require(rows[name], _COLUMNS[name], self.name, name)
         pairs = {(m, k) for m in s.marketplaces for k in s.kinds}
         lag: dict[tuple[str, str], dict[str, Any]] = {}
