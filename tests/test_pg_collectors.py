@@ -288,22 +288,30 @@ def test_override_query_and_read_only(chat_dsn):
     c.stop()
 
 
-def test_default_queries_share_one_pipeline_and_a_failure_names_its_query(chat_dsn):
-    """The default queries go in one round trip; the error names the failing one, not the first or the last,
-    the timeout and the collector's settings hold inside it, and the connection serves the next refresh."""
-    c = make("marketplace_sync", chat_dsn, statement_timeout="300ms")
+@pytest.mark.parametrize("override", [None, "report"], ids=["no-override", "another-query-overridden"])
+def test_default_queries_share_one_pipeline_and_a_failure_names_its_query(chat_dsn, override):
+    """A refresh's default queries go in one round trip, read-only and under the timeout whether the guards are
+    the session's (no override in the collector) or the transaction's (an override elsewhere in it); an error
+    names the failing query, not the first or the last; the connection serves the next refresh."""
+    queries = {override: "SELECT 1 AS seller_id"} if override else {}
+    c = make("marketplace_sync", chat_dsn, statement_timeout="300ms", queries=queries)
     source = c.source
-    source.sql.update({"_a": "SELECT current_setting('statement_timeout') AS t, current_setting('jit') AS jit",
-                       "_b": "SELECT 1 / 0 AS x", "_c": "SELECT 3 AS z", "_slow": "SELECT pg_sleep(5)"})
-    assert source.overridden.isdisjoint(source.sql)  # none is an override: the pipelined path
-    assert source.run("_a", "_c", params={}) == {"_a": [{"t": "300ms", "jit": "off"}], "_c": [{"z": 3}]}
+    source.sql.update({"_a": "SELECT current_setting('statement_timeout') AS t, current_setting('jit') AS jit, "
+                             "current_setting('transaction_read_only') AS ro",
+                       "_b": "SELECT 1 / 0 AS x", "_c": "SELECT 3 AS z", "_slow": "SELECT pg_sleep(5)",
+                       "_write": "CREATE TABLE lookout_was_here (x int)"})
+    expected = {"_a": [{"t": "300ms", "jit": "off", "ro": "on"}], "_c": [{"z": 3}]}
+    assert source.run("_a", "_c", params={}) == expected
     conn = source._conn
-    for names, failing, message in [(("_a", "_b", "_c"), "_b", "division by zero"),
-                                     (("_a", "_c", "_slow"), "_slow", "canceling statement due to statement timeout")]:
+    for names, failing, message in [
+        (("_a", "_b", "_c"), "_b", "division by zero"),
+        (("_a", "_c", "_slow"), "_slow", "canceling statement due to statement timeout"),
+        (("_c", "_write"), "_write", "cannot execute CREATE TABLE in a read-only transaction"),
+    ]:
         with pytest.raises(QueryError, match=rf"^query marketplace_sync\.{failing} failed: {message}$"):
             source.run(*names, params={})
         assert source._conn is conn  # rolled back, kept: a failed query does not cost a reconnection
-    assert source.run("_c", params={}) == {"_c": [{"z": 3}]}
+    assert source.run("_a", "_c", params={}) == expected
     c.stop()
 
 

@@ -84,9 +84,10 @@ class PgSource:
         self.application_name = settings.application_name or f"lookout-{collector}"
         self.target = conninfo.target(settings.dsn)
         self.overridden = set(settings.queries)
-        # planner settings for this collector's transaction only, set in the statement that sets the timeout
+        # planner settings for this collector's queries only, set with the timeout
         self.local_settings: dict[str, str] = {}
         self._conn: Any = None
+        self._configured: Any = None  # the connection whose session defaults are set (see _run_own)
         self._lock = threading.Lock()
 
     def _connect(self) -> Any:
@@ -124,6 +125,8 @@ class PgSource:
         timeout = f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms"
         cursors: list[tuple[str, Any]] = []  # (name, its cursor once sent) in the order they run
         try:
+            if not self.overridden:
+                return self._run_own(conn, names, params, timeout, cursors)
             if self.overridden.isdisjoint(names):
                 return self._run_pipelined(conn, names, params, timeout, cursors)
             return self._run_one_by_one(conn, names, params, timeout, cursors)
@@ -142,14 +145,34 @@ class PgSource:
             message = (diag.message_primary if diag is not None else None) or str(exc)
             raise QueryError(f"query {self.collector}.{current} failed: {_one_line(message)}") from None
 
+    @staticmethod
+    def _set_config(conn: Any, pairs: list[tuple[str, str]], *, local: bool) -> None:
+        one = "set_config(%s, %s, true)" if local else "set_config(%s, %s, false)"
+        conn.execute("SELECT " + ", ".join([one] * len(pairs)), [x for kv in pairs for x in kv])
+
     def _set_local(self, conn: Any, timeout: str, *, first: bool) -> None:
         """``SET LOCAL`` the timeout, and on the transaction's first statement the collector's settings too."""
-        pairs = [("statement_timeout", timeout), *(self.local_settings.items() if first else ())]
-        conn.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(pairs)), [x for kv in pairs for x in kv])
+        self._set_config(conn, [("statement_timeout", timeout), *(self.local_settings.items() if first else ())],
+                         local=True)
+
+    def _run_own(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
+                 cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """No query of this collector is replaced: only its own SQL ever runs on the connection, so read-only and
+        the timeout are the session's defaults, set once per connection, and a refresh is its queries alone in one
+        pipeline: one round trip, one implicit transaction (read-only by default, each query under the timeout)."""
+        if self._configured is not conn:
+            self._set_config(conn, [("default_transaction_read_only", "on"), ("statement_timeout", timeout),
+                                    *self.local_settings.items()], local=False)
+            self._configured = conn
+        with conn.pipeline():
+            for name in names:
+                cursors.append((name, conn.execute(self.sql[name], _used(self.sql[name], params))))
+        return {name: cur.fetchall() if cur.description else [] for name, cur in cursors}
 
     def _run_pipelined(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
                        cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """The default queries: BEGIN, the settings, every query and COMMIT sent at once, one round trip."""
+        """No query of this refresh is replaced (another of the collector's is): BEGIN READ ONLY, the settings
+        (an override may have changed the session's), every query and COMMIT sent at once, one round trip."""
         with conn.pipeline(), conn.transaction():
             self._set_local(conn, timeout, first=True)
             for name in names:
@@ -270,13 +293,15 @@ Rules for a replacement:
   parameters listed for its collector. Write a literal percent sign as `%%`.
 - It is exactly one statement: `lookout-exporter check` refuses `SELECT ...; SELECT ...` (exit 2), and every
   query is sent with the extended protocol, where PostgreSQL itself refuses a second statement.
-- It runs inside a `READ ONLY` transaction with `SET LOCAL statement_timeout` (the collector's
-  `statement_timeout`); all of a collector's queries share one transaction per refresh, hence one
-  snapshot, and one connection (`application_name` `lookout-<collector>` unless configured). When none of a
-  refresh's queries is replaced they are sent together in one pipeline, one round trip; when one is, each
-  query runs on its own: a query that ends the transaction (`COMMIT`, `ROLLBACK`) fails the refresh and
-  closes the connection before anything else runs, and the timeout is set again after each replaced query,
-  so no query runs without it.
+- It runs read-only and under the collector's `statement_timeout`, in the one transaction per refresh that all
+  of the collector's queries share (READ COMMITTED: each query sees what was committed when it starts), on one
+  connection (`application_name` `lookout-<collector>` unless configured). A replaced query runs on its own in
+  an explicit `READ ONLY` transaction with `SET LOCAL statement_timeout`: a query that ends the transaction
+  (`COMMIT`, `ROLLBACK`) fails the refresh and closes the connection before anything else runs, and the
+  timeout is set again after each replaced query, so no query runs without it. Queries that are not replaced
+  are sent together in one pipeline, one round trip; when none of a collector's queries is replaced, read-only
+  (`default_transaction_read_only`) and the timeout are set once per connection as its session defaults
+  (only lookout's own SQL ever runs on it) and a refresh is its queries alone.
 - An unknown query name is a configuration error (`lookout-exporter check` exits 2).
 - Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
   tenant data, and never return a tenant id in a metric query's label columns.

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -134,7 +135,7 @@ def scrape_under_attack(url: str, port: int, hostile: int, scrapes: int, timeout
                         pause: float = 0.01) -> Figures:
     """``scrapes`` sequential GET /metrics (new connection each) while ``hostile`` clients hold on."""
     fig = Figures()
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = Path(__file__).resolve().parents[2]
     child = subprocess.Popen([sys.executable, "-m", "tests.support.slowclients", str(port), str(hostile)],
                              cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              start_new_session=True)
