@@ -290,12 +290,15 @@ def test_override_query_and_read_only(chat_dsn):
 
 @pytest.mark.parametrize("override", [None, "report"], ids=["no-override", "another-query-overridden"])
 def test_default_queries_share_one_pipeline_and_a_failure_names_its_query(chat_dsn, override):
-    """A refresh's default queries go in one round trip, read-only and under the timeout whether the guards are
-    the session's (no override in the collector) or the transaction's (an override elsewhere in it); an error
-    names the failing query, not the first or the last; the connection serves the next refresh."""
-    queries = {override: "SELECT 1 AS seller_id"} if override else {}
-    c = make("marketplace_sync", chat_dsn, statement_timeout="300ms", queries=queries)
+    """A refresh's default queries go in one round trip, read-only and under the timeout, even after an override
+    lifted both for the session; an error names the failing query, not the first or the last; the connection
+    serves the next refresh."""
+    lift = ("SELECT set_config('statement_timeout', '0', false) AS a, "
+            "set_config('default_transaction_read_only', 'off', false) AS b")
+    c = make("marketplace_sync", chat_dsn, statement_timeout="300ms", queries={override: lift} if override else {})
     source = c.source
+    if override:
+        source.run(override, params={})
     source.sql.update({"_a": "SELECT current_setting('statement_timeout') AS t, current_setting('jit') AS jit, "
                              "current_setting('transaction_read_only') AS ro",
                        "_b": "SELECT 1 / 0 AS x", "_c": "SELECT 3 AS z", "_slow": "SELECT pg_sleep(5)",

@@ -87,7 +87,6 @@ class PgSource:
         # planner settings for this collector's queries only, set with the timeout
         self.local_settings: dict[str, str] = {}
         self._conn: Any = None
-        self._configured: Any = None  # the connection whose session defaults are set (see _run_own)
         self._lock = threading.Lock()
 
     def _connect(self) -> Any:
@@ -125,8 +124,6 @@ class PgSource:
         timeout = f"{max(1, round(float(self.settings.statement_timeout) * 1000))}ms"
         cursors: list[tuple[str, Any]] = []  # (name, its cursor once sent) in the order they run
         try:
-            if not self.overridden:
-                return self._run_own(conn, names, params, timeout, cursors)
             if self.overridden.isdisjoint(names):
                 return self._run_pipelined(conn, names, params, timeout, cursors)
             return self._run_one_by_one(conn, names, params, timeout, cursors)
@@ -155,26 +152,17 @@ class PgSource:
         self._set_config(conn, [("statement_timeout", timeout), *(self.local_settings.items() if first else ())],
                          local=True)
 
-    def _run_own(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
-                 cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """No query of this collector is replaced: only its own SQL ever runs on the connection, so read-only and
-        the timeout are the session's defaults, set once per connection, and a refresh is its queries alone in one
-        pipeline: one round trip, one implicit transaction (read-only by default, each query under the timeout)."""
-        if self._configured is not conn:
-            self._set_config(conn, [("default_transaction_read_only", "on"), ("statement_timeout", timeout),
-                                    *self.local_settings.items()], local=False)
-            self._configured = conn
-        with conn.pipeline():
-            for name in names:
-                cursors.append((name, conn.execute(self.sql[name], _used(self.sql[name], params))))
-        return {name: cur.fetchall() if cur.description else [] for name, cur in cursors}
-
     def _run_pipelined(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
                        cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """No query of this refresh is replaced (another of the collector's is): BEGIN READ ONLY, the settings
-        (an override may have changed the session's), every query and COMMIT sent at once, one round trip."""
-        with conn.pipeline(), conn.transaction():
-            self._set_local(conn, timeout, first=True)
+        """No query of this refresh is replaced: the guards and the queries sent at once, one round trip.
+
+        They form one implicit transaction (until the pipeline's Sync), which the first statement makes read-only
+        and bounds by the timeout, as ``SET LOCAL``: per transaction, not per session, so that they hold behind a
+        pooler that hands each transaction another server connection (PgBouncer's transaction mode), and
+        whatever an override run earlier on this connection did to the session."""
+        with conn.pipeline():
+            self._set_config(conn, [("transaction_read_only", "on"), ("statement_timeout", timeout),
+                                    *self.local_settings.items()], local=True)
             for name in names:
                 cursors.append((name, conn.execute(self.sql[name], _used(self.sql[name], params))))
         return {name: cur.fetchall() if cur.description else [] for name, cur in cursors}
@@ -298,10 +286,10 @@ Rules for a replacement:
   connection (`application_name` `lookout-<collector>` unless configured). A replaced query runs on its own in
   an explicit `READ ONLY` transaction with `SET LOCAL statement_timeout`: a query that ends the transaction
   (`COMMIT`, `ROLLBACK`) fails the refresh and closes the connection before anything else runs, and the
-  timeout is set again after each replaced query, so no query runs without it. Queries that are not replaced
-  are sent together in one pipeline, one round trip; when none of a collector's queries is replaced, read-only
-  (`default_transaction_read_only`) and the timeout are set once per connection as its session defaults
-  (only lookout's own SQL ever runs on it) and a refresh is its queries alone.
+  timeout is set again after each replaced query, so no query runs without it. A refresh without a replaced
+  query sends its queries together in one pipeline, one round trip, as one implicit transaction whose first
+  statement sets read-only and the timeout for that transaction (`transaction_read_only`, `SET LOCAL`): never
+  as session settings, which a pooler in transaction mode (PgBouncer) would leave on another connection.
 - An unknown query name is a configuration error (`lookout-exporter check` exits 2).
 - Tenant rule: filter and join on the tenant key (`customer_id`, `seller_id`) wherever a query touches
   tenant data, and never return a tenant id in a metric query's label columns.
