@@ -255,8 +255,8 @@ def bench(name: str, dsn: str, repeat: int, label: str = "", before_dsn: str | N
         with psycopg.connect(dsn) as conn:
             clock = conn.execute("SELECT max(last_attempt_at) FROM sync_state").fetchone()[0]
 
-    def make(queries: dict[str, str] | None = None, on: str = dsn, at=clock):
-        settings = {"dsn": on, "statement_timeout": "60s", **({"queries": queries} if queries else {})}
+    def make(queries: dict[str, str] | None = None, on: str = dsn, at=clock, **extra: str):
+        settings = {"dsn": on, "statement_timeout": "60s", **({"queries": queries} if queries else {}), **extra}
         collector = cls(build_dataclass(cls.Settings, settings, name))
         if at is not None:
             collector.clock = lambda: at
@@ -271,6 +271,8 @@ def bench(name: str, dsn: str, repeat: int, label: str = "", before_dsn: str | N
     # the same queries and plans, one round trip each with the guards set per transaction (an override's path)
     forms["one by one"] = make()
     forms["one by one"].source.overridden = set(cls.DEFAULT_QUERIES)
+    # what a pooler in transaction mode costs: the statements planned at every refresh (docs/queries.md)
+    forms["unprepared"] = make(prepared_statements="never")
     for c in forms.values():  # connect, warm the cache, let psycopg prepare the statements (after five runs)
         for _ in range(6):
             c.refresh(Snapshot(cls.metrics))
@@ -312,6 +314,8 @@ def bench(name: str, dsn: str, repeat: int, label: str = "", before_dsn: str | N
         if "one by one" in times:
             print(f"    one round trip per query: {times['one by one'][0]:.1f} ms -> {ours:.1f} ms in one pipeline; "
                   f"same values: {'yes' if same['one by one'] else 'NO'}")
+        print(f"    unprepared (prepared_statements: never, as behind a pooler): {times['unprepared'][0]:.1f} ms; "
+              f"same values: {'yes' if same['unprepared'] else 'NO'}")
         if name == "marketplace_sync":  # the timed refreshes above do not count the sellers: say what that costs
             params = collector.params()
             count, _ = timed_ms(lambda: collector.source.run("sync_sellers", params=params), 5)

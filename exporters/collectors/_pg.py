@@ -14,11 +14,12 @@ parameters its default uses, and must write a literal percent sign as ``%%``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from lookout.exporters import conninfo, secrets, source_errors
 from lookout.exporters.binding import Duration, Secret, setting
@@ -44,6 +45,15 @@ class PgSettings(CollectorSettings):
     application_name: str = setting(
         "", help="Shown in `pg_stat_activity`. Default: `lookout-<collector>`."
     )
+    prepared_statements: Literal["auto", "always", "never"] = setting(
+        "auto",
+        help="Whether queries run as named prepared statements (planned once per connection). `auto`: unless a "
+        "pooler stands between lookout and the server (the server's process id differs from the one the connection "
+        "was given at start-up: PgBouncer, pgcat), since in transaction mode it hands each transaction another "
+        "server connection, where a named statement is missing or is another client's. `always` for a pooler in "
+        "session mode, or one that tracks prepared statements (PgBouncer 1.21 and later with "
+        "`max_prepared_statements`).",
+    )
     queries: dict[str, str] = setting(
         {},
         help="Named query to replacement SQL, for schemas whose columns differ from the reference "
@@ -60,6 +70,9 @@ class PgSettings(CollectorSettings):
             check_one_statement(sql, f"queries.{name}")
         if float(self.statement_timeout) <= 0 or float(self.connect_timeout) <= 0:
             raise ValueError("statement_timeout and connect_timeout must be positive")
+
+
+log = logging.getLogger("lookout.exporters.collectors.pg")
 
 
 class QueryError(source_errors.SourceError):
@@ -84,6 +97,7 @@ class PgSource:
         self.application_name = settings.application_name or f"lookout-{collector}"
         self.target = conninfo.target(settings.dsn)
         self.overridden = set(settings.queries)
+        self.pooled = False  # the last connection goes through a pooler (prepared_statements: auto)
         # planner settings for this collector's queries only, set with the timeout
         self.local_settings: dict[str, str] = {}
         self._conn: Any = None
@@ -108,7 +122,28 @@ class PgSource:
             kind = source_errors.classify(exc) or "connection failed"
             raise QueryError(f"{self.collector}: cannot connect to {self.target}: {kind}") from None
         conn.read_only = True  # every transaction BEGINs READ ONLY
+        mode = self.settings.prepared_statements
+        if mode == "never" or (mode == "auto" and self._behind_pooler(conn)):
+            conn.prepare_threshold = None  # unnamed statements only: parsed, bound and run in one round trip
         return conn
+
+    def _behind_pooler(self, conn: Any) -> bool:
+        """A proxy answers the start-up with process ids of its own; the server's own id then differs."""
+        import psycopg
+
+        try:
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+        except psycopg.Error as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            kind = source_errors.classify(exc) or "query failed"
+            raise QueryError(f"{self.collector}: cannot use {self.target}: {kind}") from None
+        pooled = row is not None and row["pid"] != conn.info.backend_pid
+        if pooled and not self.pooled:
+            log.info("%s: a pooler stands between lookout and %s (the server's process id is not the connection's): "
+                     "queries run unprepared (prepared_statements: auto)", self.collector, self.target)
+        self.pooled = pooled
+        return pooled
 
     def run(self, *names: str, params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """Run the named queries in one read-only transaction; return each one's rows."""
@@ -319,6 +354,22 @@ ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT ON TABLES TO
 and in `pg_hba.conf` only the exporter's address, with a password: `host chatcenter lookout 127.0.0.1/32
 scram-sha-256`. The DSN then comes from the environment or a file (`dsn: ${CHATCENTER_DATABASE_URL}` or
 `dsn_file:`), never from the configuration itself; see docs/security.md.
+
+## Behind a pooler
+
+lookout works through a pooler in transaction mode (PgBouncer): read-only and the timeout are set in each
+transaction, never on the session, and the queries of a refresh form one transaction, which the pooler keeps
+on one server connection. Named prepared statements are another matter: psycopg prepares a query after its
+fifth run, and a pooler in transaction mode hands the next transaction another server connection, where the
+statement is missing or, worse, is another client's of the same name (PgBouncer 1.18 with an application on
+psycopg: "bind message supplies 8 parameters, but prepared statement "_pg3_0" requires 0", 7 refreshes in 30).
+So with `prepared_statements: auto` (the default) a collector checks once per connection whether the server's
+process id is the one the connection was given at start-up; a pooler gives its own, and the collector then
+runs its queries unprepared (parsed, planned and run in the same round trip) and logs it once. Planning at every
+refresh costs a little (`bench/bench_pg.py` prints it per collector). Set `prepared_statements: always` for a
+pooler in session mode or one that tracks prepared statements (PgBouncer 1.21 and later with
+`max_prepared_statements`), `never` to force the unprepared form. `tests/test_pg_pooler.py` runs the
+collectors through Debian's PgBouncer in transaction mode beside an application that prepares its own.
 
 ## Drill-down
 
