@@ -479,7 +479,7 @@ http {{
         """``GOGC`` for Prometheus or the Alertmanagers: ``variable`` of the generated lookout.env, as the systemd
         drop-ins and compose read it."""
         if not self.opts.site_gogc:
-            return {}
+            return {"GOGC": "100"}  # Go's default, whatever this process's environment says
         for line in (self.generated / "lookout.env").read_text().splitlines():
             name, sep, value = line.partition("=")
             if sep and name == variable:

@@ -189,4 +189,4 @@ def test_prometheus_and_the_alertmanagers_get_the_sites_gogc(tmp_path: Path) -> 
     build.write_dir({"lookout.env": build.env_file(site)}, s.generated)
     assert s._go_env("PROMETHEUS_GOGC") == {"GOGC": "40"}
     assert s._go_env("ALERTMANAGER_GOGC") == {"GOGC": "70"}
-    assert Stack(Options(run_dir=tmp_path, site_gogc=False))._go_env("PROMETHEUS_GOGC") == {}
+    assert Stack(Options(run_dir=tmp_path, site_gogc=False))._go_env("PROMETHEUS_GOGC") == {"GOGC": "100"}
