@@ -17,11 +17,14 @@ platforms, not lookout):
   growing alike);
 - remote-write overhead, measured: a third run, the same HA pair without the store (no ``remote_write``), each
   replica against itself in the HA + store run; also the replica against the single Prometheus (same targets
-  but one more: the other replica), and the bytes it sends per second.
+  but one more: the other replica), and the bytes it sends per second;
+- the site's GOGC (``monitoring.gogc``) against Go's default: first a run of the single-VPS stack with
+  Prometheus and the Alertmanagers at Go's default GOGC (100), every process side by side with the stack as
+  generated (``--no-baseline`` skips it).
 
 Grafana has no Debian package and does not run natively here: not measured.
 
-    .venv/bin/python bench/bench_cost.py [--seconds 120] [--warmup 60] [--json] [--no-bare]
+    .venv/bin/python bench/bench_cost.py [--seconds 120] [--warmup 60] [--json] [--no-bare] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -107,11 +110,13 @@ def _vm_sizes(base: str) -> dict[str, float]:
             "rows": _vm_metric(base, "vm_rows", type="storage/small") + _vm_metric(base, "vm_rows", type="storage/big")}
 
 
-def measure(ha: bool, seconds: float, warmup: float, store: bool = True) -> dict[str, Any]:
-    """One stack measured: the single VPS, the HA pair with the store, or (``store=False``) the pair alone."""
+def measure(ha: bool, seconds: float, warmup: float, store: bool = True, site_gogc: bool = True) -> dict[str, Any]:
+    """One stack measured: the single VPS, the HA pair with the store, or (``store=False``) the pair alone;
+    ``site_gogc=False``: Prometheus and the Alertmanagers at Go's default GOGC (the baseline)."""
     run = Path(tempfile.mkdtemp(prefix="lookout-bench-cost-"))
     has_store = ha and store
-    opts = Options(run_dir=run, ha=ha, store="victoriametrics" if has_store else None, admin_api=True)
+    opts = Options(run_dir=run, ha=ha, store="victoriametrics" if has_store else None, admin_api=True,
+                   site_gogc=site_gogc)
     out: dict[str, Any] = {"stack": ("HA + store" if has_store else "HA, no remote_write") if ha else "single VPS"}
     try:
         with Stack(opts) as s:
@@ -189,6 +194,19 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:,.1f} PiB"
 
 
+def gogc_table(default: dict[str, Any], single: dict[str, Any]) -> str:
+    """The single VPS at Go's default GOGC against the site's, process by process (the same bench run)."""
+    lines = ["single VPS, GOGC: Go's default (100) -> the site's (monitoring.gogc), same run:",
+             f"{'process':<20} {'CPU%':>13} {'RSS MiB':>15} {'PSS MiB':>15}"]
+    names = [n for n in MONITORING if n in single["processes"]]
+    rows = [(n, default["processes"][n], single["processes"][n]) for n in names] + \
+        [("total", default["total"], single["total"])]
+    for n, a, b in rows:
+        lines.append(f"{n:<20} {a['cpu_pct']:>5.2f} -> {b['cpu_pct']:<5.2f} {a['rss_mib']:>6.1f} -> "
+                     f"{b['rss_mib']:<6.1f} {a['pss_mib']:>6.1f} -> {b['pss_mib']:<6.1f}")
+    return "\n".join(lines)
+
+
 def table(single: dict[str, Any], ha: dict[str, Any], proj: dict[str, Any], bare: dict[str, Any] | None = None) -> str:
     lines = [f"{'process':<20} {'single CPU%':>11} {'RSS MiB':>8} {'PSS MiB':>8}   {'HA CPU%':>8} {'RSS MiB':>8} "
              f"{'PSS MiB':>8}"]
@@ -258,16 +276,22 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=60)
     ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     ap.add_argument("--no-bare", action="store_true", help="skip the third run (the HA pair without the store)")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the first run (the single VPS at Go's default GOGC)")
     args = ap.parse_args()
+    default = None if args.no_baseline else measure(False, args.seconds, args.warmup, site_gogc=False)
     single = measure(False, args.seconds, args.warmup)
     ha = measure(True, args.seconds, args.warmup)
     bare = None if args.no_bare else measure(True, args.seconds, args.warmup, store=False)
     proj = project(single, ha)
     if args.json:
-        print(json.dumps({"single": single, "ha": ha, "ha_no_remote_write": bare, "projection": proj}, indent=2,
-                         default=str))
+        print(json.dumps({"single_go_default_gogc": default, "single": single, "ha": ha, "ha_no_remote_write": bare,
+                          "projection": proj}, indent=2, default=str))
     else:
         print(table(single, ha, proj, bare))
+        if default:
+            print()
+            print(gogc_table(default, single))
     return 0
 
 

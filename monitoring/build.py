@@ -11,7 +11,7 @@ Layout of ``lookout generate --out DIR`` (docs/site.md):
   alertmanager/alertmanager.yml, templates/, tests/
   dashboards/json/*.json                      Grafana dashboards
   grafana/provisioning/{datasources,dashboards}/lookout.yaml
-  lookout.env                                 retention, external URLs, time zone (compose: --env-file;
+  lookout.env                                 retention, external URLs, time zone, GOGC (compose: --env-file;
                                               systemd: the drop-ins)
   prometheus/prometheus-N.yml                 the further replicas of an HA pair (`prometheus_replicas`)
   victoriametrics/, vmalert/                  the long-term store and its ruler (`long_term_store`)
@@ -94,12 +94,15 @@ def grafana_files(site: Site) -> dict[str, str]:
 def env_file(site: Site) -> str:
     return (_HEADER.format(site=site.name)
             + "# Read by compose (`docker compose --env-file .env --env-file DIR/lookout.env up -d`) and by the\n"
-            + "# prometheus.service drop-in (deploy/systemd/prometheus.service.d/lookout.conf).\n"
+            + "# prometheus.service and prometheus-alertmanager.service drop-ins (deploy/systemd/*.service.d/).\n"
             + f"PROMETHEUS_RETENTION_TIME={site.retention.time}\n"
             + f"PROMETHEUS_RETENTION_SIZE={site.retention.size}\n"
             + "# --web.external-url of Prometheus and the Alertmanagers: the links in every notification\n"
             + f"PROMETHEUS_EXTERNAL_URL={site.prometheus_external_url}\n"
             + f"ALERTMANAGER_EXTERNAL_URL={site.alertmanager_external_url}\n"
+            + "# GOGC of Prometheus and the Alertmanagers (monitoring.gogc): less memory for a little CPU\n"
+            + f"PROMETHEUS_GOGC={site.monitoring.gogc.prometheus}\n"
+            + f"ALERTMANAGER_GOGC={site.monitoring.gogc.alertmanager}\n"
             + "# the Alertmanagers write the times in notifications in this zone (alerting.timezone)\n"
             + f"LOOKOUT_TIMEZONE={site.alerting.timezone}\n"  # compose: the Alertmanagers' TZ
             + f"TZ={site.alerting.timezone}\n")  # systemd: read as the Alertmanager's own environment

@@ -491,6 +491,23 @@ class Retention:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GoGC:
+    """The Go garbage collector's target (`GOGC`: how far the heap grows over what the last collection kept,
+    in percent; Go's default is 100) of lookout's Go processes, set in their environment. Lower keeps less
+    freed memory around for a little more collection work; it scales with the live heap, so unlike a fixed
+    `GOMEMLIMIT` it stays sound as series grow (docs/scaling.md, "What it costs")."""
+
+    prometheus: int = key(50, help="GOGC of Prometheus (every replica).")
+    alertmanager: int = key(50, help="GOGC of the Alertmanagers.")
+
+    def validate(self) -> None:
+        for name in ("prometheus", "alertmanager"):
+            # no `off`: the heap would grow until MemoryMax / the container limit kills the process
+            if not 10 <= getattr(self, name) <= 1000:
+                raise ValueError(f"{name}: expected a percentage from 10 to 1000, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class RemoteWrite:
     """A remote_write endpoint (long-term storage, a central Prometheus)."""
 
@@ -556,6 +573,8 @@ class Monitoring:
     prometheus_peers: tuple[str, ...] = key((), help="The further Prometheus replicas of an HA pair "
                                                      "(HOST:PORT), one per replica beyond the first "
                                                      "(`prometheus_replicas`).")
+    gogc: GoGC = key(GoGC(), help="GOGC of Prometheus and the Alertmanagers (their memory against a little "
+                                  "CPU; docs/scaling.md).")
 
     def validate(self) -> None:
         _check_address("prometheus", self.prometheus)

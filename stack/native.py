@@ -7,7 +7,8 @@ with a self-signed certificate made at start, for the blackbox_tls probe); then 
 node/postgres/redis/blackbox exporters, the stand-in pager (``lookout.stack.receiver``) and Grafana
 (``lookout.stack.boards``: the runbook and dashboard links), two clustered
 ``prometheus-alertmanager`` and ``prometheus``. Their configuration is what ``lookout generate`` writes for
-the site with this machine's addresses (``lookout.stack.native_site``), into ``<run dir>/generated``, used as is;
+the site with this machine's addresses (``lookout.stack.native_site``), into ``<run dir>/generated``, used as is
+(GOGC from its lookout.env, as the systemd drop-ins and compose read it);
 only the Alertmanager timers may be shortened for tests.
 """
 
@@ -73,6 +74,9 @@ class Options:
     store: str | None = None
     ruler_for: dict[str, str] = field(default_factory=dict)  # test speed: alertname -> vmalert `for`, on a copy
     admin_api: bool = False  # bench: Prometheus' TSDB snapshot API (the head written as a block, to size it)
+    # bench: False runs Prometheus and the Alertmanagers at Go's default GOGC instead of the site's
+    # (monitoring.gogc), the baseline bench/bench_cost.py compares with
+    site_gogc: bool = True
 
 
 def _which(name: str) -> str | None:
@@ -471,6 +475,17 @@ http {{
                           "the access log of a real Nginx in front of the demo's Gunicorn and exports the same "
                           "nginx_http_response_count_total{method,status}")
 
+    def _go_env(self, variable: str) -> dict[str, str]:
+        """``GOGC`` for Prometheus or the Alertmanagers: ``variable`` of the generated lookout.env, as the systemd
+        drop-ins and compose read it."""
+        if not self.opts.site_gogc:
+            return {"GOGC": "100"}  # Go's default, whatever this process's environment says
+        for line in (self.generated / "lookout.env").read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name == variable:
+                return {"GOGC": value}
+        return {}
+
     def _start_alerting(self) -> None:
         assert self.site is not None
         am = _which("prometheus-alertmanager")
@@ -499,7 +514,8 @@ http {{
                 # a two-member cluster on one host settles in a second: don't wait the default minute
                 "--cluster.settle-timeout=5s", "--cluster.pushpull-interval=10s", "--cluster.gossip-interval=100ms",
                 f"--web.external-url={self.site.alertmanager_external_url}",
-            ], {"TZ": self.site.alerting.timezone}))  # the times in notifications: the site's zone
+            ], {"TZ": self.site.alerting.timezone,  # the times in notifications: the site's zone
+                **self._go_env("ALERTMANAGER_GOGC")}))
         for i, p in enumerate(procs):
             wait_until(lambda i=i: _http_ok(f"http://127.0.0.1:{web[i]}/-/ready"), 30, p.name, [p])
 
@@ -526,7 +542,7 @@ http {{
                 # alerts evaluated before the Alertmanagers are discovered are dropped, then resent only after
                 # this delay (default 1m): keep it in step with the shortened evaluation interval
                 argv.append(f"--rules.alert.resend-delay={self.opts.evaluation_interval}")
-            procs.append(self._proc(name, argv))
+            procs.append(self._proc(name, argv, self._go_env("PROMETHEUS_GOGC")))
         for p in procs:
             wait_until(lambda p=p: _http_ok(f"http://127.0.0.1:{self.ports[p.name]}/-/ready"), 60, p.name, [p])
         if self.site.prometheus_replicas > 1:

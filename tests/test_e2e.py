@@ -497,6 +497,11 @@ def test_the_stack_runs_exactly_the_files_generated_for_its_site(stack: Stack) -
     assert set(jobs) - {j["job_name"] for j in demo["scrape_configs"]} == {"blackbox_tls"}
     assert {j["job_name"] for j in demo["scrape_configs"]} <= set(jobs)
     assert {f.name for f in stack.rule_files()} >= {Path(f).name for f in demo["rule_files"]}
+    # monitoring.gogc, read from the generated lookout.env as the systemd drop-ins and compose read it
+    gogc = stack.site.monitoring.gogc
+    for name, value in (("prometheus", gogc.prometheus), ("alertmanager-1", gogc.alertmanager)):
+        environ = Path(f"/proc/{stack.procs[name].popen.pid}/environ").read_bytes().split(b"\0")
+        assert f"GOGC={value}".encode() in environ, name
     am, committed = stack.alertmanager_conf, yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
     assert am["inhibit_rules"] == committed["inhibit_rules"]
     assert [r["name"] for r in am["receivers"]] == [r["name"] for r in committed["receivers"]]

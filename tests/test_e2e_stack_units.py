@@ -174,3 +174,19 @@ def test_up_ha_store_reaches_the_stack_and_a_bad_store_is_one_line(monkeypatch, 
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and "invalid choice: 'mimir'" in err[-1] and "Traceback" not in "".join(err)
     assert len(seen) == 1
+
+
+def test_prometheus_and_the_alertmanagers_get_the_sites_gogc(tmp_path: Path) -> None:
+    """The site's ``monitoring.gogc`` reaches the native processes through the generated lookout.env, as it reaches
+    the systemd drop-ins and compose; the bench's baseline (``site_gogc=False``) leaves Go's default."""
+    from lookout.monitoring.site import GoGC
+    from lookout.stack.native import Options, Stack
+
+    demo = load_site(ROOT / "examples" / "demo.yaml")
+    site = dataclasses.replace(demo, monitoring=dataclasses.replace(demo.monitoring,
+                                                                    gogc=GoGC(prometheus=40, alertmanager=70)))
+    s = Stack(Options(run_dir=tmp_path))
+    build.write_dir({"lookout.env": build.env_file(site)}, s.generated)
+    assert s._go_env("PROMETHEUS_GOGC") == {"GOGC": "40"}
+    assert s._go_env("ALERTMANAGER_GOGC") == {"GOGC": "70"}
+    assert Stack(Options(run_dir=tmp_path, site_gogc=False))._go_env("PROMETHEUS_GOGC") == {"GOGC": "100"}

@@ -126,6 +126,7 @@ def _site(extra: str = "", databases: str = "", tmp: Path | None = None) -> site
      r"^databases\[1\]\.checks\.sla: already enabled on database 'd'"),
     ("thresholds: {disk_free_warning: lots}", r"^thresholds\.disk_free_warning: expected a number"),
     ("monitoring: {alertmanagers: [am1]}", r"^monitoring\.alertmanagers\[0\]: expected HOST:PORT"),
+    ("monitoring: {gogc: {prometheus: 0}}", r"^monitoring\.gogc\.prometheus: expected a percentage from 10 to 1000"),
 ])
 def test_bad_input_is_one_line_naming_the_key(snippet, message):
     with pytest.raises(SiteError) as err:

@@ -72,6 +72,12 @@ def test_compose_defaults_are_the_demo_sites_retention():
     am = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["alertmanager-1"]
     assert f"--web.external-url=${{ALERTMANAGER_EXTERNAL_URL:-{s.alertmanager_external_url}}}" in am["command"]
     assert am["environment"]["TZ"] == f"${{LOOKOUT_TIMEZONE:-{s.alerting.timezone}}}"
+    # the garbage collector's target (monitoring.gogc), on every Prometheus and Alertmanager
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    for name in ("prometheus", "prometheus-2"):
+        assert services[name]["environment"]["GOGC"] == f"${{PROMETHEUS_GOGC:-{s.monitoring.gogc.prometheus}}}"
+    for name in ("alertmanager-1", "alertmanager-2"):
+        assert services[name]["environment"]["GOGC"] == f"${{ALERTMANAGER_GOGC:-{s.monitoring.gogc.alertmanager}}}"
 
 
 def test_systemd_units_read_the_generated_directory():
@@ -80,6 +86,11 @@ def test_systemd_units_read_the_generated_directory():
     for path in ("/etc/lookout/generated/exporters.yaml", "/etc/lookout/generated/prometheus/prometheus.yml",
                  "/etc/lookout/generated/alertmanager/alertmanager.yml", "/etc/lookout/generated/lookout.env"):
         assert path in text
+    # GOGC from the generated lookout.env, which both drop-ins read
+    for unit, var in (("prometheus", "PROMETHEUS_GOGC"), ("prometheus-alertmanager", "ALERTMANAGER_GOGC")):
+        dropin = (units / f"{unit}.service.d" / "lookout.conf").read_text()
+        assert "EnvironmentFile=/etc/lookout/generated/lookout.env" in dropin
+        assert f"ExecStart=/usr/bin/env GOGC=${{{var}}} /usr/bin/{unit} " in dropin
     install = (ROOT / "docs" / "install.md").read_text()
     assert "lookout generate --site /etc/lookout/lookout.yaml --out /etc/lookout/generated" in install
     assert "stack render" not in install.split("## Bare VPS under systemd")[1].split("## Native")[0]

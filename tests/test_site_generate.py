@@ -96,6 +96,7 @@ def test_dashboards_and_grafana_provisioning(generated: Path) -> None:
     assert uids in (["prometheus", "alertmanager"], ["prometheus", "long-term-store", "alertmanager"])
     env = (generated / "lookout.env").read_text()
     assert "PROMETHEUS_RETENTION_TIME=" in env and "PROMETHEUS_RETENTION_SIZE=" in env
+    assert "\nPROMETHEUS_GOGC=" in env and "\nALERTMANAGER_GOGC=" in env
 
 
 def test_generate_check_reports_a_stale_directory(generated: Path) -> None:
