@@ -134,7 +134,9 @@ def main(base: Path) -> None:
     py = sys.executable
     broker = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{PORTS['redis']}/0"
     pg = PORTS["postgres"]
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(app_dir), "HOME": str(base),
+    (base / "tmp").mkdir(exist_ok=True)
+    # TMPDIR: what the processes killed with the namespace leave (Celery's pymp-*) goes with the host's folder
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(app_dir), "HOME": str(base), "TMPDIR": str(base / "tmp"),
            "CELERY_BROKER_URL": broker,
            "SHOP_DATABASE_URL": f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:{pg}/shop",
            "NOTES_DATABASE_URL": f"postgresql://postgres@localhost:{pg}/notes"}
