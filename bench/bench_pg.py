@@ -311,9 +311,8 @@ def bench(name: str, dsn: str, repeat: int, label: str = "", before_dsn: str | N
         if before is not None:
             print(f"    previous queries (whole-table aggregates): {before:.1f} ms -> {ours:.1f} ms now "
                   f"({before / ours:.1f}x); same values: {'yes' if same['whole-table'] else 'NO'}")
-        if "one by one" in times:
-            print(f"    one round trip per query: {times['one by one'][0]:.1f} ms -> {ours:.1f} ms in one pipeline; "
-                  f"same values: {'yes' if same['one by one'] else 'NO'}")
+        print(f"    one round trip per query: {times['one by one'][0]:.1f} ms -> {ours:.1f} ms in one pipeline; "
+              f"same values: {'yes' if same['one by one'] else 'NO'}")
         print(f"    unprepared (prepared_statements: never, as behind a pooler): {times['unprepared'][0]:.1f} ms; "
               f"same values: {'yes' if same['unprepared'] else 'NO'}")
         if name == "marketplace_sync":  # the timed refreshes above do not count the sellers: say what that costs

@@ -178,14 +178,9 @@ class PgSource:
             raise QueryError(f"query {self.collector}.{current} failed: {_one_line(message)}") from None
 
     @staticmethod
-    def _set_config(conn: Any, pairs: list[tuple[str, str]], *, local: bool) -> None:
-        one = "set_config(%s, %s, true)" if local else "set_config(%s, %s, false)"
-        conn.execute("SELECT " + ", ".join([one] * len(pairs)), [x for kv in pairs for x in kv])
-
-    def _set_local(self, conn: Any, timeout: str, *, first: bool) -> None:
-        """``SET LOCAL`` the timeout, and on the transaction's first statement the collector's settings too."""
-        self._set_config(conn, [("statement_timeout", timeout), *(self.local_settings.items() if first else ())],
-                         local=True)
+    def _set_local(conn: Any, pairs: list[tuple[str, str]]) -> None:
+        """``SET LOCAL`` each (setting, value) for the current transaction, in one statement."""
+        conn.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(pairs)), [x for kv in pairs for x in kv])
 
     def _run_pipelined(self, conn: Any, names: tuple[str, ...], params: Mapping[str, Any], timeout: str,
                        cursors: list[tuple[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -196,8 +191,8 @@ class PgSource:
         pooler that hands each transaction another server connection (PgBouncer's transaction mode), and
         whatever an override run earlier on this connection did to the session."""
         with conn.pipeline():
-            self._set_config(conn, [("transaction_read_only", "on"), ("statement_timeout", timeout),
-                                    *self.local_settings.items()], local=True)
+            self._set_local(conn, [("transaction_read_only", "on"), ("statement_timeout", timeout),
+                                   *self.local_settings.items()])
             for name in names:
                 cursors.append((name, conn.execute(self.sql[name], _used(self.sql[name], params))))
         return {name: cur.fetchall() if cur.description else [] for name, cur in cursors}
@@ -209,11 +204,11 @@ class PgSource:
 
         results: dict[str, list[dict[str, Any]]] = {}
         with conn.transaction():
-            self._set_local(conn, timeout, first=True)
+            self._set_local(conn, [("statement_timeout", timeout), *self.local_settings.items()])
             for i, name in enumerate(names):
                 cursors.append((name, None))
                 if i and names[i - 1] in self.overridden:  # an override may have lifted the timeout
-                    self._set_local(conn, timeout, first=False)
+                    self._set_local(conn, [("statement_timeout", timeout)])
                 # pipeline mode: always the extended protocol, where one query is one statement
                 with conn.pipeline():
                     cursors[-1] = (name, cur := conn.execute(self.sql[name], _used(self.sql[name], params)))
