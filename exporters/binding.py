@@ -30,17 +30,21 @@ from lookout.exporters import conninfo, secrets
 
 
 class ConfigError(Exception):
-    """A problem with the configuration, as one line naming the key path.
-
-    Control characters (a key or value holding a newline or a carriage return) are shown escaped, so the
-    message stays one line whatever the file holds.
-    """
+    """A problem with the configuration, as one line naming the key path (see ``one_line``)."""
 
     def __init__(self, message: str):
-        super().__init__(_CONTROL.sub(lambda m: repr(m.group())[1:-1], message))
+        super().__init__(one_line(message))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_MESSAGE = 1000  # the longest real message (a key path and the known keys of a collector) is under 400
+
+
+def one_line(message: str) -> str:
+    """An error message as one bounded line, whatever the file holds: control characters (a key or value holding
+    a newline or a carriage return) shown escaped, and a message that quotes a huge value cut."""
+    line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+    return line if len(line) <= MAX_MESSAGE else f"{line[:MAX_MESSAGE]}... ({len(line):,} characters)"
 
 
 class Duration(float):

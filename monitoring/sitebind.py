@@ -22,12 +22,15 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from lookout.exporters.binding import is_optional
+from lookout.exporters.binding import is_optional, one_line
 from lookout.exporters.config import ConfigError, Duration, reject_literal_secret
 
 
 class SiteError(Exception):
-    """A problem with the site file, as one line naming the key path."""
+    """A problem with the site file, as one line naming the key path (see ``binding.one_line``)."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 class SecretRef(str):

@@ -277,6 +277,14 @@ def test_config_errors_stay_one_line(tmp_path):
     assert "\r" not in message
 
 
+@pytest.mark.parametrize("key", ["prepared_statements", "connect_timeout", "statement_timeout"])
+def test_a_huge_refused_value_keeps_the_line_bounded(tmp_path, key):
+    message = refused(tmp_path, f"collectors:\n  capacity:\n    dsn: postgresql://u@127.0.0.1/x\n"
+                                f"    {key}: {'a' * 100_000}\n", f"collectors.capacity.{key}: expected",
+                      "(100,")
+    assert len(message) < 1100, len(message)
+
+
 def test_runtime_records_classified_redacted_errors():
     """The boundary: whatever a collector raises, ``last_error`` (/healthz, log, once) is classified or redacted."""
     import dataclasses

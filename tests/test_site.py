@@ -136,6 +136,13 @@ def test_bad_input_is_one_line_naming_the_key(snippet, message):
     assert "hunter2" not in str(err.value) and "sk-live-123" not in str(err.value)
 
 
+def test_a_huge_refused_value_keeps_the_line_bounded():
+    with pytest.raises(SiteError) as err:
+        _site(f"thresholds: {{disk_free_warning: {'x' * 100_000}}}")
+    assert str(err.value).startswith("thresholds.disk_free_warning: expected a number")
+    assert len(str(err.value)) < 1100 and "(100," in str(err.value)
+
+
 def test_alerting_secrets_are_files_only():
     text = MINIMAL.replace('page: {webhooks: [{url: "http://127.0.0.1:9/page"}]}',
                            "page: {pagerduty: {routing_key: abcdef}}")
