@@ -11,6 +11,7 @@ import pytest
 from lookout.exporters.collectors._pg import QueryError
 from lookout.exporters.config import ConfigError
 from tests.support.exporter import run_cli, write_config
+from tests.support.naive_sync import naive_marketplace_sync
 from tests.support.pg_scenarios import NOW, D, S, load_chatcenter, load_voice, make, refresh, schema
 
 
@@ -138,40 +139,10 @@ def test_marketplace_sync_sellers_counted_once_per_sellers_interval(pg):
 
 
 def _marketplace_sync_naive(dsn: str, thresholds: list[int], error_threshold: int, horizon: timedelta) -> dict:
-    """The published values computed from every row, fetched the naive way (the bench's naive form: the inner
-    joins, so a sync_state row with no account row counts nowhere) and aggregated here."""
+    """The published values computed from every row (the bench's naive form)."""
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT s.marketplace, s.kind, s.last_success_at, s.consecutive_errors, sl.created_at, "
-            "sl.is_active AND a.is_active AS active FROM sync_state s JOIN sellers sl ON sl.id = s.seller_id "
-            "JOIN seller_marketplace_accounts a ON a.seller_id = s.seller_id AND a.marketplace = s.marketplace"
-        ).fetchall()
-        tokens = conn.execute(
-            "SELECT a.marketplace, a.token_expires_at FROM seller_marketplace_accounts a "
-            "JOIN sellers sl ON sl.id = a.seller_id WHERE a.is_active AND sl.is_active"
-        ).fetchall()
-    out: dict = {}
-    for m in ("wb", "ozon"):
-        for k in ("chats", "feedbacks", "questions"):
-            mine = [r for r in rows if r[0] == m and r[1] == k and r[5]]
-            since = [r[2] or r[4] for r in mine]
-            lags = [(NOW - x).total_seconds() for x in since]
-            errors = [r[3] for r in mine]
-            key = (("kind", k), ("marketplace", m))
-            out[("lookout_marketplace_sync_sellers", key)] = len(mine)
-            out[("lookout_marketplace_sync_lag_seconds", key)] = max([0.0, *lags])
-            out[("lookout_marketplace_sync_erroring_sellers", key)] = sum(e >= error_threshold for e in errors)
-            out[("lookout_marketplace_sync_consecutive_errors_max", key)] = max([0, *errors])
-            for t in thresholds:
-                th = (("kind", k), ("marketplace", m), ("threshold", str(t)))
-                out[("lookout_marketplace_sync_stale_sellers", th)] = sum(x > t for x in lags)
-        expiries = [t for mp, t in tokens if mp == m and t is not None]
-        mp = (("marketplace", m),)
-        if expiries:
-            out[("lookout_marketplace_token_earliest_expiry_timestamp_seconds", mp)] = min(expiries).timestamp()
-        out[("lookout_marketplace_tokens_expired", mp)] = sum(t <= NOW for t in expiries)
-        out[("lookout_marketplace_tokens_expiring", mp)] = sum(NOW < t <= NOW + horizon for t in expiries)
-    return out
+        return naive_marketplace_sync(conn, NOW, thresholds=thresholds, error_threshold=error_threshold,
+                                      horizon=horizon)
 
 
 def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive_stale_and_erroring(pg):
