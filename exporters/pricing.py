@@ -35,7 +35,11 @@ _MISSING = object()
 
 
 class PriceError(ValueError):
-    """The price table is invalid; the message names the key path."""
+    """The price table is invalid; the message names the key path, as one bounded line (``binding.one_line``:
+    a quoted value may be a megabyte, or hold a newline)."""
+
+    def __init__(self, message: str):
+        super().__init__(binding.one_line(message))
 
 
 @dataclass(frozen=True, eq=False)

@@ -193,3 +193,14 @@ def test_rates_in_bucket_matches_rates(table):
         fresh = PriceTable.from_dict(TABLE)  # empty cache: computed from the bucket's start
         a, b = fresh.rates_in_bucket("acme", "a-1", bucket), table.rates("acme", "a-1", t(at))
         assert (a and (a[0], a[1].values())) == (b and (b[0], b[1].values()))
+
+
+def test_an_error_quoting_a_huge_or_multiline_value_is_one_bounded_line():
+    """A refused value is echoed cut at 1,000 characters with its length, control characters escaped."""
+    acme = TABLE["providers"]["acme"]
+    for currency in ("X" * 100_000, "USD\nERROR injected line"):
+        with pytest.raises(PriceError, match="only USD") as exc:
+            PriceTable.from_dict({"currency": currency, "providers": {"acme": acme}})
+        message = str(exc.value)
+        assert "\n" not in message and len(message) < 1100
+        assert message.endswith(" characters)") == (len(currency) > 1000)
