@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,8 +13,38 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
 
 def free_port() -> int:
+    """A loopback port free now, for a server started next.
+
+    Taken below the kernel's ephemeral range when there is room: a port the kernel picked (``bind(0)``) is one it
+    also gives to outgoing connections as their local port, and one of those (a test's HTTP client, a scrape)
+    took it between this check and the server's bind: "Address already in use" (a demo's stack failed so in a
+    full suite run). Never the same port twice from one process."""
+    low = _ephemeral_low()
+    if low >= 11024:
+        rnd = random.SystemRandom()
+        for _ in range(64):
+            port = rnd.randrange(low - 10000, low)
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

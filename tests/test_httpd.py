@@ -3,10 +3,13 @@ cleanly (also when it never started)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 
 from lookout.stack.httpd import LocalServer, QuietHandler
+from lookout.stack.procs import free_port
 
 
 class Echo(QuietHandler):
@@ -26,3 +29,16 @@ def test_serves_json_on_a_free_loopback_port_and_stops():
 
 def test_stop_without_start_returns():
     LocalServer(Echo).stop()  # shutdown() alone would wait forever for a loop that never ran
+
+
+def test_a_taken_port_is_named_in_the_error():
+    with LocalServer(Echo) as srv, pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{srv.port}: "):
+        LocalServer(Echo, port=srv.port)
+
+
+def test_free_ports_are_distinct_and_below_the_ephemeral_range():
+    """Outgoing connections take their local ports from the ephemeral range: a port chosen there could be taken
+    before the server binds it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(100)]
+    assert len(set(ports)) == 100 and all(p < low for p in ports)
