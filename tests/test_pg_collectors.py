@@ -8,6 +8,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from lookout.exporters.collectors import marketplace_sync
 from lookout.exporters.collectors._pg import QueryError
 from lookout.exporters.config import ConfigError
 from tests.support.exporter import run_cli, write_config
@@ -145,18 +146,23 @@ def _marketplace_sync_naive(dsn: str, thresholds: list[int], error_threshold: in
                                       horizon=horizon)
 
 
-def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive_stale_and_erroring(pg):
+@pytest.mark.parametrize("keyed", [True, False], ids=["foreign-key", "no-foreign-key"])
+def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive_stale_and_erroring(pg, keyed):
     """Every published value equals the naive form's, over a mixed population (inactive sellers and accounts,
-    sync_state rows with no account row, never-synced rows, rows exactly at each cutoff, erroring rows below and
-    at the threshold, tokens expired, at the horizon, beyond it or without expiry), on the first refreshes
-    and on the later ones (prepared statements, generic plans), before and after the data changes."""
+    never-synced rows, rows exactly at each cutoff, erroring rows below and at the threshold, tokens expired, at
+    the horizon, beyond it or without expiry), on the first refreshes and on the later ones (prepared statements,
+    generic plans), before and after the data changes. With the reference schema's foreign key from sync_state to
+    the accounts (inactive accounts hashed), and without it, where sync_state rows with no account row (orphans)
+    must count nowhere (each account probed)."""
     import random
 
     rnd = random.Random(18)
-    dsn = pg.create_database("pg_chat_naive", schema("chatcenter"))
+    dsn = pg.create_database(f"pg_chat_naive_{keyed}".lower(), schema("chatcenter"))
     thresholds = [120, 900, 3600]
     ages = [None, 0, 30, 119, 120, 121, 600, 899, 900, 901, 3599, 3600, 3601, 7200, 86400]
     with psycopg.connect(dsn, autocommit=True) as conn:
+        if not keyed:
+            conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_account_fkey")
         for sid in range(1, 241):
             conn.execute("INSERT INTO sellers (id, name, is_active, created_at) VALUES (%s, %s, %s, %s)",
                          (sid, f"shop-{sid}", sid % 7 != 0, NOW - rnd.choice([60, 1000, 5000, 10**6]) * S))
@@ -167,6 +173,8 @@ def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive
                     conn.execute(
                         "INSERT INTO seller_marketplace_accounts (seller_id, marketplace, token_expires_at, is_active)"
                         " VALUES (%s, %s, %s, %s)", (sid, m, None if expiry is None else NOW + expiry, account > 0.2))
+                elif keyed:  # the foreign key refuses orphans
+                    continue
                 for k in ("chats", "feedbacks", "questions"):
                     if rnd.random() < 0.15:
                         continue
@@ -182,7 +190,8 @@ def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive
     assert expected[("lookout_marketplace_tokens_expiring", (("marketplace", "wb"),))] > 0
     for _ in range(8):  # psycopg prepares a statement at its sixth run; the plans are generic from then on
         assert refresh(c) == expected
-    with psycopg.connect(dsn, autocommit=True) as conn:  # more orphans, inactive accounts and stale sellers
+    assert c.keyed is keyed
+    with psycopg.connect(dsn, autocommit=True) as conn:  # more orphans (or cascaded deletes), inactive accounts
         conn.execute("DELETE FROM seller_marketplace_accounts WHERE seller_id % 11 = 0")
         conn.execute("UPDATE seller_marketplace_accounts SET is_active = NOT is_active WHERE seller_id % 13 = 0")
         conn.execute("UPDATE sync_state SET last_success_at = last_success_at - interval '1 hour', "
@@ -194,6 +203,42 @@ def test_marketplace_sync_index_forms_match_the_naive_form_with_orphans_inactive
     theirs = make("marketplace_sync", dsn, stale_thresholds=[f"{t}s" for t in thresholds], error_threshold=3,
                   token_horizon="14d", queries={"sync_lag": OLD_SYNC_LAG})
     assert refresh(theirs) == expected
+    c.stop()
+    theirs.stop()
+
+
+def test_marketplace_sync_account_check_follows_the_foreign_key(pg):
+    """The hashed form runs only while sync_state has a validated foreign key to the accounts: one added NOT VALID
+    does not vouch for the rows already there; a key dropped or added is seen at the next count of the sellers;
+    an overriding query is never replaced."""
+    dsn = pg.create_database("pg_chat_key", schema("chatcenter"))
+    load_chatcenter(dsn)
+    c = make("marketplace_sync", dsn)
+    theirs = make("marketplace_sync", dsn, queries={"stale_sellers": marketplace_sync.QUERIES["stale_sellers"]})
+    expected = refresh(c)
+    assert c.keyed is True and c.source.sql["sync_lag"] == marketplace_sync.KEYED_QUERIES["sync_lag"]
+    assert refresh(theirs) == expected
+    assert theirs.source.sql["stale_sellers"] == marketplace_sync.QUERIES["stale_sellers"]
+    assert theirs.source.sql["sync_lag"] == marketplace_sync.KEYED_QUERIES["sync_lag"]
+    fkey = ("ALTER TABLE sync_state ADD CONSTRAINT sync_state_account_fkey FOREIGN KEY (seller_id, marketplace) "
+            "REFERENCES seller_marketplace_accounts (seller_id, marketplace)")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_account_fkey")
+        conn.execute(fkey + " NOT VALID")
+    assert refresh(c) == expected and c.keyed is True  # asked again with the sellers' count only
+    c._sellers_at -= 3600
+    assert refresh(c) == expected
+    assert c.keyed is False and c.source.sql["sync_lag"] == marketplace_sync.QUERIES["sync_lag"]
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the key's columns in another order, validated
+        conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_account_fkey")
+        conn.execute("ALTER TABLE sync_state ADD FOREIGN KEY (marketplace, seller_id) "
+                     "REFERENCES seller_marketplace_accounts (marketplace, seller_id)")
+    c._sellers_at -= 3600
+    assert refresh(c) == expected and c.keyed is True
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the key to the sellers alone does not vouch for the accounts
+        conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_marketplace_seller_id_fkey")
+    c._sellers_at -= 3600
+    assert refresh(c) == expected and c.keyed is False
     c.stop()
     theirs.stop()
 

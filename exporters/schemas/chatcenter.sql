@@ -39,7 +39,12 @@ CREATE INDEX IF NOT EXISTS seller_accounts_expiry_idx ON seller_marketplace_acco
 -- (seller_id included: index-only scans)
 CREATE INDEX IF NOT EXISTS seller_accounts_marketplace_expiry_idx
     ON seller_marketplace_accounts (marketplace, token_expires_at) INCLUDE (seller_id) WHERE is_active;
--- marketplace_sync: "has an active account" per stale or erroring row, an index-only probe (no heap visit)
+-- marketplace_sync: the few inactive accounts, hashed once per query (sync_state's foreign key below vouches
+-- that every other row's account is active)
+CREATE INDEX IF NOT EXISTS seller_accounts_inactive_idx ON seller_marketplace_accounts (seller_id, marketplace)
+    WHERE NOT is_active;
+-- marketplace_sync without that foreign key (a database whose sync_state predates it): "has an active account"
+-- per stale or erroring row, an index-only probe (no heap visit)
 CREATE INDEX IF NOT EXISTS seller_accounts_active_idx ON seller_marketplace_accounts (seller_id, marketplace)
     WHERE is_active;
 
@@ -53,7 +58,12 @@ CREATE TABLE IF NOT EXISTS sync_state (
     last_error_at      timestamptz,
     last_error         text,
     consecutive_errors integer     NOT NULL DEFAULT 0,
-    PRIMARY KEY (seller_id, marketplace, kind)
+    PRIMARY KEY (seller_id, marketplace, kind),
+    -- a row is synced for an account: marketplace_sync then hashes the inactive accounts instead of probing
+    -- each counted row's (docs/schemas.md). CREATE TABLE IF NOT EXISTS leaves an existing table as it is: add it
+    -- there with ALTER TABLE ... ADD CONSTRAINT sync_state_account_fkey ... NOT VALID, then VALIDATE CONSTRAINT.
+    CONSTRAINT sync_state_account_fkey FOREIGN KEY (seller_id, marketplace)
+        REFERENCES seller_marketplace_accounts (seller_id, marketplace) ON DELETE CASCADE
 );
 -- marketplace_sync: the groups, the oldest success, the stale range (seller_id included: index-only scans).
 -- An index of the same name created by an earlier version of this file (without INCLUDE) is kept as it is by
