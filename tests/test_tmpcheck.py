@@ -19,15 +19,22 @@ def test_clean():
 def test_leaks():
     if os.environ.get("LEAK"):
         tempfile.mkdtemp(prefix="leaked-")
+
+def test_tmp_path(tmp_path):
+    (tmp_path / "kept-if-failed").write_text("x")
+    assert not os.environ.get("FAIL")
 """
 
 
-def _run(tmp_path: Path, leak: bool) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, leak: bool, fail: bool = False) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_suite.py").write_text(SUITE)
     (tmp_path / "tmp").mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEAK": "1" if leak else "", "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "root").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEAK": "1" if leak else "", "FAIL": "1" if fail else "",
+           "TMPDIR": str(tmp_path / "tmp"), "PYTEST_DEBUG_TEMPROOT": str(tmp_path / "root")}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.support.tmpcheck", "-p",
-                           "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull, "test_suite.py"],
+                           "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
+                           "-o", "tmp_path_retention_policy=failed", "test_suite.py"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -35,10 +42,17 @@ def test_a_clean_session_passes(tmp_path):
     r = _run(tmp_path, leak=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "temporary files left" not in r.stdout
+    assert os.listdir(tmp_path / "root") == []  # pytest's per-user folder went with its tmp_path folders
+
+
+def test_a_failed_tests_tmp_path_is_kept_for_debugging(tmp_path):
+    r = _run(tmp_path, leak=False, fail=True)
+    assert r.returncode == 1 and "1 failed" in r.stdout, r.stdout + r.stderr
+    assert [p.name for p in (tmp_path / "root").glob("pytest-of-*/pytest-*/test_tmp_path0/kept-if-failed")]
 
 
 def test_a_leak_fails_the_session_and_is_removed(tmp_path):
     r = _run(tmp_path, leak=True)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "2 passed" in r.stdout and "temporary files left" in r.stdout and "$TMPDIR/leaked-" in r.stdout
+    assert "3 passed" in r.stdout and "temporary files left" in r.stdout and "$TMPDIR/leaked-" in r.stdout
     assert os.listdir(tmp_path / "tmp") == []  # its session folder went too
