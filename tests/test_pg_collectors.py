@@ -239,8 +239,11 @@ def test_marketplace_sync_account_check_follows_the_foreign_key(pg):
         conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_marketplace_seller_id_fkey")
     c._sellers_at -= 3600
     assert refresh(c) == expected and c.keyed is False
-    c.stop()
-    theirs.stop()
+    unkeyed = {n: marketplace_sync.QUERIES[n] for n in marketplace_sync.KEYED_QUERIES}
+    both = make("marketplace_sync", dsn, queries=unkeyed)
+    assert refresh(both) == expected and both.keyed is None  # the catalog is not asked: no form to choose
+    for collector in (c, theirs, both):
+        collector.stop()
 
 
 def test_marketplace_sync_error_threshold_below_one_is_refused():

@@ -355,7 +355,8 @@ marketplace_sync:
         counting = self._sellers is None or time.monotonic() - self._sellers_at >= float(s.sellers_interval)
         if counting:
             names.append("sync_sellers")
-        if counting or self.keyed is None:  # a constraint added or dropped is seen within sellers_interval
+        # a key added or dropped is seen within sellers_interval; no question when both queries are overridden
+        if (counting or self.keyed is None) and not set(KEYED_QUERIES) <= self.source.overridden:
             self._choose_form()
         rows = self.source.run(*names, params=self.params())
         for name in names:
