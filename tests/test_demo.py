@@ -223,11 +223,14 @@ def test_kill_worker_and_master(demo, server, child, health):
     master = demo.status()["children"][child]["pid"]
     period = 4  # seconds between kills: longer than a Uvicorn worker's spawn on a loaded machine
     demo.fault(f"kill-{server}-worker", "on", period)
-    wait_until(lambda: len(set(_workers(demo, child)) - before) >= 2 and len(_workers(demo, child)) == n,
-             what="workers killed and replaced twice")
-    assert demo.status()["children"][child]["pid"] == master
-    assert not psutil.pid_exists(min(before - set(_workers(demo, child))))
-    demo.fault(f"kill-{server}-worker", "off")
+    try:
+        # new workers only: while kills go on, a loaded machine may be respawning one at every poll, so a full
+        # pool is awaited after off (a fresh-clone run timed out waiting for both at once)
+        wait_until(lambda: len(set(_workers(demo, child)) - before) >= 2, what="workers killed and replaced twice")
+        assert demo.status()["children"][child]["pid"] == master
+        assert not psutil.pid_exists(min(before - set(_workers(demo, child))))
+    finally:  # never left killing workers for the tests after this one
+        demo.fault(f"kill-{server}-worker", "off")
     # reverted: the switch reaches the supervisor within 0.5 s; a kill already sent gets its replacement, then
     # the workers stay the same for longer than a kill period
     time.sleep(1.5)
