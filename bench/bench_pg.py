@@ -174,32 +174,29 @@ CREATE INDEX seller_accounts_marketplace_expiry_idx
     ON seller_marketplace_accounts (marketplace, token_expires_at) WHERE is_active"""
 
 
-def copy_with_heap_probe_indexes(server, dsn: str, name: str) -> str:
-    """A copy of the database at ``dsn`` with the indexes the HEAP_PROBES queries were written for."""
+def copy_database(server, dsn: str, name: str, statements: list[str]) -> str:
+    """A copy of the database at ``dsn`` named ``name``, changed by ``statements``, vacuumed as the original."""
     source = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
     with psycopg.connect(server.dsn(name), autocommit=True) as conn:
-        for stmt in HEAP_PROBES_INDEXES.split(";\n"):
+        for stmt in statements:
             conn.execute(stmt)
         conn.execute("VACUUM ANALYZE")
         set_visibility_map(conn)
     return server.dsn(name)
 
 
+def copy_with_heap_probe_indexes(server, dsn: str, name: str) -> str:
+    """A copy of the database at ``dsn`` with the indexes the HEAP_PROBES queries were written for."""
+    return copy_database(server, dsn, name, HEAP_PROBES_INDEXES.split(";\n"))
+
+
 def copy_without_account_key(server, dsn: str, name: str) -> str:
     """A copy of the database at ``dsn`` without sync_state's foreign key to the accounts, as in a database whose
     sync_state predates it: marketplace_sync then probes each counted row's account."""
-    source = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
-        conn.execute("ALTER TABLE sync_state DROP CONSTRAINT sync_state_account_fkey")
-        conn.execute("VACUUM ANALYZE")
-        set_visibility_map(conn)
-    return server.dsn(name)
+    return copy_database(server, dsn, name, ["ALTER TABLE sync_state DROP CONSTRAINT sync_state_account_fkey"])
 
 
 def load(dsn: str, schema: str, data: str, params: dict[str, int]) -> float:

@@ -86,8 +86,7 @@ QUERY_DOCS: dict[str, str] = {
     "lookout runs it with `(SELECT true FROM seller_marketplace_accounts a WHERE ...)` replaced by `(s.seller_id, "
     "s.marketplace) NOT IN (SELECT a.seller_id, a.marketplace FROM seller_marketplace_accounts a WHERE NOT "
     "a.is_active)` (`seller_accounts_inactive_idx`, hashed once). The catalog is asked at the first refresh and "
-    "every `sellers_interval`; an override replaces "
-    "both forms.",
+    "every `sellers_interval`; an override replaces both forms.",
     "sync_sellers": "One row per marketplace and kind: `marketplace`, `kind`, `sellers` (active sellers with an "
     "active account). Counting reads every seller's row, so it runs once per `sellers_interval`, not every refresh.",
     "stale_sellers": "One row per marketplace, kind and threshold: `marketplace`, `kind`, `threshold_seconds` "
@@ -345,9 +344,8 @@ marketplace_sync:
                          "seller_marketplace_accounts: each stale or erroring row's account is probed, about 1 us a "
                          "row (docs/schemas.md)", self.name)
         self.keyed = keyed
-        for name, sql in (KEYED_QUERIES if keyed else QUERIES).items():
-            if name in KEYED_QUERIES and name not in self.source.overridden:
-                self.source.sql[name] = sql
+        for name in KEYED_QUERIES.keys() - self.source.overridden:
+            self.source.sql[name] = (KEYED_QUERIES if keyed else QUERIES)[name]
 
     def refresh(self, snap: Snapshot) -> None:
         s = self.settings
